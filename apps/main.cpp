@@ -1,0 +1,55 @@
+// `ttt`: one program, one subcommand per task. Wiring only: each subcommand
+// parses its flags and hands over to the library that does the work.
+
+#include "apps/commands.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+struct subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(const ttt::apps::args_t&);
+};
+
+const subcommand subcommands[] = {
+  {"node", "run a peer (DHT, averaging, training, ... as its profile says)", ttt::apps::node_command},
+  {"dht", "store or get a value in a running swarm's DHT", ttt::apps::dht_command},
+  {"model", "inspect or evaluate the DALL-E model", ttt::apps::model_command},
+  {"data", "make and inspect dataset shards, tokenizers, the shapes set", ttt::apps::data_command},
+  {"train", "train the model standalone on this machine", ttt::apps::train_command},
+  {"generate", "sample images for a prompt into a PNG grid", ttt::apps::generate_command},
+  {"eval", "score generated images (eval shapes)", ttt::apps::eval_command},
+  {"export", "export a checkpoint to safetensors", ttt::apps::export_command},
+  {"bench", "run a benchmark (dht, train, allreduce, swarm)", ttt::apps::bench_command},
+};
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "usage: ttt <command> [options]   (ttt <command> --help for its options)\n\n");
+  for (const auto& c : subcommands)
+    std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  for (const auto& c : subcommands) {
+    if (name == c.name)
+      return c.run(ttt::apps::args_t(argv + 2, argv + argc));
+  }
+  std::fprintf(stderr, "ttt: unknown command '%s'\n\n", name.c_str());
+  print_usage(stderr);
+  return 2;
+}

@@ -1,0 +1,22 @@
+// The model subcommands (placeholder until model/ lands).
+#include "apps/commands.hpp"
+
+#include <cstdio>
+
+namespace ttt::apps {
+
+namespace {
+int unavailable(const char* name) {
+  std::fprintf(stderr, "ttt %s: this build has no model (configured with -Dmodel=disabled)\n", name);
+  return 2;
+}
+} // namespace
+
+int model_command(const args_t&) { return unavailable("model"); }
+int data_command(const args_t&) { return unavailable("data"); }
+int train_command(const args_t&) { return unavailable("train"); }
+int generate_command(const args_t&) { return unavailable("generate"); }
+int eval_command(const args_t&) { return unavailable("eval"); }
+int export_command(const args_t&) { return unavailable("export"); }
+
+} // namespace ttt::apps
