@@ -3,8 +3,10 @@
 // an actor of ttt sends. Cross-peer payloads are Cap'n Proto bytes carried as
 // std::string, so no peer ever drives CAF's deserializer with rich types.
 
-#include <caf/type_id.hpp>
+#include "actors/dht/types.hpp"
+
 #include <caf/atom.hpp>
+#include <caf/type_id.hpp>
 
 #include <string>
 #include <vector>
@@ -12,6 +14,9 @@
 CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
 
   // -- DHT (actors/dht) ------------------------------------------------------
+  CAF_ADD_TYPE_ID(ttt, (ttt::dht::peer_info))
+  CAF_ADD_TYPE_ID(ttt, (ttt::dht::dht_record))
+  CAF_ADD_TYPE_ID(ttt, (std::vector<ttt::dht::dht_record>))
   CAF_ADD_ATOM(ttt, ttt, dht_rpc_atom, "dhtrpc")     // cross-peer: DhtRequest bytes -> DhtResponse bytes
   CAF_ADD_ATOM(ttt, ttt, dht_store_atom, "dhtstore") // local API
   CAF_ADD_ATOM(ttt, ttt, dht_get_atom, "dhtget")     // local API
@@ -19,8 +24,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_ATOM(ttt, ttt, refresh_atom, "refresh")
   CAF_ADD_ATOM(ttt, ttt, purge_atom, "purge")
   CAF_ADD_ATOM(ttt, ttt, info_atom, "info")
+  CAF_ADD_ATOM(ttt, ttt, persist_atom, "persist")
 
   // -- averaging (actors/averager) -------------------------------------------
   CAF_ADD_ATOM(ttt, ttt, avg_rpc_atom, "avgrpc")     // cross-peer: averaging message bytes
+  CAF_ADD_ATOM(ttt, ttt, avg_run_atom, "avgrun")     // local API: run one all-reduce round
+  CAF_ADD_ATOM(ttt, ttt, avg_serve_atom, "avgserve") // local API: hold state to serve to newcomers
+  CAF_ADD_ATOM(ttt, ttt, avg_fetch_atom, "avgfetch") // local API: download state from holders
+  CAF_ADD_ATOM(ttt, ttt, avg_tick_atom, "avgtick")   // internal: timeouts of one round / download
+  CAF_ADD_ATOM(ttt, ttt, avg_pump_atom, "avgpump")   // internal: send a round's next parts
 
 CAF_END_TYPE_ID_BLOCK(ttt)

@@ -1,0 +1,642 @@
+#include "actors/dht/dht_node.hpp"
+
+#include "actors/dht/lookup.hpp"
+#include "actors/dht/protocol.hpp"
+#include "actors/dht/record_store.hpp"
+#include "actors/dht/routing_table.hpp"
+#include "schema/dht.capnp.h"
+#include "storage/database.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <unordered_set>
+
+namespace ttt::dht {
+
+double wall_clock_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+// -- persistence --------------------------------------------------------------
+
+/// RocksDB key of a record: its key id, then 0 (plain) or 1 + subkey.
+std::string storage_key(const node_id& key_id, const dht_record& rec) {
+  std::string k(key_id.raw());
+  if (rec.has_subkey) {
+    k += '\x01';
+    k += rec.subkey;
+  } else {
+    k += '\x00';
+  }
+  return k;
+}
+
+class database_sink : public record_sink {
+public:
+  database_sink(storage::database* db, std::function<void(const std::string&)> log)
+    : db_(db), log_(std::move(log)) {}
+
+  void saved(const node_id& key_id, const dht_record& rec) override {
+    if (auto err = db_->put(storage::column::dht_records, storage_key(key_id, rec), encode(rec)))
+      log_("cannot persist a record: " + describe(err));
+  }
+  void erased(const node_id& key_id, const dht_record& rec) override {
+    if (auto err = db_->erase(storage::column::dht_records, storage_key(key_id, rec)))
+      log_("cannot erase a record: " + describe(err));
+  }
+
+private:
+  storage::database* db_;
+  std::function<void(const std::string&)> log_;
+};
+
+std::string encode_known_peer(const peer_info& p, double last_seen) {
+  capnp::MallocMessageBuilder message;
+  auto root = message.initRoot<schema::KnownPeer>();
+  auto node = root.initNode();
+  node.setId(capnp::Data::Reader(p.id.bytes.data(), p.id.size));
+  node.setHost(p.host);
+  node.setPort(p.port);
+  node.setPublicKey(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(p.public_key.data()),
+                                        p.public_key.size()));
+  root.setLastSeen(last_seen);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+std::optional<peer_info> decode_known_peer(std::string_view bytes) {
+  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0)
+    return std::nullopt;
+  try {
+    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+    std::memcpy(words.begin(), bytes.data(), bytes.size());
+    capnp::FlatArrayMessageReader reader(words.asPtr());
+    auto node = reader.getRoot<schema::KnownPeer>().getNode();
+    auto raw_id = node.getId();
+    auto id = node_id::from_bytes(
+      std::string_view(reinterpret_cast<const char*>(raw_id.begin()), raw_id.size()));
+    if (!id)
+      return std::nullopt;
+    peer_info p;
+    p.id = *id;
+    p.host = node.getHost().cStr();
+    p.port = node.getPort();
+    auto pk = node.getPublicKey();
+    p.public_key.assign(reinterpret_cast<const char*>(pk.begin()), pk.size());
+    return p;
+  } catch (const kj::Exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::pair<std::string, uint16_t>> split_address(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return std::nullopt;
+  try {
+    size_t used = 0;
+    int port = std::stoi(address.substr(colon + 1), &used);
+    if (used != address.size() - colon - 1 || port <= 0 || port > 65535)
+      return std::nullopt;
+    return std::make_pair(address.substr(0, colon), static_cast<uint16_t>(port));
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+// -- the actor ---------------------------------------------------------------
+
+struct node_state;
+using node_actor = dht_actor::stateful_pointer<node_state>;
+using response_callback = std::function<void(caf::expected<dht_response>)>;
+
+struct node_state {
+  static inline const char* name = "dht_node";
+
+  dht_config cfg;
+  peer_info me;
+  std::unique_ptr<database_sink> sink;
+  std::unique_ptr<routing_table> table;
+  std::unique_ptr<record_store> storage; ///< records this node is a replica of (persisted)
+  record_store cache;                    ///< values found or cached here (memory only)
+  std::mt19937_64 rng;
+  /// Gateways of peers we talk to, by HOST:PORT.
+  std::map<std::string, caf::actor> gateways;
+  /// Connects in progress, with who waits for each.
+  std::map<std::string, std::vector<std::function<void(caf::expected<caf::actor>)>>> connecting;
+  /// Senders being checked with a ping before they enter the routing table.
+  std::unordered_set<node_id> verifying;
+  std::vector<std::string> saved_peers; ///< addresses loaded from the database
+
+  double now() const { return cfg.clock(); }
+
+  void log(const std::string& line) const {
+    if (cfg.log)
+      cfg.log(line);
+  }
+
+  ~node_state() {
+    save_routing();
+  }
+
+  void save_routing() {
+    if (!cfg.db || !table)
+      return;
+    std::vector<std::string> stale;
+    cfg.db->for_each(storage::column::routing, [&](std::string_view k, std::string_view) {
+      stale.emplace_back(k);
+      return true;
+    });
+    for (const auto& k : stale)
+      (void)cfg.db->erase(storage::column::routing, k);
+    double t = now();
+    for (const auto& p : table->all())
+      if (auto err = cfg.db->put(storage::column::routing, p.id.raw(), encode_known_peer(p, t)))
+        log("cannot save known peers: " + describe(err));
+    (void)cfg.db->flush();
+  }
+
+  dht_request make_request(request_kind kind) const {
+    dht_request req;
+    req.sender = me;
+    req.client_mode = cfg.client_mode;
+    req.kind = kind;
+    return req;
+  }
+};
+
+/// Resolves `address` to the gateway actor there, connecting once per address.
+void connect(node_actor self, const std::string& address,
+             std::function<void(caf::expected<caf::actor>)> done) {
+  auto& st = self->state;
+  if (auto it = st.gateways.find(address); it != st.gateways.end()) {
+    done(it->second);
+    return;
+  }
+  auto& waiting = st.connecting[address];
+  waiting.push_back(std::move(done));
+  if (waiting.size() > 1)
+    return;
+  auto finish = [self, address](caf::expected<caf::actor> result) {
+    auto waiters = std::move(self->state.connecting[address]);
+    self->state.connecting.erase(address);
+    if (result)
+      self->state.gateways[address] = *result;
+    for (auto& w : waiters)
+      w(result);
+  };
+  auto hp = split_address(address);
+  if (!hp) {
+    finish(protocol_error("bad peer address '" + address + "'"));
+    return;
+  }
+  self
+    ->request(st.cfg.connector, st.cfg.rpc_timeout, caf::connect_atom_v, hp->first, hp->second)
+    .then(
+      [finish](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
+        if (!ptr)
+          finish(caf::make_error(caf::sec::cannot_connect_to_node));
+        else
+          finish(caf::actor_cast<caf::actor>(ptr));
+      },
+      [finish](caf::error& err) { finish(err); });
+}
+
+/// Sends `req` to the peer at `address` and hands its decoded answer to `done`.
+/// `expected_id`, when known, must be the responder's id.
+void call(node_actor self, const std::string& address, std::optional<node_id> expected_id,
+          const dht_request& req, response_callback done) {
+  auto bytes = encode(req);
+  connect(self, address, [self, address, expected_id, bytes, done](caf::expected<caf::actor> gw) {
+    if (!gw) {
+      done(gw.error());
+      return;
+    }
+    self->request(*gw, self->state.cfg.rpc_timeout, dht_rpc_atom_v, bytes)
+      .then(
+        [self, expected_id, done](std::string& reply) {
+          auto resp = decode_response(reply);
+          if (!resp) {
+            done(resp.error());
+            return;
+          }
+          if (peer_id_of(resp->responder.public_key) != resp->responder.id) {
+            done(protocol_error("responder's id does not match its public key"));
+            return;
+          }
+          if (expected_id && resp->responder.id != *expected_id) {
+            done(protocol_error("a different peer answered at this address"));
+            return;
+          }
+          if (!resp->error.empty()) {
+            done(protocol_error("peer refused the request: " + resp->error));
+            return;
+          }
+          done(std::move(*resp));
+        },
+        [self, address, done](caf::error& err) {
+          // A broken connection or a timeout: connect afresh next time.
+          self->state.gateways.erase(address);
+          done(err);
+        });
+  });
+}
+
+void on_peer_seen(node_actor self, const peer_info& peer);
+
+/// Pings `peer`; on an answer it is seen, on silence it is dropped.
+void ping(node_actor self, const peer_info& peer) {
+  auto req = self->state.make_request(request_kind::ping);
+  call(self, peer.address(), peer.id, req, [self, peer](caf::expected<dht_response> resp) {
+    self->state.verifying.erase(peer.id);
+    if (resp) {
+      on_peer_seen(self, resp->responder);
+    } else {
+      self->state.table->on_failure(peer.id);
+    }
+  });
+}
+
+void on_peer_seen(node_actor self, const peer_info& peer) {
+  auto& st = self->state;
+  bool known = st.table->contains(peer.id);
+  if (auto stale = st.table->on_seen(peer, st.now())) {
+    // The bucket is full: keep its oldest entry only if it still answers.
+    if (st.verifying.insert(stale->id).second)
+      ping(self, *stale);
+  }
+  if (!known && st.table->contains(peer.id))
+    st.log("peer " + peer.id.to_hex().substr(0, 12) + " at " + peer.address() + " joined the routing table");
+}
+
+/// A request arrived from `sender`: a server-mode sender we do not know yet is
+/// pinged at its advertised address first, so that nobody can plant an
+/// address it cannot answer at.
+void on_request_from(node_actor self, const dht_request& req) {
+  auto& st = self->state;
+  if (req.client_mode || !req.sender.reachable() || req.sender.id == st.me.id)
+    return;
+  if (st.table->contains(req.sender.id)) {
+    on_peer_seen(self, req.sender);
+    return;
+  }
+  if (st.verifying.insert(req.sender.id).second)
+    ping(self, req.sender);
+}
+
+struct lookup_job {
+  lookup search;
+  std::function<void(lookup&)> on_done;
+  bool finished = false;
+  size_t invalid_records = 0;
+};
+
+/// Drives `job` until it is done, then calls its on_done once.
+void step(node_actor self, std::shared_ptr<lookup_job> job) {
+  if (job->finished)
+    return;
+  if (job->search.done()) {
+    job->finished = true;
+    job->on_done(job->search);
+    return;
+  }
+  for (const auto& peer : job->search.next_queries()) {
+    auto req = self->state.make_request(request_kind::find);
+    req.key_ids.push_back(job->search.target());
+    call(self, peer.address(), peer.id, req, [self, job, peer](caf::expected<dht_response> resp) {
+      auto& st = self->state;
+      if (!resp || resp->kind != request_kind::find || resp->found.size() != 1) {
+        job->search.on_failure(peer.id);
+        st.table->on_failure(peer.id);
+      } else {
+        on_peer_seen(self, resp->responder);
+        auto& result = resp->found.front();
+        // A peer's records are checked like any stored record: a forged or
+        // malformed value never reaches the caller.
+        std::vector<dht_record> valid;
+        for (auto& rec : result.records) {
+          if (st.cfg.rules.validate(rec))
+            ++job->invalid_records;
+          else
+            valid.push_back(std::move(rec));
+        }
+        result.records = std::move(valid);
+        job->search.on_response(peer.id, result, st.now());
+      }
+      step(self, job);
+    });
+  }
+  // Nothing in flight and nothing to ask: the lookup is over.
+  if (job->search.done() && !job->finished) {
+    job->finished = true;
+    job->on_done(job->search);
+  }
+}
+
+void start_lookup(node_actor self, const node_id& target, lookup::options opts,
+                  std::function<void(lookup&)> on_done) {
+  auto& st = self->state;
+  auto seeds = st.table->nearest(target, st.cfg.bucket_size);
+  auto job = std::make_shared<lookup_job>(
+    lookup_job{lookup(st.me.id, target, seeds, opts), std::move(on_done)});
+  step(self, job);
+}
+
+lookup::options lookup_options(const node_state& st, bool find_value, bool latest) {
+  lookup::options o;
+  o.k = st.cfg.bucket_size;
+  o.alpha = st.cfg.alpha;
+  o.find_value = find_value;
+  o.latest = latest;
+  return o;
+}
+
+std::string handle_rpc(node_actor self, const std::string& bytes) {
+  auto& st = self->state;
+  dht_response resp;
+  resp.responder = st.me;
+  auto req = decode_request(bytes);
+  if (!req) {
+    resp.error = describe(req.error());
+    st.log("refused a request: " + resp.error);
+    return encode(resp);
+  }
+  if (peer_id_of(req->sender.public_key) != req->sender.id) {
+    resp.error = "sender id does not match its public key";
+    st.log("refused a request from " + req->sender.address() + ": " + resp.error);
+    return encode(resp);
+  }
+  on_request_from(self, *req);
+  resp.kind = req->kind;
+  switch (req->kind) {
+    case request_kind::ping:
+      break;
+    case request_kind::store:
+      for (const auto& rec : req->records) {
+        store_result result;
+        if (auto err = st.cfg.rules.validate(rec)) {
+          result.error = describe(err);
+          st.log("refused a record from " + req->sender.id.to_hex().substr(0, 12) + ": " +
+                 result.error);
+        } else {
+          auto& target = req->in_cache ? st.cache : *st.storage;
+          auto outcome = target.store(rec, st.now());
+          result.accepted = outcome == record_store::outcome::stored;
+          if (!result.accepted)
+            result.error = to_string(outcome);
+        }
+        resp.stored.push_back(std::move(result));
+      }
+      break;
+    case request_kind::find:
+      for (const auto& id : req->key_ids) {
+        find_result result;
+        result.records = st.storage->get(id, st.now());
+        if (result.records.empty())
+          result.records = st.cache.get(id, st.now());
+        result.nearest = st.table->nearest(id, st.cfg.bucket_size, req->sender.id);
+        resp.found.push_back(std::move(result));
+      }
+      break;
+  }
+  return encode(resp);
+}
+
+/// Stores `rec` on the num_replicas nodes nearest its key (this one included
+/// when it is among them); `done(accepted anywhere)`.
+void replicate(node_actor self, const dht_record& rec, std::function<void(bool)> done) {
+  auto key_id = node_id::of_key(rec.key);
+  start_lookup(self, key_id, lookup_options(self->state, false, false),
+               [self, rec, key_id, done](lookup& search) {
+    auto& st = self->state;
+    auto targets = search.closest_responders(st.cfg.num_replicas);
+    bool store_here = !st.cfg.client_mode &&
+                      (targets.size() < st.cfg.num_replicas ||
+                       st.me.id.distance(key_id) < targets.back().id.distance(key_id));
+    struct tally {
+      size_t pending = 0;
+      bool accepted = false;
+      std::function<void(bool)> done;
+    };
+    auto t = std::make_shared<tally>();
+    t->done = done;
+    if (store_here)
+      t->accepted = st.storage->store(rec, st.now()) == record_store::outcome::stored;
+    if (targets.size() > st.cfg.num_replicas - (store_here ? 1 : 0) && !targets.empty())
+      targets.pop_back();
+    t->pending = targets.size();
+    if (t->pending == 0) {
+      t->done(t->accepted);
+      return;
+    }
+    auto req = st.make_request(request_kind::store);
+    req.records.push_back(rec);
+    for (const auto& peer : targets) {
+      call(self, peer.address(), peer.id, req, [self, t, peer](caf::expected<dht_response> resp) {
+        if (resp && resp->stored.size() == 1 && resp->stored[0].accepted)
+          t->accepted = true;
+        else if (!resp)
+          self->state.table->on_failure(peer.id);
+        if (--t->pending == 0)
+          t->done(t->accepted);
+      });
+    }
+  });
+}
+
+void load_from_database(node_state& st) {
+  if (!st.cfg.db)
+    return;
+  size_t loaded = 0;
+  size_t bad = 0;
+  record_store::outcome o;
+  (void)o;
+  std::vector<std::string> broken;
+  st.cfg.db->for_each(storage::column::dht_records, [&](std::string_view k, std::string_view v) {
+    auto rec = decode_record(v);
+    if (!rec) {
+      ++bad;
+      broken.emplace_back(k);
+      return true;
+    }
+    // Loading must not write back: the sink is attached after.
+    st.storage->store(*rec, 0);
+    ++loaded;
+    return true;
+  });
+  for (const auto& k : broken)
+    (void)st.cfg.db->erase(storage::column::dht_records, k);
+  st.cfg.db->for_each(storage::column::routing, [&](std::string_view, std::string_view v) {
+    if (auto p = decode_known_peer(v))
+      st.saved_peers.push_back(p->address());
+    return true;
+  });
+  if (loaded + bad > 0 || !st.saved_peers.empty())
+    st.log("loaded " + std::to_string(loaded) + " records and " +
+           std::to_string(st.saved_peers.size()) + " known peers from " + st.cfg.db->dir() +
+           (bad ? " (" + std::to_string(bad) + " unreadable records dropped)" : ""));
+}
+
+dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  if (!st.cfg.clock)
+    st.cfg.clock = wall_clock_seconds;
+  st.me.id = st.cfg.self.id();
+  st.me.public_key = st.cfg.self.public_key();
+  if (!st.cfg.client_mode) {
+    st.me.host = st.cfg.host;
+    st.me.port = st.cfg.port;
+  }
+  st.rng.seed(st.cfg.seed ^ std::hash<node_id>{}(st.me.id));
+  st.table = std::make_unique<routing_table>(st.me.id, st.cfg.bucket_size);
+  st.storage = std::make_unique<record_store>();
+  load_from_database(st);
+  if (st.cfg.db) {
+    // Records loaded above and now expired are dropped from disk as well.
+    st.sink = std::make_unique<database_sink>(st.cfg.db, st.cfg.log);
+    record_store persisted(st.sink.get());
+    st.storage->for_each([&](const node_id&, const dht_record& rec) {
+      if (rec.expiration <= st.now())
+        st.sink->erased(node_id::of_key(rec.key), rec);
+    });
+    st.storage->purge(st.now());
+    st.storage->for_each([&](const node_id&, const dht_record& rec) { persisted.store(rec, 0); });
+    // `persisted` rewrote the surviving records; keep it as the live store.
+    *st.storage = std::move(persisted);
+  }
+  self->delayed_send(self, st.cfg.purge_interval, purge_atom_v);
+  self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
+  return {
+    [self](dht_rpc_atom, const std::string& bytes) -> std::string {
+      return handle_rpc(self, bytes);
+    },
+    [self](dht_store_atom, const dht_record& rec) -> caf::result<bool> {
+      auto& st = self->state;
+      if (auto err = st.cfg.rules.validate(rec))
+        return err;
+      if (rec.expiration <= st.now())
+        return protocol_error("record has expired");
+      auto rp = self->make_response_promise<bool>();
+      replicate(self, rec, [rp](bool ok) mutable { rp.deliver(ok); });
+      return rp;
+    },
+    [self](dht_get_atom, const std::string& key, bool latest) -> caf::result<dht_records> {
+      auto& st = self->state;
+      auto key_id = node_id::of_key(key);
+      auto local = st.storage->get(key_id, st.now());
+      if (local.empty())
+        local = st.cache.get(key_id, st.now());
+      if (!local.empty() && !latest)
+        return local;
+      auto rp = self->make_response_promise<dht_records>();
+      start_lookup(self, key_id, lookup_options(st, true, latest),
+                   [self, rp, local, key_id](lookup& search) mutable {
+        auto& st = self->state;
+        auto found = search.records(st.now());
+        // Merge with what this node holds: the later expiration wins.
+        record_store merged;
+        for (const auto& r : local)
+          merged.store(r, st.now());
+        for (const auto& r : found)
+          merged.store(r, st.now());
+        auto result = merged.get(key_id, st.now());
+        if (!found.empty()) {
+          // Cache the value here and on the nearest peer that lacked it, so
+          // that popular keys spread towards their readers.
+          for (const auto& r : found)
+            st.cache.store(r, st.now());
+          auto lacking = search.responders_without_value(1);
+          if (!lacking.empty()) {
+            auto req = st.make_request(request_kind::store);
+            req.records = found;
+            req.in_cache = true;
+            call(self, lacking.front().address(), lacking.front().id, req,
+                 [](caf::expected<dht_response>) {});
+          }
+        }
+        rp.deliver(std::move(result));
+      });
+      return rp;
+    },
+    [self](bootstrap_atom, const std::vector<std::string>& addresses) -> caf::result<size_t> {
+      auto& st = self->state;
+      std::vector<std::string> all = addresses;
+      for (const auto& a : st.saved_peers)
+        if (std::find(all.begin(), all.end(), a) == all.end() && a != st.me.address())
+          all.push_back(a);
+      auto rp = self->make_response_promise<size_t>();
+      if (all.empty()) {
+        rp.deliver(size_t{0});
+        return rp;
+      }
+      auto pending = std::make_shared<size_t>(all.size());
+      auto finish = [self, rp]() mutable {
+        // Look ourselves up: fills the buckets near us and tells the
+        // nearest peers about us.
+        start_lookup(self, self->state.me.id, lookup_options(self->state, false, false),
+                     [self, rp](lookup&) mutable {
+          auto n = self->state.table->size();
+          self->state.log("bootstrap done: " + std::to_string(n) + " peers known");
+          rp.deliver(n);
+        });
+      };
+      for (const auto& address : all) {
+        auto req = st.make_request(request_kind::ping);
+        call(self, address, std::nullopt, req,
+             [self, pending, finish, address](caf::expected<dht_response> resp) mutable {
+          if (resp)
+            on_peer_seen(self, resp->responder);
+          else
+            self->state.log("cannot reach " + address + ": " + describe(resp.error()));
+          if (--*pending == 0)
+            finish();
+        });
+      }
+      return rp;
+    },
+    [self](info_atom) -> caf::result<peer_info, size_t, size_t> {
+      auto& st = self->state;
+      return {st.me, st.table->size(), st.storage->size()};
+    },
+    [self](refresh_atom) {
+      auto& st = self->state;
+      double t = st.now();
+      for (const auto& target : st.table->refresh_targets(t - st.cfg.bucket_stale_after, st.rng))
+        start_lookup(self, target, lookup_options(st, false, false), [](lookup&) {});
+      st.save_routing();
+      self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
+    },
+    [self](purge_atom) {
+      auto& st = self->state;
+      auto dropped = st.storage->purge(st.now()) + st.cache.purge(st.now());
+      if (dropped > 0)
+        st.log("purged " + std::to_string(dropped) + " expired records");
+      self->delayed_send(self, st.cfg.purge_interval, purge_atom_v);
+    },
+    [self](persist_atom) { self->state.save_routing(); },
+  };
+}
+
+} // namespace
+
+dht_actor spawn_dht_node(caf::actor_system& sys, dht_config config) {
+  return sys.spawn(dht_node_impl, std::move(config));
+}
+
+} // namespace ttt::dht

@@ -1,0 +1,54 @@
+#pragma once
+// The dht_node actor: a thin shell around routing_table, record_store,
+// lookup and validator that talks to other peers' dht_node actors.
+
+#include "actors/common/identity.hpp"
+#include "actors/dht/interface.hpp"
+#include "actors/dht/validator.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace ttt::storage {
+class database;
+}
+
+namespace ttt::dht {
+
+struct dht_config {
+  identity self = identity::generate();
+  std::string host; ///< advertised host; empty in client mode
+  uint16_t port = 0;
+  bool client_mode = false;
+  size_t bucket_size = 20;  ///< k
+  size_t alpha = 3;         ///< parallel requests per lookup
+  size_t num_replicas = 5;  ///< nearest nodes a value is stored on
+  caf::timespan rpc_timeout = std::chrono::seconds(3);
+  caf::timespan refresh_interval = std::chrono::seconds(60); ///< bucket refresh and routing snapshot
+  caf::timespan purge_interval = std::chrono::seconds(30);
+  double bucket_stale_after = 600; ///< seconds without news before a bucket is refreshed
+  /// Wall-clock seconds since the Unix epoch (expirations are absolute).
+  std::function<double()> clock;
+  /// Resolves HOST:PORT to a peer's gateway: answers (connect_atom, host,
+  /// port) like CAF's middleman actor (the middleman itself in a node, a
+  /// simulated network in tests).
+  caf::actor connector;
+  /// Where records and known peers persist; null keeps everything in memory.
+  storage::database* db = nullptr;
+  validator rules = default_validator();
+  uint64_t seed = 0;
+  /// One line per notable event.
+  std::function<void(const std::string&)> log;
+};
+
+/// Spawns a dht_node. Loads records and known peers from `config.db`.
+dht_actor spawn_dht_node(caf::actor_system& sys, dht_config config);
+
+/// The wall clock that nodes use outside tests.
+double wall_clock_seconds();
+
+} // namespace ttt::dht

@@ -1,0 +1,89 @@
+#include "actors/dht/validator.hpp"
+
+#include "actors/dht/protocol.hpp"
+#include "actors/dht/schema_check.hpp"
+#include "schema/dht.capnp.h"
+
+namespace ttt::dht {
+
+namespace {
+
+constexpr std::string_view marker_open = "[owner:";
+
+/// Every owner named in `text`, as raw public keys; an error for a malformed marker.
+caf::error owners_in(std::string_view text, std::vector<std::string>& owners) {
+  size_t pos = 0;
+  while ((pos = text.find(marker_open, pos)) != std::string_view::npos) {
+    size_t start = pos + marker_open.size();
+    size_t end = text.find(']', start);
+    if (end == std::string_view::npos || end - start != 2 * public_key_size)
+      return protocol_error("malformed owner marker (expected [owner:<64 hex digits>])");
+    std::string raw;
+    for (size_t i = start; i < end; i += 2) {
+      auto hex = text.substr(i, 2);
+      char* stop = nullptr;
+      std::string h(hex);
+      long byte = std::strtol(h.c_str(), &stop, 16);
+      if (stop != h.c_str() + 2)
+        return protocol_error("malformed owner marker (not hex)");
+      raw += static_cast<char>(byte);
+    }
+    owners.push_back(std::move(raw));
+    pos = end + 1;
+  }
+  return caf::none;
+}
+
+} // namespace
+
+std::string owner_marker(std::string_view public_key) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out(marker_open);
+  for (unsigned char c : public_key) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  out += ']';
+  return out;
+}
+
+void sign_record(dht_record& record, const identity& owner) {
+  record.signature = owner.sign(signed_bytes(record));
+}
+
+void validator::bind_schema(std::string prefix, std::string schema_name, schema_check check) {
+  bindings_.push_back({std::move(prefix), std::move(schema_name), std::move(check)});
+}
+
+caf::error validator::validate(const dht_record& record) const {
+  std::vector<std::string> owners;
+  if (auto err = owners_in(record.key, owners))
+    return err;
+  if (record.has_subkey)
+    if (auto err = owners_in(record.subkey, owners))
+      return err;
+  if (!owners.empty()) {
+    if (record.signature.empty())
+      return protocol_error("record for an owned key is not signed");
+    auto message = signed_bytes(record);
+    for (const auto& owner : owners)
+      if (!verify_signature(owner, message, record.signature))
+        return protocol_error("signature does not verify against the key's owner");
+  }
+  for (const auto& b : bindings_) {
+    if (record.key.compare(0, b.prefix.size(), b.prefix) == 0) {
+      if (auto err = b.check(record.value))
+        return protocol_error("value under '" + b.prefix + "' is not a " + b.schema_name + ": " +
+                              describe(err));
+    }
+  }
+  return caf::none;
+}
+
+validator default_validator() {
+  validator v;
+  v.bind_schema("example.", "ExampleValue", capnp_schema_check<schema::ExampleValue>(64 << 10));
+  return v;
+}
+
+} // namespace ttt::dht
