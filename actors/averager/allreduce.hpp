@@ -1,0 +1,233 @@
+#pragma once
+// The butterfly all-reduce of one averaging round, as a pure state machine:
+// no CAF actors, no sockets, no clock of its own. Like gloo's algorithms it
+// sees float spans and a send seam; the caller feeds it incoming messages and
+// the current time.
+//
+// Protocol (hivemind's DecentralizedAverager, butterfly variant):
+// - The flat vector [0, total) is split into one contiguous span per reducer
+//   (a `node` or `aux` member with bandwidth > 0), sized in proportion to the
+//   declared bandwidths. Clients reduce nothing.
+// - Every contributor (`node` or `client`) streams its values for span s to
+//   s's reducer in parts of at most `part_elements` values (512 KiB as
+//   float32), each with the contributor's weight.
+// - A reducer accumulates parts as they arrive (sum of weight * value in
+//   double). Part p is final once every live contributor delivered part p;
+//   the reducer then sends the weighted mean of that part to every live
+//   contributor, naming the contributors it had to leave out.
+// - A contributor silent for `sender_timeout` while a reducer still waits for
+//   its parts is dropped by that reducer; a reducer silent for
+//   `reducer_timeout` while results are missing is dropped by the receiver,
+//   which keeps its own values there. Hence reducer_timeout > sender_timeout:
+//   a reducer waiting on a dead sender must not itself look dead.
+// Guarantee: every part of every result is the exact weighted mean (up to the
+// codec's error) over the contributors whose part arrived, or the peer's own
+// values where the reducer failed; the result lists both cases per span.
+
+#include "actors/averager/compression.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ttt::averaging {
+
+using time_point = std::chrono::steady_clock::time_point;
+using duration = std::chrono::steady_clock::duration;
+
+/// Largest encoded part: 512 KiB.
+constexpr size_t max_part_bytes = 512 * 1024;
+/// Values per part, leaving room for segment headers under max_part_bytes.
+constexpr uint64_t default_part_elements = (max_part_bytes - 1024) / sizeof(float);
+
+/// What a member does in a round.
+enum class peer_mode : uint8_t {
+  node = 0,   ///< contributes a vector and reduces a span
+  client = 1, ///< contributes a vector, reduces nothing (behind NAT: only outgoing connections)
+  aux = 2     ///< reduces a span, contributes nothing, receives no result
+};
+
+/// One member of a group, as matchmaking agreed on it.
+struct member_info {
+  std::string peer_id;   ///< opaque, unique in the group (a node_id's raw bytes in production)
+  double bandwidth = 1;  ///< relative share of the vector this member reduces; ignored for clients
+  peer_mode mode = peer_mode::node;
+};
+
+/// A group: its id and its members in the order every member agreed on.
+struct group_info {
+  std::string group_id;
+  std::vector<member_info> members;
+};
+
+/// A half-open range of element indices of the flat vector.
+struct element_range {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t size() const { return end - begin; }
+};
+
+/// One span per member (empty for clients and zero-bandwidth members),
+/// contiguous in member order and covering [0, total). Shares follow the
+/// bandwidths, rounded by largest remainder so that the sizes sum to `total`.
+std::vector<element_range> partition_spans(const std::vector<member_info>& members, uint64_t total);
+
+/// Settings every member of a round must share.
+struct round_config {
+  codec_choice codecs;                ///< codec per tensor, by the tensor's size
+  std::vector<uint64_t> tensor_sizes; ///< layout of the flat vector; empty: one tensor
+  uint64_t part_elements = default_part_elements;
+  duration sender_timeout = std::chrono::seconds(15);
+  duration reducer_timeout = std::chrono::seconds(40);
+};
+
+/// Which kind of values a part_message carries.
+enum class message_kind : uint8_t {
+  part = 0,  ///< contributor -> reducer
+  result = 1 ///< reducer -> contributor
+};
+
+/// One message between averagers, decoded (see wire.hpp for the bytes).
+struct part_message {
+  std::string group_id;
+  std::string sender_id;
+  message_kind kind = message_kind::part;
+  uint32_t part_index = 0;
+  double weight = 0;                 ///< the contributor's weight; 0 in results
+  std::vector<uint32_t> left_out;    ///< results only: contributors missing from this part's mean
+  std::string values;                ///< encoded segments
+};
+
+/// How one span ended up in a member's result.
+struct span_report {
+  size_t reducer = 0;                ///< member index of the span's reducer
+  element_range range;
+  bool reducer_failed = false;       ///< some parts never came back: they hold this peer's own values
+  uint64_t parts_missing = 0;        ///< how many
+  std::vector<size_t> left_out;      ///< contributors missing from the mean of at least one part
+  bool partial() const { return reducer_failed || !left_out.empty(); }
+};
+
+/// The outcome of a round for one member.
+struct round_result {
+  std::vector<float> values;         ///< the averaged vector (empty for aux members)
+  std::vector<span_report> spans;    ///< one per non-empty span, in member order
+  std::vector<std::string> refused;  ///< why incoming messages were refused (at most 64 kept)
+  uint64_t refused_count = 0;
+  uint64_t bytes_sent = 0;           ///< encoded value bytes this member sent
+  uint64_t bytes_received = 0;
+  /// Whether any span is partial.
+  bool partial() const;
+};
+
+/// The state of one member in one round.
+class allreduce_round {
+public:
+  /// Delivers a message to the member with the given index.
+  using send_fn = std::function<void(size_t to, part_message&& msg)>;
+
+  /// Starts a round. `values` is this member's vector (must be empty for an
+  /// aux member, of size `total_elements` otherwise) with its `weight`
+  /// (finite, > 0; ignored for aux). Fails on an inconsistent group or config.
+  static caf::expected<allreduce_round> make(group_info group, size_t self_index,
+                                             std::vector<float> values, double weight,
+                                             uint64_t total_elements, round_config config,
+                                             time_point now);
+
+  /// Accounts for this member's own contribution; sends nothing but the
+  /// results it can already finish (groups where it is the only contributor).
+  void start(const send_fn& send);
+
+  /// Sends up to `max_messages` of this member's parts, round-robin over the
+  /// reducers so that no reducer idles. Returns how many it sent.
+  size_t send_parts(size_t max_messages, const send_fn& send);
+  /// Whether send_parts has parts left to send.
+  bool parts_pending() const;
+
+  /// Handles one message from a member. A refused message (wrong group,
+  /// unknown sender, bad index or size, non-finite values, duplicates) changes
+  /// no value. A member that sent a malformed part is dropped as a sender for
+  /// the rest of the round (its other parts are neither awaited nor
+  /// accepted); one that sent a malformed result is dropped as a reducer
+  /// (this member keeps its own values there). Returns the reason of a refusal.
+  caf::error on_message(const part_message& msg, time_point now, const send_fn& send);
+
+  /// Drops members that stalled past their timeout.
+  void on_tick(time_point now, const send_fn& send);
+  /// Drops a member known to be gone (e.g. its connection closed).
+  void on_member_failed(size_t member, const send_fn& send);
+
+  /// Whether this member has everything it will get: its span reduced and
+  /// sent, and every other span's result received or given up.
+  bool done() const;
+  /// Moves the result out; call once done() holds.
+  round_result take_result();
+
+  const group_info& group() const { return group_; }
+  size_t self_index() const { return self_; }
+  /// The index of the member with `peer_id`, if any.
+  std::optional<size_t> member_index(const std::string& peer_id) const;
+
+private:
+  allreduce_round() = default;
+
+  bool is_contributor(size_t m) const { return group_.members[m].mode != peer_mode::aux; }
+  uint64_t parts_of(size_t reducer) const;
+  element_range part_range(size_t reducer, uint64_t part) const;
+  void encode_range(element_range r, const float* data, std::string& out) const;
+  caf::error decode_range(element_range r, std::string_view bytes, float* out) const;
+  caf::error refuse(std::string reason);
+  void mark_gone(size_t member, const send_fn& send);
+  void drop_sender(size_t member, const send_fn& send);
+  void drop_reducer(size_t member);
+  void try_finalize(uint64_t part, const send_fn& send);
+  caf::error on_part(size_t sender, const part_message& msg, const send_fn& send);
+  caf::error on_result(size_t reducer, const part_message& msg);
+
+  group_info group_;
+  size_t self_ = 0;
+  round_config config_;
+  uint64_t total_ = 0;
+  double weight_ = 0;
+  std::vector<uint64_t> tensor_ends_;  // prefix sums of tensor sizes
+  std::vector<element_range> spans_;
+  std::vector<float> values_;          // own values, overwritten in place by results
+  std::vector<float> scratch_;         // one part
+  std::vector<bool> gone_;            // timed out or disconnected: no longer sent to
+  std::vector<bool> sender_dropped_;  // its parts are no longer awaited nor accepted
+  std::vector<bool> reducer_dropped_; // its results are no longer awaited nor accepted
+  std::vector<time_point> last_heard_;
+
+  // Reducer side (this member's span).
+  uint64_t my_parts_ = 0;
+  uint64_t my_parts_left_ = 0;
+  std::vector<double> sums_;           // weight * value, per element of the span
+  std::vector<double> part_weight_;
+  std::vector<uint8_t> received_;      // [part * members + contributor]
+  std::vector<bool> part_done_;
+  std::vector<uint64_t> received_count_; // parts received per contributor
+  std::vector<std::optional<double>> sender_weight_;
+  std::vector<bool> left_out_any_;
+
+  // Receiver side (every other span).
+  std::vector<std::vector<bool>> result_received_; // [reducer][part]
+  std::vector<uint64_t> results_left_;             // per reducer
+  uint64_t results_left_total_ = 0;
+  std::vector<std::vector<bool>> left_out_of_span_; // [reducer][contributor]
+  std::vector<bool> reducer_failed_;
+  std::vector<uint64_t> parts_missing_;
+
+  // Sender side.
+  std::vector<uint64_t> next_part_; // per reducer
+  size_t rotation_ = 0;
+
+  round_result result_;
+};
+
+} // namespace ttt::averaging

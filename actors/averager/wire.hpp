@@ -1,0 +1,64 @@
+#pragma once
+// The bytes averagers exchange: one codec between the structs of the
+// averager and schema/averaging.capnp's `AveragingMessage`. Decoding enforces
+// a size limit and Cap'n Proto traversal/nesting limits before any field is
+// read, so a peer's bytes can never make us allocate or walk more than the
+// message itself.
+
+#include "actors/averager/allreduce.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ttt::averaging {
+
+/// Largest message accepted: a 512 KiB part or a 1 MiB state chunk plus framing.
+constexpr size_t max_message_bytes = 2 * 1024 * 1024;
+
+/// Newcomer -> holder: send me chunk `chunk_index` of your state.
+struct state_request {
+  uint32_t chunk_index = 0;
+};
+
+/// Holder -> newcomer: one chunk of the state blob.
+struct state_chunk {
+  uint64_t epoch = 0;
+  uint64_t total_bytes = 0;
+  std::string checksum; ///< BLAKE2b-256 of the whole blob
+  uint32_t chunk_index = 0;
+  std::string data;
+};
+
+/// Which member of the union a decoded message holds.
+enum class wire_kind : uint8_t { part, result, state_request, state_chunk, state_error };
+
+/// A decoded `AveragingMessage`. `values.group_id` and `values.sender_id`
+/// are set for every kind; the other fields only for their kind.
+struct wire_message {
+  wire_kind kind = wire_kind::part;
+  part_message values;  ///< part / result (and the envelope for every kind)
+  state_request request;
+  state_chunk chunk;
+  std::string error_text;
+};
+
+/// Encodes a part or a result.
+std::string encode_values(const part_message& msg);
+/// Encodes a state request under `fetch_id` (the newcomer's id for this download).
+std::string encode_state_request(const std::string& fetch_id, const std::string& sender_id,
+                                 const state_request& req);
+/// Encodes one state chunk, answering a request made under `fetch_id`.
+std::string encode_state_chunk(const std::string& fetch_id, const std::string& sender_id,
+                               const state_chunk& chunk);
+/// Encodes a holder's refusal to serve.
+std::string encode_state_error(const std::string& fetch_id, const std::string& sender_id,
+                               const std::string& text);
+
+/// Decodes bytes from a peer; an error for anything oversized, malformed, or
+/// not one of the known kinds.
+caf::expected<wire_message> decode_message(std::string_view bytes);
+
+} // namespace ttt::averaging
