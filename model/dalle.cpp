@@ -1,0 +1,477 @@
+#include "model/dalle.hpp"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace ttt::model {
+
+namespace {
+
+constexpr float lowest = -std::numeric_limits<float>::max(); // dalle-pytorch's max_neg_value
+
+// The reversible stack as one autograd node: forward keeps no activations,
+// backward rebuilds each layer's input from its output (x2 = y2 - g(y1),
+// x1 = y1 - f(x2)) and differentiates one layer at a time, so a training
+// step holds one layer's activations instead of all of them.
+struct reversible_function : torch::autograd::Function<reversible_function> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               at::TensorList params, int64_t model_address) {
+    auto* model = reinterpret_cast<dalle_impl*>(model_address);
+    auto halves = x.chunk(2, -1);
+    auto x1 = halves[0], x2 = halves[1];
+    for (size_t i = 0; i < model->layers().size(); ++i) {
+      x1 = x1 + model->block_f(i, x2);
+      x2 = x2 + model->block_g(i, x1);
+    }
+    auto y = torch::cat({x1, x2}, -1);
+    ctx->saved_data["model"] = model_address;
+    ctx->saved_data["params"] = static_cast<int64_t>(params.size());
+    ctx->save_for_backward({y});
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto* model = reinterpret_cast<dalle_impl*>(ctx->saved_data["model"].toInt());
+    auto num_params = static_cast<size_t>(ctx->saved_data["params"].toInt());
+    auto y = ctx->get_saved_variables()[0];
+    auto ys = y.chunk(2, -1);
+    auto dys = grad_out[0].chunk(2, -1);
+    torch::Tensor y1 = ys[0], y2 = ys[1], dy1 = dys[0], dy2 = dys[1];
+    std::vector<torch::Tensor> param_grads(num_params);
+    auto accumulate = [&](const std::vector<torch::Tensor>& params, const torch::autograd::variable_list& grads) {
+      for (size_t k = 0; k < params.size(); ++k) {
+        if (!grads[k + 1].defined())
+          continue;
+        auto& slot = param_grads[model->stack_parameter_index(params[k])];
+        slot = slot.defined() ? slot + grads[k + 1] : grads[k + 1];
+      }
+    };
+    for (size_t i = model->layers().size(); i-- > 0;) {
+      torch::Tensor x1, x2, dx1, dx2;
+      {
+        torch::AutoGradMode enable(true);
+        auto y1_leaf = y1.detach().requires_grad_(true);
+        auto gy1 = model->block_g(i, y1_leaf);
+        auto params = model->block_g_parameters(i);
+        std::vector<torch::Tensor> inputs{y1_leaf};
+        inputs.insert(inputs.end(), params.begin(), params.end());
+        auto grads = torch::autograd::grad({gy1}, inputs, {dy2}, false, false, true);
+        x2 = y2 - gy1.detach();
+        dx1 = dy1 + grads[0];
+        accumulate(params, grads);
+      }
+      {
+        torch::AutoGradMode enable(true);
+        auto x2_leaf = x2.detach().requires_grad_(true);
+        auto fx2 = model->block_f(i, x2_leaf);
+        auto params = model->block_f_parameters(i);
+        std::vector<torch::Tensor> inputs{x2_leaf};
+        inputs.insert(inputs.end(), params.begin(), params.end());
+        auto grads = torch::autograd::grad({fx2}, inputs, {dx1}, false, false, true);
+        x1 = y1 - fx2.detach();
+        dx2 = dy2 + grads[0];
+        accumulate(params, grads);
+      }
+      y1 = x1;
+      y2 = x2;
+      dy1 = dx1;
+      dy2 = dx2;
+    }
+    torch::autograd::variable_list out;
+    out.push_back(torch::cat({dy1, dy2}, -1));
+    out.insert(out.end(), param_grads.begin(), param_grads.end());
+    out.emplace_back(); // the model address
+    return out;
+  }
+};
+
+double layer_scale_init(int64_t depth_1based) {
+  if (depth_1based <= 18)
+    return 0.1;
+  if (depth_1based <= 24)
+    return 1e-5;
+  return 1e-6;
+}
+
+} // namespace
+
+attention_impl::attention_impl(int64_t dim, int64_t heads, int64_t dim_head) {
+  to_qkv = register_module("to_qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * heads * dim_head).bias(false)));
+  to_out = register_module("to_out", torch::nn::Linear(heads * dim_head, dim));
+}
+
+feed_forward_impl::feed_forward_impl(int64_t dim, int64_t mult) {
+  net0 = register_module("net0", torch::nn::Linear(dim, dim * mult * 2));
+  net3 = register_module("net3", torch::nn::Linear(dim * mult, dim));
+}
+
+torch::Tensor feed_forward_impl::forward(const torch::Tensor& x) {
+  auto h = net0->forward(x).chunk(2, -1);
+  return net3->forward(h[0] * torch::gelu(h[1]));
+}
+
+layer_impl::layer_impl(int64_t dim, int64_t depth_1based) {
+  double init = layer_scale_init(depth_1based);
+  scale_f = register_parameter("scale_f", torch::full({1, 1, dim}, init));
+  scale_g = register_parameter("scale_g", torch::full({1, 1, dim}, init));
+  norm_f = register_module("norm_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
+  norm_g = register_module("norm_g", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
+}
+
+dalle_impl::dalle_impl(const dalle_config& config) : config_(config) {
+  const auto& c = config_;
+  std::map<std::string, size_t> attn_ids, ff_ids;
+  for (int64_t i = 0; i < c.depth; ++i) {
+    auto [a, new_attn] = attn_ids.emplace(c.shared_attn_ids[i], attns_.size());
+    if (new_attn)
+      attns_.push_back(register_module("attn" + std::to_string(attns_.size()),
+                                       attention(c.dim, c.heads, c.dim_head)));
+    attn_index_.push_back(a->second);
+    auto [f, new_ff] = ff_ids.emplace(c.shared_ff_ids[i], ffs_.size());
+    if (new_ff)
+      ffs_.push_back(register_module("ff" + std::to_string(ffs_.size()), feed_forward(c.dim, c.ff_mult)));
+    ff_index_.push_back(f->second);
+    layers_.push_back(register_module("layer" + std::to_string(i), layer(c.dim, i + 1)));
+  }
+  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(1e-5)));
+  to_logits_ = register_module("to_logits", torch::nn::Linear(c.dim, c.total_tokens()));
+
+  // Rotary angles exactly as dalle-pytorch builds `transformer.pos_emb`
+  // (rotary_embedding_torch, float32 throughout).
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  int64_t rot = c.dim_head / 3, m = rot / 2;
+  auto lang = 1.0 / torch::pow(10000.0, torch::arange(0, rot, 2, f32).slice(0, 0, m) / static_cast<double>(rot));
+  auto pixel = torch::linspace(1.0, 10.0 / 2, m, f32) * M_PI;
+  auto angles = [](const torch::Tensor& t, const torch::Tensor& freqs) {
+    return (t.unsqueeze(-1) * freqs).repeat_interleave(2, -1);
+  };
+  int64_t text_len = c.text_len(), h = c.image_fmap_size, img = c.image_seq_len();
+  auto text_lang = angles(torch::arange(text_len, f32), lang);
+  auto img_lang = angles(torch::full({img}, 8192.0, f32), lang);
+  auto axis = angles(torch::linspace(-1.0, 1.0, h, f32), pixel); // [h, 2m]
+  auto img_axial = torch::cat({axis.unsqueeze(1).expand({h, h, 2 * m}), axis.unsqueeze(0).expand({h, h, 2 * m})}, -1)
+                       .reshape({img, 4 * m});
+  auto text_axis = angles(torch::full({text_len}, -10.0, f32), pixel);
+  auto text_axial = torch::cat({text_axis, text_axis}, -1);
+  auto freqs = torch::cat({torch::cat({text_lang, img_lang}, 0), torch::cat({text_axial, img_axial}, 0)}, -1);
+  pos_emb_ = register_buffer("pos_emb", freqs.unsqueeze(0));
+  rot_cos_ = freqs.cos();
+  rot_sin_ = freqs.sin();
+
+  // One mask per attention type over the padded sequence (seq_len + 1
+  // positions, as dalle-pytorch pads); slices of it serve shorter inputs.
+  int64_t total = c.seq_len() + 1;
+  int64_t half_window = (c.conv_kernel_size - 1) / 2;
+  for (const auto& type : std::set<std::string>(c.attn_types.begin(), c.attn_types.end())) {
+    auto blocked = torch::ones({total, total}, torch::kBool);
+    auto acc = blocked.accessor<bool, 2>();
+    for (int64_t q = 0; q < total; ++q) {
+      for (int64_t k = 0; k <= q; ++k) {
+        bool allowed;
+        if (q < text_len || k < text_len || type == "full") {
+          allowed = true; // causal text, and every image query sees all text
+        } else {
+          int64_t qi = q - text_len, ki = k - text_len;
+          int64_t qr = qi / h, qc = qi % h, kr = ki / h, kc = ki % h;
+          if (type == "axial_row")
+            allowed = kr == qr;
+          else if (type == "axial_col")
+            allowed = kc == qc;
+          else { // conv_like: the causal part of a kernel×kernel window
+            int64_t dr = kr - qr, dc = kc - qc, d = c.conv_dilation;
+            allowed = dr % d == 0 && dc % d == 0 && std::abs(dr / d) <= half_window && std::abs(dc / d) <= half_window;
+          }
+        }
+        acc[q][k] = !allowed;
+      }
+    }
+    blocked_by_type_[type] = blocked;
+  }
+
+  std::set<const void*> seen;
+  auto add = [&](const torch::Tensor& p) {
+    if (seen.insert(p.unsafeGetTensorImpl()).second) {
+      stack_param_index_[p.unsafeGetTensorImpl()] = stack_params_.size();
+      stack_params_.push_back(p);
+    }
+  };
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (const auto& p : block_f_parameters(i))
+      add(p);
+    for (const auto& p : block_g_parameters(i))
+      add(p);
+  }
+}
+
+size_t dalle_impl::stack_parameter_index(const torch::Tensor& p) const {
+  return stack_param_index_.at(p.unsafeGetTensorImpl());
+}
+
+std::vector<torch::Tensor> dalle_impl::block_f_parameters(size_t i) const {
+  const auto& l = layers_[i];
+  const auto& a = attns_[attn_index_[i]];
+  return {l->scale_f, l->norm_f->weight, l->norm_f->bias, a->to_qkv->weight, a->to_out->weight, a->to_out->bias};
+}
+
+std::vector<torch::Tensor> dalle_impl::block_g_parameters(size_t i) const {
+  const auto& l = layers_[i];
+  const auto& f = ffs_[ff_index_[i]];
+  return {l->scale_g, l->norm_g->weight, l->norm_g->bias, f->net0->weight, f->net0->bias, f->net3->weight, f->net3->bias};
+}
+
+torch::Tensor dalle_impl::blocked(size_t layer, int64_t n) const {
+  return blocked_by_type_.at(config_.attn_types[layer]).slice(0, 0, n).slice(1, 0, n);
+}
+
+torch::Tensor dalle_impl::prepare_text(const torch::Tensor& text) const {
+  const auto& c = config_;
+  // Each padding position gets its own id, then <bos> = 0 goes in front.
+  auto padding_ids = torch::arange(c.text_seq_len, text.options()) + c.num_text_tokens;
+  auto ids = torch::where(text == 0, padding_ids.unsqueeze(0).expand_as(text), text);
+  return torch::constant_pad_nd(ids, {1, 0}, 0);
+}
+
+torch::Tensor dalle_impl::embed(const torch::Tensor& text, const torch::Tensor& image) const {
+  auto ids = prepare_text(text);
+  if (image.defined() && image.size(1) > 0)
+    ids = torch::cat({ids, image + config_.total_text_tokens()}, 1);
+  if (ids.size(1) > config_.seq_len())
+    ids = ids.slice(1, 0, config_.seq_len());
+  // Input embeddings are rows of the output layer's weight (tied).
+  return torch::embedding(to_logits_->weight, ids);
+}
+
+torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t n) const {
+  int64_t rot = rot_cos_.size(1);
+  auto cos = rot_cos_.slice(0, begin, begin + n);
+  auto sin = rot_sin_.slice(0, begin, begin + n);
+  auto part = t.slice(-1, 0, rot);
+  auto pairs = part.unflatten(-1, {rot / 2, 2});
+  auto rotated = torch::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).flatten(-2);
+  return torch::cat({part * cos + rotated * sin, t.slice(-1, rot)}, -1);
+}
+
+torch::Tensor dalle_impl::shift(const torch::Tensor& x) const {
+  const auto& c = config_;
+  int64_t b = x.size(0), n = x.size(1), d = x.size(2);
+  int64_t text_n = std::min(n, c.text_len());
+  int64_t half = (d + 1) / 2, quarter = (d + 3) / 4;
+  auto text = x.slice(1, 0, text_n);
+  auto text_shifted = torch::cat({torch::zeros({b, 1, half}, x.options()), text.slice(1, 0, text_n - 1).slice(2, 0, half)}, 1);
+  auto text_out = torch::cat({text_shifted, text.slice(2, half)}, 2);
+  if (n <= c.text_len())
+    return text_out;
+  int64_t h = c.image_fmap_size, k = n - c.text_len();
+  auto img = x.slice(1, c.text_len());
+  img = torch::cat({img, torch::zeros({b, c.image_seq_len() - k, d}, x.options())}, 1).view({b, h, h, d});
+  auto top = torch::cat({torch::zeros({b, 1, h, quarter}, x.options()), img.slice(1, 0, h - 1).slice(3, 0, quarter)}, 1);
+  auto left = torch::cat({torch::zeros({b, h, 1, quarter}, x.options()),
+                          img.slice(2, 0, h - 1).slice(3, quarter, 2 * quarter)}, 2);
+  auto img_out = torch::cat({top, left, img.slice(3, 2 * quarter)}, 3).view({b, c.image_seq_len(), d}).slice(1, 0, k);
+  return torch::cat({text_out, img_out}, 1);
+}
+
+torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
+  const auto& c = config_;
+  auto a = attns_[attn_index_[layer]];
+  int64_t b = x.size(0), n = x.size(1);
+  auto qkv = a->to_qkv->forward(x).chunk(3, -1);
+  auto heads = [&](const torch::Tensor& t) { return rotate(t.view({b, n, c.heads, c.dim_head}).transpose(1, 2), 0, n); };
+  auto q = heads(qkv[0]) * std::pow(static_cast<double>(c.dim_head), -0.5);
+  auto k = heads(qkv[1]), v = heads(qkv[2]);
+  auto dots = torch::matmul(q, k.transpose(-1, -2)).masked_fill(blocked(layer, n), lowest);
+  auto out = torch::matmul(torch::softmax(dots, -1), v);
+  return a->to_out->forward(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}));
+}
+
+torch::Tensor dalle_impl::block_f(size_t i, const torch::Tensor& x) {
+  auto normed = layers_[i]->norm_f->forward(x);
+  return attend(i, config_.shift_tokens ? shift(normed) : normed) * layers_[i]->scale_f;
+}
+
+torch::Tensor dalle_impl::block_g(size_t i, const torch::Tensor& x) {
+  auto normed = layers_[i]->norm_g->forward(x);
+  return ffs_[ff_index_[i]]->forward(config_.shift_tokens ? shift(normed) : normed) * layers_[i]->scale_g;
+}
+
+torch::Tensor dalle_impl::transform(const torch::Tensor& tokens) {
+  if (!config_.reversible) { // dalle-pytorch's SequentialSequence
+    auto x = tokens;
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      x = x + block_f(i, x);
+      x = x + block_g(i, x);
+    }
+    return x;
+  }
+  auto x = torch::cat({tokens, tokens}, -1);
+  if (recompute_ && torch::GradMode::is_enabled()) {
+    x = reversible_function::apply(x, at::TensorList(stack_params_), reinterpret_cast<int64_t>(this));
+  } else {
+    auto halves = x.chunk(2, -1);
+    auto x1 = halves[0], x2 = halves[1];
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      x1 = x1 + block_f(i, x2);
+      x2 = x2 + block_g(i, x1);
+    }
+    x = torch::cat({x1, x2}, -1);
+  }
+  auto halves = x.chunk(2, -1);
+  return torch::stack({halves[0], halves[1]}).mean(0);
+}
+
+torch::Tensor dalle_impl::mask_logits(const torch::Tensor& logits, int64_t begin) const {
+  // Positions before text_seq_len predict text ids, the rest image ids.
+  int64_t n = logits.size(-2);
+  auto position = torch::arange(begin, begin + n).unsqueeze(1);
+  auto id = torch::arange(config_.total_tokens()).unsqueeze(0);
+  auto text_id = id < config_.total_text_tokens();
+  auto text_pos = position < config_.text_seq_len;
+  auto blocked = text_pos.logical_and(text_id.logical_not()).logical_or(text_pos.logical_not().logical_and(text_id));
+  return logits.masked_fill(blocked, lowest);
+}
+
+torch::Tensor dalle_impl::forward(const torch::Tensor& text, const torch::Tensor& image) {
+  auto out = transform(embed(text, image));
+  return mask_logits(to_logits_->forward(final_norm_->forward(out)), 0);
+}
+
+dalle_impl::losses dalle_impl::loss(const torch::Tensor& text, const torch::Tensor& image) {
+  const auto& c = config_;
+  auto logits = forward(text, image);
+  auto labels = torch::cat({prepare_text(text).slice(1, 1), image + c.total_text_tokens()}, 1);
+  int64_t v = c.total_tokens();
+  auto ce = [&](int64_t begin, int64_t end) {
+    return torch::nn::functional::cross_entropy(logits.slice(1, begin, end).reshape({-1, v}),
+                                                labels.slice(1, begin, end).reshape({-1}));
+  };
+  losses out;
+  out.loss_text = ce(0, c.text_seq_len);
+  out.loss_img = ce(c.text_seq_len, c.seq_len());
+  out.loss = (out.loss_text + c.loss_img_weight * out.loss_img) / (c.loss_img_weight + 1);
+  return out;
+}
+
+torch::Tensor dalle_impl::shift_one(const torch::Tensor& cached, int64_t t) const {
+  const auto& c = config_;
+  int64_t d = cached.size(2), half = (d + 1) / 2, quarter = (d + 3) / 4;
+  auto current = cached.select(1, t);
+  auto zeros = [&](int64_t width) { return torch::zeros({cached.size(0), width}, cached.options()); };
+  torch::Tensor out;
+  if (t < c.text_len()) {
+    auto prev = t > 0 ? cached.select(1, t - 1).slice(1, 0, half) : zeros(half);
+    out = torch::cat({prev, current.slice(1, half)}, 1);
+  } else {
+    int64_t i = t - c.text_len(), w = c.image_fmap_size, row = i / w, col = i % w;
+    auto top = row > 0 ? cached.select(1, t - w).slice(1, 0, quarter) : zeros(quarter);
+    auto left = col > 0 ? cached.select(1, t - 1).slice(1, quarter, 2 * quarter) : zeros(quarter);
+    out = torch::cat({top, left, current.slice(1, 2 * quarter)}, 1);
+  }
+  return out.unsqueeze(1);
+}
+
+torch::Tensor dalle_impl::step(generation_cache& cache, const torch::Tensor& token_ids) {
+  const auto& c = config_;
+  int64_t t = cache.position, b = token_ids.size(0);
+  if (cache.keys.empty()) {
+    cache.keys.resize(layers_.size());
+    cache.values.resize(layers_.size());
+    cache.f_inputs.resize(layers_.size());
+    cache.g_inputs.resize(layers_.size());
+  }
+  auto append = [](torch::Tensor& store, const torch::Tensor& item, int64_t dim) {
+    store = store.defined() ? torch::cat({store, item}, dim) : item;
+  };
+  auto shifted = [&](torch::Tensor& store, const torch::Tensor& normed) {
+    append(store, normed, 1);
+    return c.shift_tokens ? shift_one(store, t) : normed;
+  };
+  auto f = [&](size_t i, const torch::Tensor& x) {
+    auto a = attns_[attn_index_[i]];
+    auto in = shifted(cache.f_inputs[i], layers_[i]->norm_f->forward(x));
+    auto qkv = a->to_qkv->forward(in).chunk(3, -1);
+    auto heads = [&](const torch::Tensor& u) { return rotate(u.view({b, 1, c.heads, c.dim_head}).transpose(1, 2), t, 1); };
+    auto q = heads(qkv[0]) * std::pow(static_cast<double>(c.dim_head), -0.5);
+    append(cache.keys[i], heads(qkv[1]), 2);
+    append(cache.values[i], heads(qkv[2]), 2);
+    auto dots = torch::matmul(q, cache.keys[i].transpose(-1, -2));
+    dots = dots.masked_fill(blocked(i, t + 1).slice(0, t, t + 1), lowest);
+    auto out = torch::matmul(torch::softmax(dots, -1), cache.values[i]);
+    return a->to_out->forward(out.transpose(1, 2).reshape({b, 1, c.heads * c.dim_head})) * layers_[i]->scale_f;
+  };
+  auto g = [&](size_t i, const torch::Tensor& x) {
+    auto in = shifted(cache.g_inputs[i], layers_[i]->norm_g->forward(x));
+    return ffs_[ff_index_[i]]->forward(in) * layers_[i]->scale_g;
+  };
+  auto x = torch::embedding(to_logits_->weight, token_ids).unsqueeze(1);
+  torch::Tensor out;
+  if (c.reversible) {
+    auto x1 = x, x2 = x;
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      x1 = x1 + f(i, x2);
+      x2 = x2 + g(i, x1);
+    }
+    out = torch::stack({x1, x2}).mean(0);
+  } else {
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      x = x + f(i, x);
+      x = x + g(i, x);
+    }
+    out = x;
+  }
+  auto logits = mask_logits(to_logits_->forward(final_norm_->forward(out)), t);
+  cache.position = t + 1;
+  return logits.squeeze(1);
+}
+
+std::vector<named_tensor> dalle_impl::named_tensors() const {
+  const auto& c = config_;
+  std::vector<named_tensor> out;
+  auto block = [&](size_t i, bool f) {
+    return c.reversible ? "transformer.layers.blocks." + std::to_string(i) + (f ? ".f.net." : ".g.net.")
+                        : "transformer.layers.layers." + std::to_string(i) + (f ? ".0." : ".1.");
+  };
+  std::string inner = c.shift_tokens ? "fn.fn.fn." : "fn.fn.";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& l = layers_[i];
+    out.push_back({{block(i, true) + "scale"}, l->scale_f});
+    out.push_back({{block(i, true) + "fn.norm.weight"}, l->norm_f->weight});
+    out.push_back({{block(i, true) + "fn.norm.bias"}, l->norm_f->bias});
+    out.push_back({{block(i, false) + "scale"}, l->scale_g});
+    out.push_back({{block(i, false) + "fn.norm.weight"}, l->norm_g->weight});
+    out.push_back({{block(i, false) + "fn.norm.bias"}, l->norm_g->bias});
+  }
+  for (size_t a = 0; a < attns_.size(); ++a) {
+    named_tensor qkv{{}, attns_[a]->to_qkv->weight}, w{{}, attns_[a]->to_out->weight}, bias{{}, attns_[a]->to_out->bias};
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      if (attn_index_[i] != a)
+        continue;
+      qkv.names.push_back(block(i, true) + inner + "to_qkv.weight");
+      w.names.push_back(block(i, true) + inner + "to_out.0.weight");
+      bias.names.push_back(block(i, true) + inner + "to_out.0.bias");
+    }
+    out.insert(out.end(), {qkv, w, bias});
+  }
+  for (size_t fi = 0; fi < ffs_.size(); ++fi) {
+    named_tensor w0{{}, ffs_[fi]->net0->weight}, b0{{}, ffs_[fi]->net0->bias};
+    named_tensor w3{{}, ffs_[fi]->net3->weight}, b3{{}, ffs_[fi]->net3->bias};
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      if (ff_index_[i] != fi)
+        continue;
+      w0.names.push_back(block(i, false) + inner + "net.0.weight");
+      b0.names.push_back(block(i, false) + inner + "net.0.bias");
+      w3.names.push_back(block(i, false) + inner + "net.3.weight");
+      b3.names.push_back(block(i, false) + inner + "net.3.bias");
+    }
+    out.insert(out.end(), {w0, b0, w3, b3});
+  }
+  out.push_back({{"to_logits.0.weight"}, final_norm_->weight});
+  out.push_back({{"to_logits.0.bias"}, final_norm_->bias});
+  out.push_back({{"to_logits.1.weight", "text_emb.linear.weight", "image_emb.linear.weight"}, to_logits_->weight});
+  out.push_back({{"to_logits.1.bias", "text_emb.linear.bias", "image_emb.linear.bias"}, to_logits_->bias});
+  out.push_back({{"transformer.pos_emb"}, pos_emb_, false});
+  return out;
+}
+
+} // namespace ttt::model

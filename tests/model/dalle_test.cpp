@@ -1,0 +1,225 @@
+// The model: shapes, masking, causality, weight sharing, tied embeddings,
+// reversible backward, KV-cached generation.
+#include "tests/model/model_fixture.hpp"
+
+#include <limits>
+
+using namespace ttt::model;
+using namespace ttt::model::testing;
+
+namespace {
+int64_t count_parameters(dalle_impl& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters())
+    n += p.numel();
+  return n;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(built_models_have_the_counted_parameters) {
+  torch::NoGradGuard no_grad;
+  dalle tiny(load_model_config("dalle-tiny"));
+  BOOST_TEST(count_parameters(*tiny) == 288208);
+  auto small_config = load_model_config("dalle-small");
+  dalle small(small_config);
+  BOOST_TEST(count_parameters(*small) == parameter_count(small_config));
+  dalle ttt(load_model_config("dalle-ttt"));
+  BOOST_TEST(count_parameters(*ttt) == 125894244);
+  // 5 distinct attention and feed-forward modules for 64 layers
+  BOOST_TEST(ttt->attentions().size() == 5u);
+  BOOST_TEST(ttt->feed_forwards().size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(every_intermediate_has_its_shape) {
+  torch::NoGradGuard no_grad;
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto [text, image] = random_batch(c, 3, 1);
+  auto ids = m->prepare_text(text);
+  BOOST_TEST(ids.sizes() == torch::IntArrayRef({3, 17}));
+  BOOST_TEST(ids[0][0].item<int64_t>() == 0);                     // <bos>
+  BOOST_TEST(ids[0][16].item<int64_t>() == 256 + 15);             // padding id of position 15
+  BOOST_TEST(ids[0][14].item<int64_t>() == 256 + 13);
+  auto tokens = m->embed(text, image);
+  BOOST_TEST(tokens.sizes() == torch::IntArrayRef({3, 16 + 64, 64})); // last code dropped
+  BOOST_TEST(m->pos_emb().sizes() == torch::IntArrayRef({1, 16 + 64 + 1, 12}));
+  BOOST_TEST(m->block_f(0, tokens).sizes() == tokens.sizes());
+  BOOST_TEST(m->block_g(3, tokens).sizes() == tokens.sizes());
+  BOOST_TEST(m->transform(tokens).sizes() == tokens.sizes());
+  auto logits = m->forward(text, image);
+  BOOST_TEST(logits.sizes() == torch::IntArrayRef({3, 80, 256 + 16 + 64}));
+  auto partial = m->forward(text, image.slice(1, 0, 10));
+  BOOST_TEST(partial.sizes() == torch::IntArrayRef({3, 17 + 10, 336}));
+  BOOST_TEST(torch::allclose(partial, logits.slice(1, 0, 27), 1e-4, 1e-5));
+  auto losses = m->loss(text, image);
+  BOOST_TEST(losses.loss.dim() == 0);
+  float expected = (losses.loss_text.item<float>() + 7 * losses.loss_img.item<float>()) / 8;
+  BOOST_TEST(losses.loss.item<float>() == expected, boost::test_tools::tolerance(1e-5f));
+}
+
+BOOST_AUTO_TEST_CASE(rotary_angles_follow_dalle_pytorch) {
+  torch::NoGradGuard no_grad;
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto pe = m->pos_emb()[0];
+  // dim_head 16: r = 5, m = 2; lang freqs 1/10000^(0/5), 1/10000^(2/5)
+  BOOST_TEST(pe[3][0].item<float>() == 3.0f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(pe[3][1].item<float>() == 3.0f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(pe[3][2].item<float>() == 3.0f / std::pow(10000.0f, 0.4f), boost::test_tools::tolerance(1e-5f));
+  BOOST_TEST(pe[3][4].item<float>() == float(-10 * M_PI), boost::test_tools::tolerance(1e-5f)); // text row -10
+  BOOST_TEST(pe[17][0].item<float>() == 8192.0f);   // image: language angle at 8192
+  BOOST_TEST(pe[17][4].item<float>() == float(-M_PI), boost::test_tools::tolerance(1e-5f)); // row 0 → -1
+  BOOST_TEST(pe[17 + 8 * 7 + 3][8].item<float>() == float((-1 + 6.0 / 7) * M_PI), boost::test_tools::tolerance(1e-5f));
+  BOOST_TEST(pe[17 + 8 * 7 + 3][11].item<float>() == float((-1 + 6.0 / 7) * 5 * M_PI), boost::test_tools::tolerance(1e-5f));
+}
+
+BOOST_AUTO_TEST_CASE(text_positions_predict_text_and_image_positions_image) {
+  torch::NoGradGuard no_grad;
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto [text, image] = random_batch(c, 2, 2);
+  auto logits = m->forward(text, image);
+  float lowest = -std::numeric_limits<float>::max();
+  int64_t tt = c.total_text_tokens();
+  // positions 0..15 (bos .. text[14]) predict text ids including padding ids
+  BOOST_TEST((logits.slice(1, 0, 16).slice(2, tt) == lowest).all().item<bool>());
+  BOOST_TEST((logits.slice(1, 0, 16).slice(2, 0, tt) > lowest).all().item<bool>());
+  // position 16 (the last text token) onwards predict image codes
+  BOOST_TEST((logits.slice(1, 16).slice(2, 0, tt) == lowest).all().item<bool>());
+  BOOST_TEST((logits.slice(1, 16).slice(2, tt) > lowest).all().item<bool>());
+}
+
+BOOST_AUTO_TEST_CASE(attention_masks_follow_their_pattern) {
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  int64_t n = c.seq_len(), t = c.text_len(), w = c.image_fmap_size;
+  auto img = [&](int64_t r, int64_t col) { return t + r * w + col; };
+  auto sees = [&](size_t layer, int64_t q, int64_t k) { return !m->blocked(layer, n)[q][k].item<bool>(); };
+  // layer 0 axial_row, 1 axial_col, 3 conv_like
+  BOOST_TEST(sees(0, 5, 5));
+  BOOST_TEST(!sees(0, 5, 6));
+  BOOST_TEST(sees(0, img(2, 3), 0));
+  BOOST_TEST(sees(0, img(2, 3), t - 1));
+  BOOST_TEST(sees(0, img(2, 3), img(2, 0)));
+  BOOST_TEST(!sees(0, img(2, 3), img(2, 4)));
+  BOOST_TEST(!sees(0, img(2, 3), img(1, 3)));
+  BOOST_TEST(sees(1, img(2, 3), img(0, 3)));
+  BOOST_TEST(!sees(1, img(2, 3), img(2, 2)));
+  BOOST_TEST(sees(3, img(4, 4), img(2, 2)));
+  BOOST_TEST(sees(3, img(4, 4), img(4, 2)));
+  BOOST_TEST(!sees(3, img(4, 4), img(4, 5)));
+  BOOST_TEST(!sees(3, img(4, 4), img(1, 4)));
+  BOOST_TEST(!sees(3, img(4, 4), img(3, 7)));
+  BOOST_TEST(sees(3, img(4, 4), img(3, 6)));
+}
+
+BOOST_AUTO_TEST_CASE(changing_a_later_token_never_changes_earlier_logits) {
+  torch::NoGradGuard no_grad;
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto [text, image] = random_batch(c, 1, 3);
+  auto base = m->forward(text, image);
+  // positions of the input: text token j sits at j+1, image code k at 17+k
+  for (int64_t changed : {3, 10, 17 + 0, 17 + 9, 17 + 40, 17 + 62}) {
+    auto t2 = text.clone(), i2 = image.clone();
+    if (changed <= c.text_seq_len)
+      t2[0][changed - 1] = (t2[0][changed - 1].item<int64_t>() % 200) + 17;
+    else
+      i2[0][changed - 17] = (i2[0][changed - 17].item<int64_t>() + 5) % 64;
+    auto other = m->forward(t2, i2);
+    auto diff = (other - base).abs().amax(-1)[0];
+    BOOST_TEST(diff.slice(0, 0, changed).max().item<float>() == 0.0f);
+    BOOST_TEST(diff[changed].item<float>() > 0.0f); // and the change is seen where it may be
+  }
+}
+
+BOOST_AUTO_TEST_CASE(shared_layers_use_one_tensor_and_embeddings_are_tied) {
+  auto c = load_model_config("dalle-small"); // 8 layers: ids 0 1 2 3 0 1 2 w_conv
+  dalle m(c);
+  BOOST_TEST(m->attentions().size() == 5u);
+  BOOST_TEST(m->attention_index(0) == m->attention_index(4));
+  BOOST_TEST(m->feed_forward_index(2) == m->feed_forward_index(6));
+  BOOST_TEST(m->attention_index(7) != m->attention_index(3));
+  auto p0 = m->block_f_parameters(0), p4 = m->block_f_parameters(4);
+  BOOST_TEST(p0[3].data_ptr() == p4[3].data_ptr()); // to_qkv
+  BOOST_TEST(p0[0].data_ptr() != p4[0].data_ptr()); // LayerScale is per layer
+  bool found = false;
+  for (const auto& nt : m->named_tensors()) {
+    if (nt.names[0] == "transformer.layers.blocks.0.f.net.fn.fn.fn.to_qkv.weight") {
+      found = true;
+      BOOST_TEST(nt.names.size() == 2u);
+      BOOST_TEST(nt.names[1] == "transformer.layers.blocks.4.f.net.fn.fn.fn.to_qkv.weight");
+    }
+  }
+  BOOST_TEST(found);
+  // a gradient through layer 4's use reaches the shared tensor
+  auto [text, image] = random_batch(c, 1, 4);
+  m->set_recompute(false);
+  auto tokens = m->embed(text, image).detach();
+  m->block_f(4, tokens).sum().backward();
+  BOOST_TEST(p0[3].grad().defined());
+  BOOST_TEST(p0[3].grad().abs().sum().item<float>() > 0);
+
+  // input embeddings are rows of the output weight
+  torch::NoGradGuard no_grad;
+  auto emb = m->embed(text, image);
+  auto w = m->to_logits()->weight;
+  BOOST_TEST(torch::equal(emb[0][0], w[0]));
+  BOOST_TEST(torch::equal(emb[0][1], w[text[0][0].item<int64_t>()]));
+  BOOST_TEST(torch::equal(emb[0][c.text_len()], w[c.total_text_tokens() + image[0][0].item<int64_t>()]));
+}
+
+BOOST_AUTO_TEST_CASE(reversible_backward_equals_plain_backward) {
+  auto c = load_model_config("dalle-tiny");
+  torch::manual_seed(5);
+  dalle m(c);
+  // Make the layers matter: LayerScale 0.1 would hide errors in small grads.
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& l : m->layers()) {
+      l->scale_f.fill_(0.7);
+      l->scale_g.fill_(0.7);
+    }
+  }
+  auto [text, image] = random_batch(c, 2, 6);
+  auto grads = [&](bool recompute) {
+    m->set_recompute(recompute);
+    m->zero_grad();
+    auto loss = m->loss(text, image).loss;
+    loss.backward();
+    std::vector<torch::Tensor> g;
+    for (const auto& p : m->parameters())
+      g.push_back(p.grad().clone());
+    return std::pair{loss.item<float>(), g};
+  };
+  auto [loss_plain, plain] = grads(false);
+  auto [loss_rev, rev] = grads(true);
+  BOOST_TEST(loss_plain == loss_rev, boost::test_tools::tolerance(1e-6f));
+  BOOST_REQUIRE(plain.size() == rev.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    float scale = plain[i].abs().max().item<float>();
+    float err = (plain[i] - rev[i]).abs().max().item<float>();
+    BOOST_TEST(scale > 0);
+    BOOST_TEST(err <= 1e-4f * scale + 1e-7f, "parameter " << i << " differs by " << err << " (max " << scale << ")");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(kv_cache_gives_the_logits_of_the_full_forward) {
+  torch::NoGradGuard no_grad;
+  for (const char* name : {"dalle-tiny", "dalle-small"}) {
+    auto c = load_model_config(name);
+    torch::manual_seed(7);
+    dalle m(c);
+    auto [text, image] = random_batch(c, 2, 8);
+    auto full = m->forward(text, image);
+    auto ids = torch::cat({m->prepare_text(text), image + c.total_text_tokens()}, 1);
+    generation_cache cache;
+    for (int64_t t = 0; t < c.seq_len(); ++t) {
+      auto logits = m->step(cache, ids.select(1, t));
+      auto expected = full.select(1, t);
+      BOOST_TEST(torch::allclose(logits, expected, 1e-4, 1e-4), name << " position " << t);
+      if (!torch::allclose(logits, expected, 1e-4, 1e-4))
+        break;
+    }
+  }
+}
