@@ -1,0 +1,24 @@
+#pragma once
+// Building a model from where it lives (a checkpoint, a config plus weights).
+// Internal to model/ (includes torch).
+
+#include "model/api.hpp"
+#include "model/dalle.hpp"
+
+#include <string>
+
+namespace ttt::model {
+
+/// A built model and the config file it came from.
+struct loaded_model {
+  config_file config;
+  dalle model{nullptr};
+};
+
+/// Builds the source's model (seeded init) and loads its weights, if any.
+result<loaded_model> load_model(const model_source& source);
+
+/// Reads a whole file; the failure names it.
+result<std::string> read_file(const std::string& path);
+
+} // namespace ttt::model
