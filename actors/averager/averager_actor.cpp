@@ -40,6 +40,8 @@ struct active_round {
   std::vector<averager_peer> handles;
   caf::typed_response_promise<round_result> promise;
   duration tick = std::chrono::seconds(1);
+  std::function<void(uint64_t)> on_sent;
+  uint64_t sent = 0;
 };
 
 struct early_message {
@@ -87,8 +89,12 @@ using self_ptr = averager_actor::stateful_pointer<averager_state>;
 allreduce_round::send_fn sender_of(self_ptr self, active_round& round) {
   return [self, &round](size_t to, part_message&& msg) {
     const auto& handle = round.handles[to];
-    if (handle)
-      self->send(handle, avg_rpc_atom_v, encode_values(msg));
+    if (!handle)
+      return;
+    self->send(handle, avg_rpc_atom_v, encode_values(msg));
+    round.sent += 1;
+    if (round.on_sent)
+      round.on_sent(round.sent);
   };
 }
 
@@ -321,6 +327,7 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
       auto& round = self->state.rounds[group_id];
       round.core = std::make_unique<allreduce_round>(std::move(*core));
       round.handles = std::move(req.handles);
+      round.on_sent = std::move(req.on_sent);
       round.tick = std::clamp<duration>(req.config.sender_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::seconds(1));
       for (const auto& h : round.handles)

@@ -12,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct round_request {
   double weight = 1;         ///< e.g. the samples this member accumulated
   uint64_t total_elements = 0;
   round_config config;
+  /// Optional observer, called on the averager's thread with the number of
+  /// messages this member has handed to the transport so far (progress
+  /// metrics; fault-injection tests kill the process at a chosen count).
+  std::function<void(uint64_t messages_sent)> on_sent;
 };
 
 /// Bytes per state chunk; both ends use it to check chunk sizes.
