@@ -13,6 +13,7 @@
 
 #include "actors/averager/interface.hpp"
 #include "apps/flags.hpp"
+#include "bench/allreduce_inputs.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -39,16 +40,6 @@ int averager_command(const std::vector<std::string>& args);
 namespace {
 
 using namespace ttt::averaging;
-
-/// The deterministic input of member `member` at element `k`: quarter
-/// integers in [-64, 64], so that weighted means are exact in double.
-float input_value(uint64_t seed, size_t member, uint64_t k) {
-  uint64_t z = seed * 0x9e3779b97f4a7c15ull + member * 0xbf58476d1ce4e5b9ull + k;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return static_cast<float>(static_cast<int>(z % 513) - 256) / 4.0f;
-}
 
 std::string state_blob(uint64_t epoch, uint64_t bytes) {
   std::string blob(bytes, '\0');
@@ -235,12 +226,12 @@ int run_peer(const std::vector<std::string>& args) {
     req.group = group;
     req.self_index = self_index;
     req.handles = handles;
-    req.weight = static_cast<double>(1 + self_index);
+    req.weight = bench::allreduce_weight(self_index);
     req.total_elements = static_cast<uint64_t>(*floats);
     if (my_mode != peer_mode::aux) {
       req.values.resize(req.total_elements);
       for (uint64_t k = 0; k < req.total_elements; ++k)
-        req.values[k] = input_value(static_cast<uint64_t>(*seed), self_index, k);
+        req.values[k] = bench::allreduce_input(static_cast<uint64_t>(*seed), self_index, k);
       if (!out_dir.empty())
         write_file(out_dir + "/input-" + std::to_string(self_index) + ".f32", req.values.data(),
                    req.values.size() * sizeof(float));

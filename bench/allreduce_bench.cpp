@@ -1,0 +1,264 @@
+// `ttt bench allreduce --peers 4 --floats N --codec C`: N float32 values
+// averaged by 4 processes on loopback, first with ttt's butterfly all-reduce
+// (`ttt averager peer` processes talking through CAF's middleman), then with
+// Gloo's ring all-reduce (AllreduceRing over its TCP transport) on the same
+// data in the same run. Prints one result line:
+//
+//   allreduce peers=4 floats=N codec=C ttt_ms=… gloo_ms=… ratio=… ttt_bytes_per_peer=…
+//     gloo_bytes_per_peer=… ttt_gbps=… gloo_gbps=…
+//
+// Times are the slowest peer's, from the common start signal to its averaged
+// vector (Gloo: run() plus the weighting, its buffers registered beforehand),
+// best of --repeat runs. Bytes are value bytes each peer sends (Gloo: the
+// ring's 2(n-1)/n of the vector). Effective bandwidth is the vector's size in
+// bytes over the time, in GB/s.
+
+#include "apps/flags.hpp"
+#include "bench/allreduce_inputs.hpp"
+#include "bench/allreduce_process.hpp"
+
+#include <gloo/allreduce_ring.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/file_store.h>
+#include <gloo/transport/tcp/device.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace ttt::bench {
+
+int run_allreduce_benchmark(const std::vector<std::string>& args);
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string self_exe() {
+  char path[4096];
+  ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0)
+    return "";
+  path[n] = '\0';
+  return path;
+}
+
+/// "16M" -> 16 Mi, "1000" -> 1000; nullopt when malformed.
+std::optional<uint64_t> parse_count(const std::string& text) {
+  if (text.empty())
+    return std::nullopt;
+  uint64_t scale = 1;
+  std::string digits = text;
+  char last = digits.back();
+  if (last == 'K' || last == 'k')
+    scale = uint64_t{1} << 10;
+  else if (last == 'M' || last == 'm')
+    scale = uint64_t{1} << 20;
+  else if (last == 'G' || last == 'g')
+    scale = uint64_t{1} << 30;
+  if (scale != 1)
+    digits.pop_back();
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoull(digits) * scale;
+}
+
+struct run_outcome {
+  double ms = 0;             // slowest peer
+  double bytes_per_peer = 0; // mean over peers
+  std::string error;
+};
+
+/// Starts `peers` children, walks them through ready/start/done/exit, and
+/// returns the slowest peer's time.
+run_outcome drive(const std::string& exe, const std::vector<std::vector<std::string>>& argv_per_peer,
+                  bool exchange_ports) {
+  run_outcome out;
+  auto deadline = clock_type::now() + std::chrono::minutes(9);
+  std::vector<std::unique_ptr<child_process>> peers;
+  for (const auto& args : argv_per_peer) {
+    peers.push_back(std::make_unique<child_process>(exe, args));
+    if (!peers.back()->started()) {
+      out.error = "cannot start " + exe;
+      return out;
+    }
+  }
+  auto expect = [&](child_process& p, const std::string& prefix) -> std::optional<std::string> {
+    auto line = p.read_line(deadline);
+    if (!line || line->rfind(prefix, 0) != 0) {
+      out.error = "expected '" + prefix + "', got '" + line.value_or("EOF") + "'";
+      return std::nullopt;
+    }
+    return line;
+  };
+  if (exchange_ports) {
+    std::string ports = "peers";
+    for (auto& p : peers) {
+      auto line = expect(*p, "port ");
+      if (!line)
+        return out;
+      ports += " " + line->substr(5);
+    }
+    for (auto& p : peers)
+      p->write_line(ports);
+  }
+  for (auto& p : peers)
+    if (!expect(*p, "ready"))
+      return out;
+  for (auto& p : peers)
+    p->write_line("start");
+  double bytes = 0;
+  for (auto& p : peers) {
+    auto line = expect(*p, "done");
+    if (!line)
+      return out;
+    out.ms = std::max(out.ms, std::stod(field_of(*line, "ms")));
+    auto sent = field_of(*line, "bytes_sent");
+    bytes += sent.empty() ? 0.0 : std::stod(sent);
+  }
+  out.bytes_per_peer = bytes / static_cast<double>(peers.size());
+  for (auto& p : peers)
+    p->write_line("exit");
+  for (auto& p : peers)
+    p->wait_exit(deadline);
+  return out;
+}
+
+void say(const std::string& line) {
+  std::fprintf(stdout, "%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+/// One Gloo process: connects a full mesh through a file store, then runs
+/// the ring all-reduce once on the start signal.
+int run_gloo_peer(int rank, int size, uint64_t floats, const std::string& store_dir) {
+  gloo::transport::tcp::attr attr;
+  attr.hostname = "127.0.0.1";
+  auto device = gloo::transport::tcp::CreateDevice(attr);
+  gloo::rendezvous::FileStore store(store_dir);
+  auto context = std::make_shared<gloo::rendezvous::Context>(rank, size);
+  context->connectFullMesh(store, device);
+  std::vector<float> data(floats);
+  for (uint64_t k = 0; k < floats; ++k)
+    data[k] = allreduce_input(1, static_cast<size_t>(rank), k);
+  std::vector<float*> pointers = {data.data()};
+  gloo::AllreduceRing<float> ring(context, pointers, static_cast<int>(floats));
+  double weight_sum = 0;
+  for (int r = 0; r < size; ++r)
+    weight_sum += allreduce_weight(static_cast<size_t>(r));
+  const auto weight = static_cast<float>(allreduce_weight(static_cast<size_t>(rank)));
+  const auto inv_total = static_cast<float>(1.0 / weight_sum);
+  say("ready");
+  std::string line;
+  if (!std::getline(std::cin, line) || line != "start")
+    return 1;
+  auto started = clock_type::now();
+  for (auto& v : data) // the same weighted mean ttt computes
+    v *= weight;
+  ring.run();
+  for (auto& v : data)
+    v *= inv_total;
+  double ms = std::chrono::duration<double, std::milli>(clock_type::now() - started).count();
+  say("done ms=" + std::to_string(ms));
+  std::getline(std::cin, line); // "exit"
+  return 0;
+}
+
+} // namespace
+
+/// `ttt bench allreduce ...`; also the Gloo peers it starts (--gloo-rank).
+int run_allreduce_benchmark(const std::vector<std::string>& args) {
+  apps::flag_parser flags(
+    "ttt bench allreduce --peers 4 --floats N --codec C [--repeat R]",
+    {{"peers", "N", "processes on loopback (default 4)"},
+     {"floats", "N", "float32 values per peer; K/M/G suffixes (default 16M)"},
+     {"codec", "NAME", "ttt's codec: none, fp16, scaled_fp16, uniform8, quantile8, blockwise8, 8bit"},
+     {"repeat", "R", "runs of each system; the best is reported (default 1)"},
+     {"part-elements", "N", "ttt's values per part (default: 512 KiB of float32)"},
+     {"skip-gloo", "", "run ttt only"},
+     {"gloo-rank", "R", "(internal) run one Gloo peer"},
+     {"gloo-store", "DIR", "(internal) Gloo's rendezvous directory"}});
+  if (int rc = flags.parse_or_exit(args, "ttt bench allreduce"); rc >= 0)
+    return rc;
+  auto peers = flags.integer("peers", 4);
+  auto repeat = flags.integer("repeat", 1);
+  auto floats = parse_count(flags.value_or("floats", "16M"));
+  std::string codec = flags.value_or("codec", "none");
+  if (!peers || !repeat || *peers < 1 || *repeat < 1 || !floats
+      || *floats > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
+    std::fprintf(stderr, "ttt bench allreduce: bad --peers, --repeat or --floats\n");
+    return 2;
+  }
+  if (flags.has("gloo-rank")) {
+    auto rank = flags.integer("gloo-rank", 0);
+    if (!rank)
+      return 2;
+    return run_gloo_peer(static_cast<int>(*rank), static_cast<int>(*peers), *floats,
+                         flags.value_or("gloo-store", "/tmp"));
+  }
+  const std::string exe = self_exe();
+  const auto n = static_cast<size_t>(*peers);
+  std::string modes(n, 'n');
+
+  run_outcome best_ttt{std::numeric_limits<double>::infinity(), 0, ""};
+  for (int64_t r = 0; r < *repeat; ++r) {
+    std::vector<std::vector<std::string>> argv;
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<std::string> a = {"averager", "peer", "--index", std::to_string(i), "--modes",
+                                    modes, "--floats", std::to_string(*floats), "--codec", codec,
+                                    "--group", "bench-" + std::to_string(r), "--deadline-s", "540",
+                                    "--sender-timeout-ms", "60000", "--reducer-timeout-ms",
+                                    "120000"};
+      if (auto p = flags.value("part-elements"))
+        a.insert(a.end(), {"--part-elements", *p});
+      argv.push_back(a);
+    }
+    auto outcome = drive(exe, argv, true);
+    if (!outcome.error.empty()) {
+      std::fprintf(stderr, "ttt bench allreduce: ttt run failed: %s\n", outcome.error.c_str());
+      return 1;
+    }
+    if (outcome.ms < best_ttt.ms)
+      best_ttt = outcome;
+  }
+
+  run_outcome best_gloo{std::numeric_limits<double>::infinity(), 0, ""};
+  const bool with_gloo = !flags.has("skip-gloo");
+  for (int64_t r = 0; with_gloo && r < *repeat; ++r) {
+    char pattern[] = "/tmp/ttt-gloo-XXXXXX";
+    std::string store = ::mkdtemp(pattern);
+    std::vector<std::vector<std::string>> argv;
+    for (size_t i = 0; i < n; ++i)
+      argv.push_back({"bench", "allreduce", "--gloo-rank", std::to_string(i), "--peers",
+                      std::to_string(n), "--floats", std::to_string(*floats), "--gloo-store", store});
+    auto outcome = drive(exe, argv, false);
+    std::string cleanup = "rm -rf '" + store + "'";
+    (void) std::system(cleanup.c_str());
+    if (!outcome.error.empty()) {
+      std::fprintf(stderr, "ttt bench allreduce: gloo run failed: %s\n", outcome.error.c_str());
+      return 1;
+    }
+    if (outcome.ms < best_gloo.ms)
+      best_gloo = outcome;
+  }
+  const double vector_bytes = 4.0 * static_cast<double>(*floats);
+  const double gloo_bytes = n > 1 ? 2.0 * static_cast<double>(n - 1) / static_cast<double>(n) * vector_bytes : 0;
+  char line[1024];
+  std::snprintf(line, sizeof(line),
+                "allreduce peers=%zu floats=%llu codec=%s ttt_ms=%.1f gloo_ms=%.1f ratio=%.3f "
+                "ttt_bytes_per_peer=%.0f gloo_bytes_per_peer=%.0f ttt_gbps=%.3f gloo_gbps=%.3f",
+                n, static_cast<unsigned long long>(*floats), codec.c_str(), best_ttt.ms,
+                with_gloo ? best_gloo.ms : 0.0, with_gloo ? best_ttt.ms / best_gloo.ms : 0.0,
+                best_ttt.bytes_per_peer, gloo_bytes, vector_bytes / best_ttt.ms / 1e6,
+                with_gloo ? vector_bytes / best_gloo.ms / 1e6 : 0.0);
+  say(line);
+  return 0;
+}
+
+} // namespace ttt::bench
