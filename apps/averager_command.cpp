@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include <malloc.h>
 #include <signal.h>
 
 namespace ttt::apps {
@@ -136,6 +137,10 @@ int run_peer(const std::vector<std::string>& args) {
   }
   const peer_mode my_mode = group.members[self_index].mode;
 
+  // Parts are 512 KiB buffers made and freed by the thousand: keep them on
+  // the heap instead of an mmap/munmap (and page zeroing) per buffer.
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
   cfg.set("logger.console-verbosity", caf::atom("quiet"));

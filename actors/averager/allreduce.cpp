@@ -207,7 +207,7 @@ caf::error allreduce_round::refuse(std::string reason) {
   return invalid(std::move(reason));
 }
 
-std::optional<size_t> allreduce_round::member_index(const std::string& peer_id) const {
+std::optional<size_t> allreduce_round::member_index(std::string_view peer_id) const {
   for (size_t i = 0; i < group_.members.size(); ++i)
     if (group_.members[i].peer_id == peer_id)
       return i;
@@ -263,13 +263,13 @@ size_t allreduce_round::send_parts(size_t max_messages, const send_fn& send) {
     msg.weight = weight_;
     encode_range(range, values_.data() + range.begin, msg.values);
     result_.bytes_sent += msg.values.size();
-    send(r, std::move(msg));
+    send({r}, std::move(msg));
     ++sent;
   }
   return sent;
 }
 
-caf::error allreduce_round::on_message(const part_message& msg, time_point now,
+caf::error allreduce_round::on_message(const part_view& msg, time_point now,
                                        const send_fn& send) {
   if (msg.group_id != group_.group_id)
     return refuse("wrong group id");
@@ -289,7 +289,7 @@ caf::error allreduce_round::on_message(const part_message& msg, time_point now,
   return caf::none;
 }
 
-caf::error allreduce_round::on_part(size_t sender, const part_message& msg, const send_fn& send) {
+caf::error allreduce_round::on_part(size_t sender, const part_view& msg, const send_fn& send) {
   const size_t n = group_.members.size();
   if (my_parts_ == 0)
     return refuse("this member reduces no span");
@@ -326,7 +326,7 @@ caf::error allreduce_round::on_part(size_t sender, const part_message& msg, cons
   return caf::none;
 }
 
-caf::error allreduce_round::on_result(size_t reducer, const part_message& msg) {
+caf::error allreduce_round::on_result(size_t reducer, const part_view& msg) {
   if (!is_contributor(self_))
     return refuse("an aux member receives no results");
   if (reducer_dropped_[reducer])
@@ -392,13 +392,14 @@ void allreduce_round::try_finalize(uint64_t part, const send_fn& send) {
     else
       (void) decode_range(range, msg.values, values_.data() + range.begin);
   }
-  for (size_t m = 0; m < n; ++m) {
-    if (m == self_ || gone_[m] || !is_contributor(m))
-      continue;
-    part_message copy = msg;
-    result_.bytes_sent += copy.values.size();
-    send(m, std::move(copy));
-  }
+  std::vector<size_t> receivers;
+  for (size_t m = 0; m < n; ++m)
+    if (m != self_ && !gone_[m] && is_contributor(m))
+      receivers.push_back(m);
+  if (receivers.empty())
+    return;
+  result_.bytes_sent += msg.values.size() * receivers.size();
+  send(receivers, std::move(msg));
 }
 
 void allreduce_round::drop_reducer(size_t member) {

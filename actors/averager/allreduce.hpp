@@ -34,6 +34,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ttt::averaging {
@@ -93,7 +94,19 @@ enum class message_kind : uint8_t {
   result = 1 ///< reducer -> contributor
 };
 
-/// One message between averagers, decoded (see wire.hpp for the bytes).
+/// An incoming message between averagers, viewing the bytes it was decoded
+/// from (see wire.hpp): parts are large, so nothing is copied before use.
+struct part_view {
+  std::string_view group_id;
+  std::string_view sender_id;
+  message_kind kind = message_kind::part;
+  uint32_t part_index = 0;
+  double weight = 0;                 ///< the contributor's weight; 0 in results
+  std::vector<uint32_t> left_out;    ///< results only: contributors missing from this part's mean
+  std::string_view values;           ///< encoded segments
+};
+
+/// An outgoing message between averagers (owns its bytes).
 struct part_message {
   std::string group_id;
   std::string sender_id;
@@ -102,6 +115,11 @@ struct part_message {
   double weight = 0;                 ///< the contributor's weight; 0 in results
   std::vector<uint32_t> left_out;    ///< results only: contributors missing from this part's mean
   std::string values;                ///< encoded segments
+
+  /// A view of this message, valid while it lives.
+  part_view view() const {
+    return {group_id, sender_id, kind, part_index, weight, left_out, values};
+  }
 };
 
 /// How one span ended up in a member's result.
@@ -129,8 +147,9 @@ struct round_result {
 /// The state of one member in one round.
 class allreduce_round {
 public:
-  /// Delivers a message to the member with the given index.
-  using send_fn = std::function<void(size_t to, part_message&& msg)>;
+  /// Delivers one message to each member listed in `to` (several for a
+  /// result, so that the transport can encode it once).
+  using send_fn = std::function<void(const std::vector<size_t>& to, part_message&& msg)>;
 
   /// Starts a round. `values` is this member's vector (must be empty for an
   /// aux member, of size `total_elements` otherwise) with its `weight`
@@ -156,7 +175,11 @@ public:
   /// the rest of the round (its other parts are neither awaited nor
   /// accepted); one that sent a malformed result is dropped as a reducer
   /// (this member keeps its own values there). Returns the reason of a refusal.
-  caf::error on_message(const part_message& msg, time_point now, const send_fn& send);
+  caf::error on_message(const part_view& msg, time_point now, const send_fn& send);
+  /// Same for an owned message (tests).
+  caf::error on_message(const part_message& msg, time_point now, const send_fn& send) {
+    return on_message(msg.view(), now, send);
+  }
 
   /// Drops members that stalled past their timeout.
   void on_tick(time_point now, const send_fn& send);
@@ -172,7 +195,7 @@ public:
   const group_info& group() const { return group_; }
   size_t self_index() const { return self_; }
   /// The index of the member with `peer_id`, if any.
-  std::optional<size_t> member_index(const std::string& peer_id) const;
+  std::optional<size_t> member_index(std::string_view peer_id) const;
 
 private:
   allreduce_round() = default;
@@ -187,8 +210,8 @@ private:
   void drop_sender(size_t member, const send_fn& send);
   void drop_reducer(size_t member);
   void try_finalize(uint64_t part, const send_fn& send);
-  caf::error on_part(size_t sender, const part_message& msg, const send_fn& send);
-  caf::error on_result(size_t reducer, const part_message& msg);
+  caf::error on_part(size_t sender, const part_view& msg, const send_fn& send);
+  caf::error on_result(size_t reducer, const part_view& msg);
 
   group_info group_;
   size_t self_ = 0;

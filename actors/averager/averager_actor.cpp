@@ -72,13 +72,13 @@ struct fetch_job {
 
 struct averager_state {
   std::string peer_id;
-  std::map<std::string, active_round> rounds;
-  std::map<std::string, std::vector<early_message>> early;
+  std::map<std::string, active_round, std::less<>> rounds;
+  std::map<std::string, std::vector<early_message>, std::less<>> early;
   size_t early_count = 0;
   size_t early_bytes = 0;
   std::deque<std::string> finished;
   std::optional<held_state> held;
-  std::map<std::string, fetch_job> fetches;
+  std::map<std::string, fetch_job, std::less<>> fetches;
   uint64_t fetch_counter = 0;
   uint64_t undecodable = 0; // peers' bytes that were not a valid message
   static inline const char* name = "averager";
@@ -87,14 +87,20 @@ struct averager_state {
 using self_ptr = averager_actor::stateful_pointer<averager_state>;
 
 allreduce_round::send_fn sender_of(self_ptr self, active_round& round) {
-  return [self, &round](size_t to, part_message&& msg) {
-    const auto& handle = round.handles[to];
-    if (!handle)
-      return;
-    self->send(handle, avg_rpc_atom_v, encode_values(msg));
-    round.sent += 1;
-    if (round.on_sent)
-      round.on_sent(round.sent);
+  return [self, &round](const std::vector<size_t>& to, part_message&& msg) {
+    // Encoded once; CAF messages are immutable and shared, so every
+    // receiver of a result gets the same bytes without a copy.
+    auto content = caf::make_message(avg_rpc_atom_v, encode_values(msg));
+    for (size_t member : to) {
+      const auto& handle = round.handles[member];
+      if (!handle)
+        continue;
+      caf::actor_cast<caf::abstract_actor*>(handle)->enqueue(self->ctrl(), caf::make_message_id(),
+                                                             content, self->context());
+      round.sent += 1;
+      if (round.on_sent)
+        round.on_sent(round.sent);
+    }
   };
 }
 
@@ -111,7 +117,7 @@ void finish_if_done(self_ptr self, const std::string& group_id) {
 }
 
 void on_round_message(self_ptr self, active_round& round, const averager_peer& from,
-                      const part_message& msg) {
+                      const part_view& msg) {
   auto member = round.core->member_index(msg.sender_id);
   if (member && from) {
     auto& known = round.handles[*member];
@@ -122,17 +128,17 @@ void on_round_message(self_ptr self, active_round& round, const averager_peer& f
       self->monitor(from);
     } else if (known != from) {
       // Refused by the core as well: a sender id must come from its own actor.
-      part_message spoofed = msg;
-      spoofed.sender_id.clear();
+      part_view spoofed = msg;
+      spoofed.sender_id = {};
       (void) round.core->on_message(spoofed, self->clock().now(), sender_of(self, round));
       return;
     }
   }
   (void) round.core->on_message(msg, self->clock().now(), sender_of(self, round));
-  finish_if_done(self, msg.group_id);
+  finish_if_done(self, std::string(msg.group_id));
 }
 
-void buffer_early(self_ptr self, const averager_peer& from, const std::string& group_id,
+void buffer_early(self_ptr self, const averager_peer& from, std::string_view group_id,
                   const std::string& bytes) {
   auto& st = self->state;
   if (std::find(st.finished.begin(), st.finished.end(), group_id) != st.finished.end())
@@ -141,7 +147,7 @@ void buffer_early(self_ptr self, const averager_peer& from, const std::string& g
     return; // bounded: a round that starts too late here loses these parts to its timeouts
   if (st.early_count == 0)
     self->delayed_send(self, early_ttl, avg_tick_atom_v, std::string{});
-  st.early[group_id].push_back({from, bytes, self->clock().now()});
+  st.early[std::string(group_id)].push_back({from, bytes, self->clock().now()});
   st.early_count += 1;
   st.early_bytes += bytes.size();
 }
@@ -221,7 +227,7 @@ void next_holder(self_ptr self, const std::string& fetch_id, std::string why) {
 }
 
 void on_state_reply(self_ptr self, const averager_peer& from, const wire_message& msg) {
-  const auto& fetch_id = msg.values.group_id;
+  const std::string fetch_id(msg.values.group_id);
   auto it = self->state.fetches.find(fetch_id);
   if (it == self->state.fetches.end())
     return;
@@ -280,7 +286,7 @@ void on_bytes(self_ptr self, const averager_peer& from, const std::string& bytes
     }
     case wire_kind::state_request:
       if (from)
-        serve_chunk(self, from, decoded->values.group_id, decoded->request);
+        serve_chunk(self, from, std::string(decoded->values.group_id), decoded->request);
       return;
     case wire_kind::state_chunk:
     case wire_kind::state_error:

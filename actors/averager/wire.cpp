@@ -22,27 +22,28 @@ kj::ArrayPtr<const kj::byte> bytes_of(const std::string& s) {
   return kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(s.data()), s.size());
 }
 
-std::string view_of(capnp::Data::Reader d) {
+std::string copy_of(capnp::Data::Reader d) {
   return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
 }
 
+std::string_view view_of(capnp::Data::Reader d) {
+  return std::string_view(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
 std::string flatten(capnp::MessageBuilder& builder) {
-  // Write the segments straight into the string: parts are large, so one copy only.
+  // Segment table then segments (the format of capnp/serialize.h), appended
+  // into one string: parts are large, so one copy and no zero-filling.
   auto segments = builder.getSegmentsForOutput();
   size_t words = capnp::computeSerializedSizeInWords(segments);
-  std::string out(words * sizeof(capnp::word), '\0');
-  kj::ArrayPtr<capnp::word> target(reinterpret_cast<capnp::word*>(&out[0]), words);
-  // messageToFlatArray into a caller buffer is not in 0.9's API; build the
-  // segment table by hand (see capnp/serialize.h for the format).
-  auto* table = reinterpret_cast<uint32_t*>(target.begin());
+  std::vector<uint32_t> table(segments.size() + 1 + (segments.size() + 1) % 2, 0);
   table[0] = static_cast<uint32_t>(segments.size() - 1);
   for (size_t i = 0; i < segments.size(); ++i)
     table[i + 1] = static_cast<uint32_t>(segments[i].size());
-  size_t at = segments.size() / 2 + 1; // the table, padded to whole words
-  for (auto seg : segments) {
-    std::memcpy(target.begin() + at, seg.begin(), seg.size() * sizeof(capnp::word));
-    at += seg.size();
-  }
+  std::string out;
+  out.reserve(words * sizeof(capnp::word));
+  out.append(reinterpret_cast<const char*>(table.data()), table.size() * sizeof(uint32_t));
+  for (auto seg : segments)
+    out.append(reinterpret_cast<const char*>(seg.begin()), seg.size() * sizeof(capnp::word));
   return out;
 }
 
@@ -55,7 +56,10 @@ void fill_values(schema::ValuesPart::Builder b, const part_message& msg) {
 } // namespace
 
 std::string encode_values(const part_message& msg) {
-  capnp::MallocMessageBuilder builder(static_cast<unsigned>(msg.values.size() / 8 + 64));
+  // One segment large enough for everything: the values are copied once.
+  capnp::MallocMessageBuilder builder(
+    static_cast<unsigned>(msg.values.size() / 8 + msg.group_id.size() / 8 + msg.sender_id.size() / 8
+                          + msg.left_out.size() / 2 + 64));
   auto root = builder.initRoot<schema::AveragingMessage>();
   root.setGroupId(bytes_of(msg.group_id));
   root.setSender(bytes_of(msg.sender_id));
@@ -111,19 +115,18 @@ caf::expected<wire_message> decode_message(std::string_view bytes) {
     return malformed("larger than " + std::to_string(max_message_bytes) + " bytes");
   if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0)
     return malformed("not a whole number of words");
+  wire_message out;
   // Cap'n Proto reads words in place; the string's buffer may not be aligned.
-  std::vector<capnp::word> aligned;
   const capnp::word* words = reinterpret_cast<const capnp::word*>(bytes.data());
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
-    aligned.resize(bytes.size() / sizeof(capnp::word));
-    std::memcpy(aligned.data(), bytes.data(), bytes.size());
-    words = aligned.data();
+    out.aligned_copy.resize(bytes.size() / sizeof(capnp::word));
+    std::memcpy(out.aligned_copy.data(), bytes.data(), bytes.size());
+    words = reinterpret_cast<const capnp::word*>(out.aligned_copy.data());
   }
   capnp::ReaderOptions limits;
   // A well-formed message is traversed about once; anything more is an amplification attempt.
   limits.traversalLimitInWords = bytes.size() / sizeof(capnp::word) + 1024;
   limits.nestingLimit = 8;
-  wire_message out;
   try {
     capnp::FlatArrayMessageReader reader(
       kj::ArrayPtr<const capnp::word>(words, bytes.size() / sizeof(capnp::word)), limits);
@@ -159,14 +162,14 @@ caf::expected<wire_message> decode_message(std::string_view bytes) {
         auto c = root.getStateChunk();
         out.chunk.epoch = c.getEpoch();
         out.chunk.total_bytes = c.getTotalBytes();
-        out.chunk.checksum = view_of(c.getChecksum());
+        out.chunk.checksum = copy_of(c.getChecksum());
         out.chunk.chunk_index = c.getChunkIndex();
-        out.chunk.data = view_of(c.getData());
+        out.chunk.data = copy_of(c.getData());
         break;
       }
       case schema::AveragingMessage::STATE_ERROR:
         out.kind = wire_kind::state_error;
-        out.error_text = root.getStateError();
+        out.error_text = root.getStateError().cStr();
         break;
       default:
         return malformed("unknown message kind");

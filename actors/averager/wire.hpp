@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ttt::averaging {
 
@@ -36,13 +37,22 @@ struct state_chunk {
 enum class wire_kind : uint8_t { part, result, state_request, state_chunk, state_error };
 
 /// A decoded `AveragingMessage`. `values.group_id` and `values.sender_id`
-/// are set for every kind; the other fields only for their kind.
+/// are set for every kind; the other fields only for their kind. The views in
+/// `values` point into the decoded bytes (or into `aligned_copy` when those
+/// were not word-aligned): keep the bytes alive, and move, never copy, this.
 struct wire_message {
   wire_kind kind = wire_kind::part;
-  part_message values;  ///< part / result (and the envelope for every kind)
+  part_view values;  ///< part / result (and the envelope for every kind)
   state_request request;
   state_chunk chunk;
   std::string error_text;
+  std::vector<uint64_t> aligned_copy;
+
+  wire_message() = default;
+  wire_message(wire_message&&) = default;
+  wire_message& operator=(wire_message&&) = default;
+  wire_message(const wire_message&) = delete;
+  wire_message& operator=(const wire_message&) = delete;
 };
 
 /// Encodes a part or a result.
@@ -58,7 +68,7 @@ std::string encode_state_error(const std::string& fetch_id, const std::string& s
                                const std::string& text);
 
 /// Decodes bytes from a peer; an error for anything oversized, malformed, or
-/// not one of the known kinds.
+/// not one of the known kinds. The result views `bytes`.
 caf::expected<wire_message> decode_message(std::string_view bytes);
 
 } // namespace ttt::averaging

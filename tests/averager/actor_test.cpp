@@ -145,7 +145,7 @@ averager_peer::behavior_type crafted_holder(averager_peer::pointer self, state_c
     auto reply = chunk;
     reply.chunk_index = m->request.chunk_index;
     self->send(caf::actor_cast<averager_peer>(self->current_sender()), avg_rpc_atom_v,
-               encode_state_chunk(m->values.group_id, "crafted", reply));
+               encode_state_chunk(std::string(m->values.group_id), "crafted", reply));
   }};
 }
 

@@ -78,14 +78,17 @@ struct simulation {
   }
 
   allreduce_round::send_fn sender_for(size_t from) {
-    return [this, from](size_t to, part_message&& msg) {
-      if (dead[from])
-        return;
-      in_flight.push_back({from, to, encode_values(msg)});
-      ++sends[from];
-      auto limit = kill_after_sends.find(from);
-      if (limit != kill_after_sends.end() && sends[from] >= limit->second)
-        dead[from] = true;
+    return [this, from](const std::vector<size_t>& to, part_message&& msg) {
+      auto bytes = encode_values(msg);
+      for (size_t receiver : to) {
+        if (dead[from])
+          return;
+        in_flight.push_back({from, receiver, bytes});
+        ++sends[from];
+        auto limit = kill_after_sends.find(from);
+        if (limit != kill_after_sends.end() && sends[from] >= limit->second)
+          dead[from] = true;
+      }
     };
   }
 
@@ -343,9 +346,13 @@ BOOST_AUTO_TEST_CASE(nan_part_is_refused_and_its_sender_dropped) {
     if (m->kind != wire_kind::part)
       return true;
     std::vector<float> nan_values(500, std::numeric_limits<float>::quiet_NaN());
-    m->values.values.clear();
-    encode(codec::none, nan_values, m->values.values);
-    e.bytes = encode_values(m->values);
+    part_message poisoned_part;
+    poisoned_part.group_id = std::string(m->values.group_id);
+    poisoned_part.sender_id = std::string(m->values.sender_id);
+    poisoned_part.part_index = m->values.part_index;
+    poisoned_part.weight = m->values.weight;
+    encode(codec::none, nan_values, poisoned_part.values);
+    e.bytes = encode_values(poisoned_part);
     poisoned = true;
     return true;
   };
@@ -378,7 +385,10 @@ BOOST_AUTO_TEST_CASE(bad_messages_are_refused_and_change_nothing) {
   auto round = allreduce_round::make(g, 0, mine, 1.0, 40, cfg, t0);
   BOOST_REQUIRE(round);
   std::vector<part_message> sent;
-  auto send = [&](size_t, part_message&& m) { sent.push_back(std::move(m)); };
+  auto send = [&](const std::vector<size_t>& to, part_message&& m) {
+    for (size_t i = 0; i < to.size(); ++i)
+      sent.push_back(m);
+  };
   round->start(send);
   auto part_from = [&](std::string sender, uint32_t index, std::vector<float> values,
                        std::string group = "g1") {
