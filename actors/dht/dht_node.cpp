@@ -399,6 +399,9 @@ std::string handle_rpc(node_actor self, const std::string& bytes) {
           result.accepted = outcome == record_store::outcome::stored;
           if (!result.accepted)
             result.error = to_string(outcome);
+          if (outcome == record_store::outcome::expired)
+            st.log("refused a record from " + req->sender.id.to_hex().substr(0, 12) + ": " +
+                   result.error);
         }
         resp.stored.push_back(std::move(result));
       }
