@@ -125,6 +125,7 @@ caf::expected<allreduce_round> allreduce_round::make(group_info group, size_t se
   r.sender_dropped_.assign(n, false);
   r.reducer_dropped_.assign(n, false);
   r.last_heard_.assign(n, now);
+  r.last_finalized_ = now;
 
   r.my_parts_ = r.parts_of(self_index);
   r.my_parts_left_ = r.my_parts_;
@@ -230,11 +231,18 @@ void allreduce_round::start(const send_fn& send) {
     try_finalize(p, send);
 }
 
+bool allreduce_round::may_send_to(size_t r) const {
+  if (r == self_ || reducer_dropped_[r] || next_part_[r] >= parts_of(r) || results_left_[r] == 0)
+    return false;
+  uint64_t answered = parts_of(r) - results_left_[r];
+  return config_.send_window_parts == 0 || next_part_[r] - answered < config_.send_window_parts;
+}
+
 bool allreduce_round::parts_pending() const {
   if (!is_contributor(self_))
     return false;
   for (size_t r = 0; r < group_.members.size(); ++r)
-    if (r != self_ && !reducer_dropped_[r] && next_part_[r] < parts_of(r) && results_left_[r] > 0)
+    if (may_send_to(r))
       return true;
   return false;
 }
@@ -248,7 +256,7 @@ size_t allreduce_round::send_parts(size_t max_messages, const send_fn& send) {
   while (sent < max_messages && idle < n) {
     size_t r = rotation_;
     rotation_ = (rotation_ + 1) % n;
-    if (r == self_ || reducer_dropped_[r] || next_part_[r] >= parts_of(r) || results_left_[r] == 0) {
+    if (!may_send_to(r)) {
       ++idle;
       continue;
     }
@@ -281,8 +289,11 @@ caf::error allreduce_round::on_message(const part_view& msg, time_point now,
   if (gone_[*sender])
     return refuse("member " + std::to_string(*sender) + " was already dropped from the round");
   result_.bytes_received += msg.values.size();
+  const uint64_t unfinished = my_parts_left_;
   caf::error err = msg.kind == message_kind::part ? on_part(*sender, msg, send)
                                                   : on_result(*sender, msg);
+  if (my_parts_left_ != unfinished)
+    last_finalized_ = now;
   if (err)
     return err;
   last_heard_[*sender] = now;
@@ -434,17 +445,27 @@ void allreduce_round::on_member_failed(size_t member, const send_fn& send) {
 }
 
 void allreduce_round::on_tick(time_point now, const send_fn& send) {
+  const uint64_t unfinished = my_parts_left_;
+  const uint64_t finalized = my_parts_ - my_parts_left_;
   for (size_t m = 0; m < group_.members.size(); ++m) {
     if (m == self_ || gone_[m])
       continue;
-    auto silent = now - last_heard_[m];
+    // A contributor whose window this member holds closed (its parts wait
+    // for others' parts) is not silent by its own fault; nor is one whose
+    // window opened only recently.
+    bool window_open = config_.send_window_parts == 0
+                       || received_count_[m] - finalized < config_.send_window_parts;
     bool owes_parts = my_parts_left_ > 0 && is_contributor(m) && !sender_dropped_[m]
-                      && received_count_[m] < my_parts_;
+                      && received_count_[m] < my_parts_ && window_open;
     bool owes_results = results_left_[m] > 0;
-    if ((owes_parts && silent > config_.sender_timeout)
+    auto silent_as_sender = now - std::max(last_heard_[m], last_finalized_);
+    auto silent = now - last_heard_[m];
+    if ((owes_parts && silent_as_sender > config_.sender_timeout)
         || (owes_results && silent > config_.reducer_timeout))
       mark_gone(m, send);
   }
+  if (my_parts_left_ != unfinished)
+    last_finalized_ = now;
 }
 
 bool allreduce_round::done() const {

@@ -86,6 +86,12 @@ struct round_config {
   uint64_t part_elements = default_part_elements;
   duration sender_timeout = std::chrono::seconds(15);
   duration reducer_timeout = std::chrono::seconds(40);
+  /// Parts a contributor may have sent to one reducer before that reducer's
+  /// results for them come back (0: no limit). Bounds what sits in buffers
+  /// and on the wire to window x 512 KiB per reducer, so memory stays a
+  /// small multiple of the vector and a reducer that stops reading stalls
+  /// only its own stream.
+  uint64_t send_window_parts = 8;
 };
 
 /// Which kind of values a part_message carries.
@@ -166,7 +172,8 @@ public:
   /// Sends up to `max_messages` of this member's parts, round-robin over the
   /// reducers so that no reducer idles. Returns how many it sent.
   size_t send_parts(size_t max_messages, const send_fn& send);
-  /// Whether send_parts has parts left to send.
+  /// Whether send_parts has parts it may send now (parts left, and room in
+  /// the reducer's window); results that arrive may open the window again.
   bool parts_pending() const;
 
   /// Handles one message from a member. A refused message (wrong group,
@@ -202,6 +209,7 @@ private:
 
   bool is_contributor(size_t m) const { return group_.members[m].mode != peer_mode::aux; }
   uint64_t parts_of(size_t reducer) const;
+  bool may_send_to(size_t reducer) const;
   element_range part_range(size_t reducer, uint64_t part) const;
   void encode_range(element_range r, const float* data, std::string& out) const;
   caf::error decode_range(element_range r, std::string_view bytes, float* out) const;
@@ -226,6 +234,7 @@ private:
   std::vector<bool> sender_dropped_;  // its parts are no longer awaited nor accepted
   std::vector<bool> reducer_dropped_; // its results are no longer awaited nor accepted
   std::vector<time_point> last_heard_;
+  time_point last_finalized_{}; // when this member last finished parts of its span
 
   // Reducer side (this member's span).
   uint64_t my_parts_ = 0;

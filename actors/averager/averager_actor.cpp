@@ -42,6 +42,7 @@ struct active_round {
   duration tick = std::chrono::seconds(1);
   std::function<void(uint64_t)> on_sent;
   uint64_t sent = 0;
+  bool pump_scheduled = false;
 };
 
 struct early_message {
@@ -135,6 +136,11 @@ void on_round_message(self_ptr self, active_round& round, const averager_peer& f
     }
   }
   (void) round.core->on_message(msg, self->clock().now(), sender_of(self, round));
+  // A result may have opened a reducer's send window.
+  if (!round.pump_scheduled && round.core->parts_pending()) {
+    round.pump_scheduled = true;
+    self->send(self, avg_pump_atom_v, std::string(msg.group_id));
+  }
   finish_if_done(self, std::string(msg.group_id));
 }
 
@@ -352,6 +358,7 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
           on_bytes(self, m.from, m.bytes);
         }
       }
+      round.pump_scheduled = true;
       self->send(self, avg_pump_atom_v, group_id);
       self->delayed_send(self, round.tick, avg_tick_atom_v, group_id);
       auto promise = round.promise;
@@ -363,7 +370,8 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
         return;
       auto& round = it->second;
       round.core->send_parts(parts_per_pump, sender_of(self, round));
-      if (round.core->parts_pending())
+      round.pump_scheduled = round.core->parts_pending();
+      if (round.pump_scheduled)
         self->send(self, avg_pump_atom_v, group_id);
       finish_if_done(self, group_id);
     },
