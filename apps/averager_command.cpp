@@ -145,6 +145,8 @@ int run_peer(const std::vector<std::string>& args) {
   cfg.load<caf::io::middleman>();
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  if (const char* threads = std::getenv("TTT_AVG_THREADS"))
+    cfg.set("scheduler.max-threads", static_cast<size_t>(std::atoi(threads)));
   caf::actor_system sys{cfg};
   auto avg = spawn_averager(sys, group.members[self_index].peer_id);
   auto shutdown = [&](int rc) {
@@ -176,8 +178,13 @@ int run_peer(const std::vector<std::string>& args) {
   }
   std::vector<averager_peer> handles(n);
   handles[self_index] = caf::actor_cast<averager_peer>(avg);
+  // One connection per pair of peers: two peers connecting to each other at
+  // once make CAF drop one connection and report the other's actors
+  // unreachable. So a peer connects to the published peers before it only
+  // (a client, which nobody can connect to, to all of them); those learn its
+  // handle from the hello it sends when the round starts.
   for (size_t j = 0; j < n; ++j) {
-    if (j == self_index || ports[j] == 0)
+    if (j == self_index || ports[j] == 0 || (j > self_index && my_mode != peer_mode::client))
       continue;
     auto remote = sys.middleman().remote_actor<averager_peer>("127.0.0.1", ports[j]);
     if (!remote) {

@@ -73,6 +73,7 @@ struct run_outcome {
   double ms = 0;             // slowest peer
   double bytes_per_peer = 0; // mean over peers
   std::string error;
+  bool partial = false;      // a ttt peer reported a partial result (a benchmark run must not)
 };
 
 /// Starts `peers` children, walks them through ready/start/done/exit, and
@@ -121,6 +122,10 @@ run_outcome drive(const std::string& exe, const std::vector<std::vector<std::str
     out.ms = std::max(out.ms, std::stod(field_of(*line, "ms")));
     auto sent = field_of(*line, "bytes_sent");
     bytes += sent.empty() ? 0.0 : std::stod(sent);
+    if (field_of(*line, "partial") == "1") {
+      out.partial = true;
+      std::fprintf(stderr, "partial: %s\n", line->c_str());
+    }
   }
   out.bytes_per_peer = bytes / static_cast<double>(peers.size());
   for (auto& p : peers)
@@ -222,6 +227,10 @@ int run_allreduce_benchmark(const std::vector<std::string>& args) {
     auto outcome = drive(exe, argv, true);
     if (!outcome.error.empty()) {
       std::fprintf(stderr, "ttt bench allreduce: ttt run failed: %s\n", outcome.error.c_str());
+      return 1;
+    }
+    if (outcome.partial) {
+      std::fprintf(stderr, "ttt bench allreduce: a ttt peer reported a partial result\n");
       return 1;
     }
     if (outcome.ms < best_ttt.ms)

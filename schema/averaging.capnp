@@ -36,5 +36,7 @@ struct AveragingMessage {
     stateRequest @4 :StateRequest; # newcomer -> holder
     stateChunk @5 :StateChunk;     # holder -> newcomer
     stateError @6 :Text;           # holder -> newcomer: no state to serve, or a bad request
+    hello @7 :Void;                # member -> member at round start: "reach me here" (the
+                                   # transport's sender), for members that could not connect to it
   }
 }

@@ -43,6 +43,9 @@ struct active_round {
   std::function<void(uint64_t)> on_sent;
   uint64_t sent = 0;
   bool pump_scheduled = false;
+  /// Messages for members whose handle is not known yet, sent once their
+  /// hello (or any message) arrives. Bounded by the send window.
+  std::map<size_t, std::vector<caf::message>> waiting;
 };
 
 struct early_message {
@@ -94,8 +97,10 @@ allreduce_round::send_fn sender_of(self_ptr self, active_round& round) {
     auto content = caf::make_message(avg_rpc_atom_v, encode_values(msg));
     for (size_t member : to) {
       const auto& handle = round.handles[member];
-      if (!handle)
+      if (!handle) {
+        round.waiting[member].push_back(content);
         continue;
+      }
       caf::actor_cast<caf::abstract_actor*>(handle)->enqueue(self->ctrl(), caf::make_message_id(),
                                                              content, self->context());
       round.sent += 1;
@@ -117,16 +122,27 @@ void finish_if_done(self_ptr self, const std::string& group_id) {
     finished.pop_front();
 }
 
+/// Learns the handle of `member` from its first message (a client, or a
+/// member that connected to us rather than we to it) and sends what waited.
+void learn_handle(self_ptr self, active_round& round, size_t member, const averager_peer& from) {
+  round.handles[member] = from;
+  self->monitor(from);
+  auto waiting = round.waiting.find(member);
+  if (waiting == round.waiting.end())
+    return;
+  for (auto& content : waiting->second)
+    caf::actor_cast<caf::abstract_actor*>(from)->enqueue(self->ctrl(), caf::make_message_id(),
+                                                         std::move(content), self->context());
+  round.waiting.erase(waiting);
+}
+
 void on_round_message(self_ptr self, active_round& round, const averager_peer& from,
                       const part_view& msg) {
   auto member = round.core->member_index(msg.sender_id);
   if (member && from) {
     auto& known = round.handles[*member];
     if (!known) {
-      // First word from a member we had no handle for (a client): reply
-      // over the connection it came from.
-      known = from;
-      self->monitor(from);
+      learn_handle(self, round, *member, from);
     } else if (known != from) {
       // Refused by the core as well: a sender id must come from its own actor.
       part_view spoofed = msg;
@@ -290,6 +306,15 @@ void on_bytes(self_ptr self, const averager_peer& from, const std::string& bytes
         return buffer_early(self, from, decoded->values.group_id, bytes);
       return on_round_message(self, it->second, from, decoded->values);
     }
+    case wire_kind::hello: {
+      auto it = self->state.rounds.find(decoded->values.group_id);
+      if (it == self->state.rounds.end())
+        return buffer_early(self, from, decoded->values.group_id, bytes);
+      auto member = it->second.core->member_index(decoded->values.sender_id);
+      if (member && from && !it->second.handles[*member])
+        learn_handle(self, it->second, *member, from);
+      return;
+    }
     case wire_kind::state_request:
       if (from)
         serve_chunk(self, from, std::string(decoded->values.group_id), decoded->request);
@@ -342,9 +367,17 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
       round.on_sent = std::move(req.on_sent);
       round.tick = std::clamp<duration>(req.config.sender_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::seconds(1));
-      for (const auto& h : round.handles)
-        if (h)
-          self->monitor(h);
+      // Members that could not connect to us learn our handle from a hello.
+      const auto& self_member = round.core->group().members[round.core->self_index()];
+      auto hello = caf::make_message(avg_rpc_atom_v, encode_hello(group_id, self_member.peer_id));
+      for (size_t m = 0; m < round.handles.size(); ++m) {
+        const auto& h = round.handles[m];
+        if (!h || m == round.core->self_index())
+          continue;
+        self->monitor(h);
+        caf::actor_cast<caf::abstract_actor*>(h)->enqueue(self->ctrl(), caf::make_message_id(),
+                                                          hello, self->context());
+      }
       round.promise = self->make_response_promise<round_result>();
       round.core->start(sender_of(self, round));
       // Parts that arrived before this round started here.

@@ -110,6 +110,15 @@ std::string encode_state_error(const std::string& fetch_id, const std::string& s
   return flatten(builder);
 }
 
+std::string encode_hello(const std::string& group_id, const std::string& sender_id) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::AveragingMessage>();
+  root.setGroupId(bytes_of(group_id));
+  root.setSender(bytes_of(sender_id));
+  root.setHello();
+  return flatten(builder);
+}
+
 caf::expected<wire_message> decode_message(std::string_view bytes) {
   if (bytes.size() > max_message_bytes)
     return malformed("larger than " + std::to_string(max_message_bytes) + " bytes");
@@ -167,6 +176,9 @@ caf::expected<wire_message> decode_message(std::string_view bytes) {
         out.chunk.data = copy_of(c.getData());
         break;
       }
+      case schema::AveragingMessage::HELLO:
+        out.kind = wire_kind::hello;
+        break;
       case schema::AveragingMessage::STATE_ERROR:
         out.kind = wire_kind::state_error;
         out.error_text = root.getStateError().cStr();

@@ -34,7 +34,7 @@ struct state_chunk {
 };
 
 /// Which member of the union a decoded message holds.
-enum class wire_kind : uint8_t { part, result, state_request, state_chunk, state_error };
+enum class wire_kind : uint8_t { part, result, state_request, state_chunk, state_error, hello };
 
 /// A decoded `AveragingMessage`. `values.group_id` and `values.sender_id`
 /// are set for every kind; the other fields only for their kind. The views in
@@ -66,6 +66,9 @@ std::string encode_state_chunk(const std::string& fetch_id, const std::string& s
 /// Encodes a holder's refusal to serve.
 std::string encode_state_error(const std::string& fetch_id, const std::string& sender_id,
                                const std::string& text);
+
+/// Encodes a round-start hello from `sender_id` in group `group_id`.
+std::string encode_hello(const std::string& group_id, const std::string& sender_id);
 
 /// Decodes bytes from a peer; an error for anything oversized, malformed, or
 /// not one of the known kinds. The result views `bytes`.

@@ -164,10 +164,18 @@ BOOST_FIXTURE_TEST_CASE(round_with_client_and_aux_gives_exact_mean, fixture) {
     handles.push_back(modes[i] == peer_mode::client ? averager_peer{}
                                                     : caf::actor_cast<averager_peer>(avg.back()));
   }
+  // Only the aux member (3) knows everyone's handle, as if it had connected
+  // to all of them: the others must learn it from its hello before they can
+  // send it their parts.
+  std::vector<averager_peer> all_handles;
+  for (auto& a : avg)
+    all_handles.push_back(caf::actor_cast<averager_peer>(a));
+  handles[3] = averager_peer{};
   std::vector<std::optional<round_result>> results(modes.size());
   std::vector<std::optional<caf::error>> errors(modes.size());
   for (size_t i = 0; i < modes.size(); ++i)
-    start_round(avg[i], setup.request(i, handles, length), results[i], errors[i]);
+    start_round(avg[i], setup.request(i, i == 3 ? all_handles : handles, length), results[i],
+                errors[i]);
   BOOST_REQUIRE(run_until([&] {
     return std::all_of(results.begin(), results.end(), [](auto& r) { return r.has_value(); });
   }));

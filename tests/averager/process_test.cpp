@@ -169,6 +169,7 @@ BOOST_AUTO_TEST_CASE(peer_sigkilled_mid_transfer_others_finish) {
     s.start(i);
   for (size_t i = 0; i < 3; ++i) {
     auto line = s.done_line(i);
+    BOOST_TEST_MESSAGE("member " << i << ": " << line);
     BOOST_TEST(field_of(line, "partial") == "1");
   }
   auto victim = s.peers[3]->wait_exit(s.deadline);
