@@ -5,6 +5,7 @@
 #include "apps/flags.hpp"
 #include "model/api.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -62,7 +63,110 @@ int not_yet(const char* name) {
   return 2;
 }
 
+int data_shapes(const args_t& args) {
+  flag_parser flags("ttt data shapes --out DIR --count N [--seed S] [--config FILE]",
+                    {{"out", "DIR", "where to write shards, tokenizer.model, codebook.safetensors, preview.png"},
+                     {"count", "N", "training samples (default 1000)"},
+                     {"valid", "N", "held-out samples (default count/10, at least 16)"},
+                     {"seed", "S", "random seed (default 1)"},
+                     {"config", "FILE", "size the set for this model (default: dalle-tiny's 8x8 codes, 64 codes)"},
+                     {"vocab-size", "N", "tokenizer pieces at most (default 64)"},
+                     {"shard-size", "N", "records per shard file (default 5000)"}});
+  if (int rc = flags.parse_or_exit(args, "ttt data shapes"); rc >= 0)
+    return rc;
+  if (!flags.has("out"))
+    return fail("ttt data shapes", "--out DIR is required");
+  model::shapes_options o;
+  o.out_dir = *flags.value("out");
+  if (auto config = flags.value("config")) {
+    auto c = model::load_config(*config);
+    if (!c)
+      return fail("ttt data shapes", c.error());
+    o.grid = c->model.image_fmap_size;
+    o.codes = c->model.num_image_tokens;
+    o.text_seq_len = c->model.text_seq_len;
+    o.vocab_size = std::min<int64_t>(o.vocab_size, c->model.num_text_tokens);
+  }
+  auto count = flags.integer("count", o.count), valid = flags.integer("valid", o.valid_count),
+       seed = flags.integer("seed", 1), vocab = flags.integer("vocab-size", o.vocab_size),
+       shard = flags.integer("shard-size", o.shard_size);
+  if (!count || !valid || !seed || !vocab || !shard)
+    return fail("ttt data shapes", flags.error());
+  o.count = *count;
+  o.valid_count = *valid;
+  o.seed = static_cast<uint64_t>(*seed);
+  o.vocab_size = *vocab;
+  o.shard_size = std::max<int64_t>(1, *shard);
+  auto report = model::make_shapes_dataset(o, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+  if (!report)
+    return fail("ttt data shapes", report.error());
+  std::printf("wrote %lld training and %lld held-out samples to %s: %lldx%lld codes of %lldx%lld-pixel patches "
+              "(codebook of %lld)\ncodebook reconstruction: mean pixel error %.1f/255, shapes score %.3f\n",
+              (long long)report->train, (long long)report->valid, o.out_dir.c_str(), (long long)report->grid,
+              (long long)report->grid, (long long)report->patch, (long long)report->patch, (long long)report->codes,
+              report->reconstruction_error, report->reconstruction_score);
+  if (report->truncated_captions > 0)
+    std::printf("warning: %lld captions were cut to %lld text ids\n", (long long)report->truncated_captions,
+                (long long)o.text_seq_len);
+  return 0;
+}
+
+int data_inspect(const args_t& args) {
+  flag_parser flags("ttt data inspect [--show N] SHARD", {{"show", "N", "records to print (default 3)"}}, 1, 1);
+  if (int rc = flags.parse_or_exit(args, "ttt data inspect"); rc >= 0)
+    return rc;
+  auto show = flags.integer("show", 3);
+  if (!show)
+    return fail("ttt data inspect", flags.error());
+  auto text = model::inspect_shard(flags.positional()[0], *show);
+  if (!text)
+    return fail("ttt data inspect", text.error());
+  std::fputs(text->c_str(), stdout);
+  return 0;
+}
+
+int data_tokenizer(const args_t& args) {
+  flag_parser flags("ttt data tokenizer --data SHARD|DIR --out FILE.model [--vocab-size N]",
+                    {{"data", "SHARD|DIR", "a shard, or a directory of train-*.shard"},
+                     {"out", "FILE", "where to write the SentencePiece model"},
+                     {"vocab-size", "N", "pieces at most (default 256)"},
+                     {"model-type", "TYPE", "unigram (default), bpe, word or char"}});
+  if (int rc = flags.parse_or_exit(args, "ttt data tokenizer"); rc >= 0)
+    return rc;
+  if (!flags.has("data") || !flags.has("out"))
+    return fail("ttt data tokenizer", "--data and --out are required");
+  auto vocab = flags.integer("vocab-size", 256);
+  if (!vocab)
+    return fail("ttt data tokenizer", flags.error());
+  auto pieces = model::train_tokenizer_on(*flags.value("data"), *vocab, *flags.value("out"),
+                                          flags.value_or("model-type", "unigram"));
+  if (!pieces)
+    return fail("ttt data tokenizer", pieces.error());
+  std::printf("wrote %s: %lld pieces\n", flags.value("out")->c_str(), (long long)*pieces);
+  return 0;
+}
+
 } // namespace
+
+int data_command(const args_t& args) {
+  const char* usage = "ttt data shapes|inspect|tokenizer [options]   (ttt data shapes --help)";
+  if (args.empty())
+    return dispatch_usage("ttt data", usage);
+  args_t rest(args.begin() + 1, args.end());
+  if (args[0] == "shapes")
+    return data_shapes(rest);
+  if (args[0] == "inspect")
+    return data_inspect(rest);
+  if (args[0] == "tokenizer")
+    return data_tokenizer(rest);
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::printf("usage: %s\n  shapes     make the synthetic shapes set\n  inspect    show a shard\n"
+                "  tokenizer  train a SentencePiece model on captions\n", usage);
+    return 0;
+  }
+  std::fprintf(stderr, "ttt data: unknown subcommand '%s'\n", args[0].c_str());
+  return dispatch_usage("ttt data", usage);
+}
 
 int model_command(const args_t& args) {
   const char* usage = "ttt model info|eval [options]   (ttt model info --help)";
@@ -100,7 +204,6 @@ int export_command(const args_t& args) {
   return 0;
 }
 
-int data_command(const args_t&) { return not_yet("ttt data"); }
 int train_command(const args_t&) { return not_yet("ttt train"); }
 int generate_command(const args_t&) { return not_yet("ttt generate"); }
 int eval_command(const args_t&) { return not_yet("ttt eval"); }

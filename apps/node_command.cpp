@@ -1,12 +1,198 @@
-#include "apps/commands.hpp"
+// `ttt node`: runs one peer with the roles its profile lists.
 
+#include "actors/common/describe.hpp"
+#include "actors/dht/dht_node.hpp"
+#include "actors/gateway/gateway.hpp"
+#include "apps/commands.hpp"
+#include "apps/flags.hpp"
+#include "apps/profile.hpp"
+#include "apps/runtime.hpp"
+#include "storage/database.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <set>
 
 namespace ttt::apps {
 
-int node_command(const args_t&) {
-  std::fprintf(stderr, "ttt node: not built yet\n");
+namespace {
+
+const std::set<std::string> known_settings = {
+  "node.roles",        "node.listen",         "node.announce",      "node.data_dir",
+  "node.client_mode",  "node.initial_peers",  "dht.bucket_size",    "dht.alpha",
+  "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
+};
+
+const std::set<std::string> available_roles = {"dht"};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "ttt node: %s\n", message.c_str());
   return 2;
+}
+
+caf::timespan seconds(double s) {
+  return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(s));
+}
+
+} // namespace
+
+int node_command(const args_t& args) {
+  flag_parser flags("ttt node --profile FILE [options]",
+                    {{"profile", "FILE", "node profile (configs/*.ini)"},
+                     {"listen", "HOST:PORT", "where to listen (port 0: any free port)"},
+                     {"announce", "HOST:PORT", "the address other peers reach this one at"},
+                     {"initial-peer", "HOST:PORT", "a peer to join through", true},
+                     {"data-dir", "DIR", "identity, records and known peers"},
+                     {"client-mode", "", "make only outgoing connections (behind NAT)"}});
+  if (int rc = flags.parse_or_exit(args, "ttt node"); rc >= 0)
+    return rc;
+  auto profile_path = flags.value("profile");
+  if (!profile_path)
+    return fail("--profile FILE is required (e.g. configs/node.ini)");
+  std::string error;
+  auto prof = profile::load(*profile_path, error);
+  if (!prof)
+    return fail(error);
+  if (!prof->check_known(known_settings, error))
+    return fail(error);
+  for (const auto& role : prof->list("node.roles"))
+    if (!available_roles.count(role))
+      return fail(prof->origin() + ": role '" + role + "' is not available in this build");
+  // Flags override the profile.
+  if (auto v = flags.value("listen"))
+    prof->set("node.listen", *v);
+  if (auto v = flags.value("announce"))
+    prof->set("node.announce", *v);
+  if (auto v = flags.value("data-dir"))
+    prof->set("node.data_dir", *v);
+  if (flags.has("client-mode"))
+    prof->set("node.client_mode", "true");
+
+  auto client_mode = prof->boolean("node.client_mode", false, error);
+  auto bucket_size = prof->integer("dht.bucket_size", 20, error);
+  auto alpha = prof->integer("dht.alpha", 3, error);
+  auto replicas = prof->integer("dht.num_replicas", 5, error);
+  auto rpc_timeout = prof->real("dht.rpc_timeout", 3, error);
+  auto refresh = prof->real("dht.refresh_interval", 60, error);
+  auto purge = prof->real("dht.purge_interval", 30, error);
+  if (!error.empty())
+    return fail(error);
+  if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
+      *purge <= 0)
+    return fail(prof->origin() + ": DHT settings must be positive");
+
+  auto listen = parse_host_port(*prof->text("node.listen", "0.0.0.0:31234"), error, true);
+  if (!listen)
+    return fail("listen address " + error);
+  std::string announce_host = listen->first == "0.0.0.0" ? "127.0.0.1" : listen->first;
+  std::optional<uint16_t> announce_port;
+  if (auto a = prof->get("node.announce"); a && !a->empty()) {
+    auto parsed = parse_host_port(*a, error);
+    if (!parsed)
+      return fail("announce address " + error);
+    announce_host = parsed->first;
+    announce_port = parsed->second;
+  }
+  std::vector<std::string> initial_peers = prof->list("node.initial_peers");
+  for (const auto& p : flags.values("initial-peer"))
+    initial_peers.push_back(p);
+  for (const auto& p : initial_peers)
+    if (!parse_host_port(p, error))
+      return fail("initial peer " + error);
+
+  auto data_dir = *prof->text("node.data_dir", "ttt-data");
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec)
+    return fail("cannot create data directory " + data_dir + ": " + ec.message());
+  auto me = identity::load_or_create(data_dir);
+  if (!me)
+    return fail(describe(me.error()));
+  auto db = storage::database::open(data_dir + "/db");
+  if (!db)
+    return fail(describe(db.error()));
+
+  // Signals are taken synchronously by this thread; CAF's threads inherit
+  // the blocked mask and never see them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  int exit_code = 0;
+  {
+    peer_system_config cfg;
+    caf::actor_system sys(cfg);
+    auto& mm = sys.middleman();
+
+    dht::dht_config dc;
+    dc.self = *me;
+    dc.client_mode = *client_mode;
+    dc.bucket_size = static_cast<size_t>(*bucket_size);
+    dc.alpha = static_cast<size_t>(*alpha);
+    dc.num_replicas = static_cast<size_t>(*replicas);
+    dc.rpc_timeout = seconds(*rpc_timeout);
+    dc.refresh_interval = seconds(*refresh);
+    dc.purge_interval = seconds(*purge);
+    dc.connector = caf::actor_cast<caf::actor>(mm.actor_handle());
+    dc.db = db->get();
+    dc.log = log_line;
+
+    caf::actor gateway;
+    dht::dht_actor node;
+    uint16_t port = listen->second;
+    if (*client_mode) {
+      node = dht::spawn_dht_node(sys, dc);
+      log_line("ttt node " + me->id().to_hex() + " client mode");
+    } else {
+      if (port == 0) {
+        // The DHT node must know the port it advertises before it starts:
+        // let the OS pick one with a probe, then publish the gateway there.
+        auto probe = spawn_gateway(sys, gateway_routes{});
+        auto picked = mm.publish(probe, 0, listen->first.c_str(), true);
+        caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+        if (!picked)
+          return fail("cannot listen on " + listen->first + ":0: " + describe(picked.error()));
+        port = *picked;
+        mm.unpublish(probe, port);
+      }
+      dc.host = announce_host;
+      dc.port = announce_port.value_or(port);
+      node = dht::spawn_dht_node(sys, dc);
+      gateway = spawn_gateway(sys, gateway_routes{node, caf::actor{}});
+      auto published = mm.publish(gateway, port, listen->first.c_str(), true);
+      if (!published) {
+        caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+        caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+        return fail("cannot listen on " + listen->first + ":" + std::to_string(port) + ": " +
+                    describe(published.error()));
+      }
+      log_line("ttt node " + me->id().to_hex() + " listening on " + listen->first + ":" +
+               std::to_string(port));
+    }
+
+    caf::anon_send(node, bootstrap_atom_v, initial_peers);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_line(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    if (gateway) {
+      mm.unpublish(gateway, port);
+      caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    }
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+  } // the actor system waits for every actor; the DHT node saves its peers on exit
+  if (auto err = (*db)->flush())
+    exit_code = fail(describe(err));
+  log_line("stopped");
+  return exit_code;
 }
 
 } // namespace ttt::apps

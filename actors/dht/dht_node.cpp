@@ -171,6 +171,21 @@ struct node_state {
     (void)cfg.db->flush();
   }
 
+  /// A peer entered the routing table: saved at once, so that even a
+  /// SIGKILLed node rejoins from its last known peers.
+  void remember(const peer_info& p) {
+    if (cfg.db)
+      if (auto err = cfg.db->put(storage::column::routing, p.id.raw(), encode_known_peer(p, now())))
+        log("cannot save a known peer: " + describe(err));
+  }
+
+  /// A peer stopped answering: out of the routing table and the database.
+  void forget(const node_id& id) {
+    table->on_failure(id);
+    if (cfg.db)
+      (void)cfg.db->erase(storage::column::routing, id.raw());
+  }
+
   dht_request make_request(request_kind kind) const {
     dht_request req;
     req.sender = me;
@@ -267,7 +282,7 @@ void ping(node_actor self, const peer_info& peer) {
     if (resp) {
       on_peer_seen(self, resp->responder);
     } else {
-      self->state.table->on_failure(peer.id);
+      self->state.forget(peer.id);
     }
   });
 }
@@ -280,8 +295,10 @@ void on_peer_seen(node_actor self, const peer_info& peer) {
     if (st.verifying.insert(stale->id).second)
       ping(self, *stale);
   }
-  if (!known && st.table->contains(peer.id))
+  if (!known && st.table->contains(peer.id)) {
+    st.remember(peer);
     st.log("peer " + peer.id.to_hex().substr(0, 12) + " at " + peer.address() + " joined the routing table");
+  }
 }
 
 /// A request arrived from `sender`: a server-mode sender we do not know yet is
@@ -322,7 +339,7 @@ void step(node_actor self, std::shared_ptr<lookup_job> job) {
       auto& st = self->state;
       if (!resp || resp->kind != request_kind::find || resp->found.size() != 1) {
         job->search.on_failure(peer.id);
-        st.table->on_failure(peer.id);
+        st.forget(peer.id);
       } else {
         on_peer_seen(self, resp->responder);
         auto& result = resp->found.front();
@@ -454,7 +471,7 @@ void replicate(node_actor self, const dht_record& rec, std::function<void(bool)>
         if (resp && resp->stored.size() == 1 && resp->stored[0].accepted)
           t->accepted = true;
         else if (!resp)
-          self->state.table->on_failure(peer.id);
+          self->state.forget(peer.id);
         if (--t->pending == 0)
           t->done(t->accepted);
       });
@@ -585,6 +602,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
           all.push_back(a);
       auto rp = self->make_response_promise<size_t>();
       if (all.empty()) {
+        st.log("no peers to join through: waiting for others to join this one");
         rp.deliver(size_t{0});
         return rp;
       }

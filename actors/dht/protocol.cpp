@@ -131,15 +131,6 @@ caf::error protocol_error(std::string what) {
   return caf::make_error(caf::sec::invalid_argument, std::move(what));
 }
 
-std::string describe(const caf::error& err) {
-  if (!err)
-    return "no error";
-  const auto& ctx = err.context();
-  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
-    return ctx.get_as<std::string>(0);
-  return caf::to_string(err);
-}
-
 std::string encode(const dht_request& request) {
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<schema::DhtRequest>();

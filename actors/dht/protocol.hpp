@@ -4,6 +4,7 @@
 // Cap'n Proto traversal limit, checks every length, and returns an error
 // that says what was wrong.
 
+#include "actors/common/describe.hpp"
 #include "actors/dht/types.hpp"
 
 #include <caf/error.hpp>
@@ -73,7 +74,6 @@ std::string signed_bytes(const dht_record& record);
 /// The error a DHT node returns for a peer's bad input.
 caf::error protocol_error(std::string what);
 
-/// The human text of an error: its message for ours, CAF's rendering otherwise.
-std::string describe(const caf::error& err);
+using ttt::describe;
 
 } // namespace ttt::dht

@@ -1,0 +1,36 @@
+#pragma once
+// What every networked subcommand shares: the CAF configuration of a peer
+// process, a thread-safe log, and HOST:PORT parsing.
+
+#include "actors/common/types.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace ttt::apps {
+
+/// One peer process = one actor system with the middleman and ttt's types.
+struct peer_system_config : caf::actor_system_config {
+  peer_system_config() {
+    load<caf::io::middleman>();
+    add_message_types<caf::id_block::ttt>();
+    set("logger.verbosity", caf::atom("quiet"));
+    set("logger.console", caf::atom("none"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+  }
+};
+
+/// Prints "HH:MM:SS.mmm text" on stdout, one whole line at a time.
+void log_line(const std::string& text);
+
+/// "host:port" -> (host, port); nullopt and `error` set when malformed.
+std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text,
+                                                                 std::string& error,
+                                                                 bool allow_port_zero = false);
+
+} // namespace ttt::apps
