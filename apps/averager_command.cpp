@@ -193,6 +193,17 @@ int run_peer(const std::vector<std::string>& args) {
     }
     handles[j] = *remote;
   }
+  // The input is made before "ready", so that no peer's timed round waits
+  // for another peer still filling its vector.
+  std::vector<float> input;
+  if (!flags.has("no-round") && my_mode != peer_mode::aux) {
+    input.resize(static_cast<uint64_t>(*floats));
+    for (uint64_t k = 0; k < input.size(); ++k)
+      input[k] = bench::allreduce_input(static_cast<uint64_t>(*seed), self_index, k);
+    if (!out_dir.empty())
+      write_file(out_dir + "/input-" + std::to_string(self_index) + ".f32", input.data(),
+                 input.size() * sizeof(float));
+  }
   say("ready");
   if (!expect_line("start"))
     return shutdown(1);
@@ -240,14 +251,7 @@ int run_peer(const std::vector<std::string>& args) {
     req.handles = handles;
     req.weight = bench::allreduce_weight(self_index);
     req.total_elements = static_cast<uint64_t>(*floats);
-    if (my_mode != peer_mode::aux) {
-      req.values.resize(req.total_elements);
-      for (uint64_t k = 0; k < req.total_elements; ++k)
-        req.values[k] = bench::allreduce_input(static_cast<uint64_t>(*seed), self_index, k);
-      if (!out_dir.empty())
-        write_file(out_dir + "/input-" + std::to_string(self_index) + ".f32", req.values.data(),
-                   req.values.size() * sizeof(float));
-    }
+    req.values = std::move(input);
     req.config.codecs = codec_choice::fixed(*codec);
     req.config.part_elements = static_cast<uint64_t>(*part_elements);
     req.config.sender_timeout = std::chrono::milliseconds(*sender_ms);

@@ -170,19 +170,39 @@ element_range allreduce_round::part_range(size_t reducer, uint64_t part) const {
   return {begin, std::min(span.end, begin + config_.part_elements)};
 }
 
-void allreduce_round::encode_range(element_range r, const float* data, std::string& out) const {
+template <class F>
+void for_each_segment(const std::vector<uint64_t>& tensor_ends, const codec_choice& codecs,
+                      element_range r, F&& f) {
   // One segment per tensor the range touches, each with that tensor's codec.
-  auto it = std::upper_bound(tensor_ends_.begin(), tensor_ends_.end(), r.begin);
+  auto it = std::upper_bound(tensor_ends.begin(), tensor_ends.end(), r.begin);
   uint64_t at = r.begin;
   while (at < r.end) {
     uint64_t tensor_end = *it;
-    uint64_t tensor_begin = it == tensor_ends_.begin() ? 0 : *(it - 1);
+    uint64_t tensor_begin = it == tensor_ends.begin() ? 0 : *(it - 1);
     uint64_t seg_end = std::min(r.end, tensor_end);
-    codec c = config_.codecs.for_tensor(tensor_end - tensor_begin);
-    encode(c, caf::span<const float>(data + (at - r.begin), seg_end - at), out);
+    f(codecs.for_tensor(tensor_end - tensor_begin), at - r.begin, seg_end - at);
     at = seg_end;
     ++it;
   }
+}
+
+uint64_t allreduce_round::encoded_range_size(element_range r) const {
+  uint64_t total = 0;
+  for_each_segment(tensor_ends_, config_.codecs, r,
+                   [&](codec c, uint64_t, uint64_t count) { total += encoded_size(c, count); });
+  return total;
+}
+
+void allreduce_round::encode_range_to(element_range r, const float* data, char* out) const {
+  for_each_segment(tensor_ends_, config_.codecs, r, [&](codec c, uint64_t offset, uint64_t count) {
+    out = encode_to(c, caf::span<const float>(data + offset, count), out);
+  });
+}
+
+void allreduce_round::encode_range(element_range r, const float* data, std::string& out) const {
+  size_t at = out.size();
+  out.resize(at + encoded_range_size(r));
+  encode_range_to(r, data, &out[at]);
 }
 
 caf::error allreduce_round::decode_range(element_range r, std::string_view bytes,
@@ -269,8 +289,10 @@ size_t allreduce_round::send_parts(size_t max_messages, const send_fn& send) {
     msg.kind = message_kind::part;
     msg.part_index = static_cast<uint32_t>(p);
     msg.weight = weight_;
-    encode_range(range, values_.data() + range.begin, msg.values);
-    result_.bytes_sent += msg.values.size();
+    msg.values_size = encoded_range_size(range);
+    const float* data = values_.data() + range.begin;
+    msg.write_values = [this, range, data](char* out) { encode_range_to(range, data, out); };
+    result_.bytes_sent += msg.values_size;
     send({r}, std::move(msg));
     ++sent;
   }
@@ -394,14 +416,19 @@ void allreduce_round::try_finalize(uint64_t part, const send_fn& send) {
   msg.kind = message_kind::result;
   msg.part_index = static_cast<uint32_t>(part);
   msg.left_out = left_out;
-  encode_range(range, scratch_.data(), msg.values);
+  msg.values_size = encoded_range_size(range);
+  const float* means = scratch_.data();
+  msg.write_values = [this, range, means](char* out) { encode_range_to(range, means, out); };
   if (is_contributor(self_)) {
     // Keep exactly what the others receive, so every member ends with
     // bit-identical values even under a lossy codec.
-    if (config_.codecs.small == codec::none && config_.codecs.large == codec::none)
+    if (config_.codecs.small == codec::none && config_.codecs.large == codec::none) {
       std::memcpy(values_.data() + range.begin, scratch_.data(), range.size() * sizeof(float));
-    else
-      (void) decode_range(range, msg.values, values_.data() + range.begin);
+    } else {
+      std::string encoded;
+      encode_range(range, scratch_.data(), encoded);
+      (void) decode_range(range, encoded, values_.data() + range.begin);
+    }
   }
   std::vector<size_t> receivers;
   for (size_t m = 0; m < n; ++m)
@@ -409,7 +436,7 @@ void allreduce_round::try_finalize(uint64_t part, const send_fn& send) {
       receivers.push_back(m);
   if (receivers.empty())
     return;
-  result_.bytes_sent += msg.values.size() * receivers.size();
+  result_.bytes_sent += msg.values_size * receivers.size();
   send(receivers, std::move(msg));
 }
 

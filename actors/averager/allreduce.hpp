@@ -121,8 +121,16 @@ struct part_message {
   double weight = 0;                 ///< the contributor's weight; 0 in results
   std::vector<uint32_t> left_out;    ///< results only: contributors missing from this part's mean
   std::string values;                ///< encoded segments
+  /// Instead of `values`, an outgoing message may carry the size of its
+  /// encoded values and a function writing them straight into the
+  /// transport's buffer (one copy less per part); valid only during send.
+  size_t values_size = 0;
+  std::function<void(char* out)> write_values;
 
-  /// A view of this message, valid while it lives.
+  /// Bytes of encoded values, however they are held.
+  size_t encoded_values_size() const { return write_values ? values_size : values.size(); }
+
+  /// A view of this message (of `values`), valid while it lives.
   part_view view() const {
     return {group_id, sender_id, kind, part_index, weight, left_out, values};
   }
@@ -212,6 +220,8 @@ private:
   bool may_send_to(size_t reducer) const;
   element_range part_range(size_t reducer, uint64_t part) const;
   void encode_range(element_range r, const float* data, std::string& out) const;
+  uint64_t encoded_range_size(element_range r) const;
+  void encode_range_to(element_range r, const float* data, char* out) const;
   caf::error decode_range(element_range r, std::string_view bytes, float* out) const;
   caf::error refuse(std::string reason);
   void mark_gone(size_t member, const send_fn& send);

@@ -63,6 +63,10 @@ size_t encoded_size(codec c, size_t elements);
 /// Appends one encoded segment holding `values` to `out`.
 void encode(codec c, caf::span<const float> values, std::string& out);
 
+/// Writes one encoded segment holding `values` to `out`, which has room for
+/// encoded_size(c, values.size()) bytes; returns the end of what it wrote.
+char* encode_to(codec c, caf::span<const float> values, char* out);
+
 /// Decodes the segment at the front of `bytes` into `out`, whose size is the
 /// element count the caller expects. On success advances `bytes` past the
 /// segment. Fails, leaving `out` unspecified, on an unknown codec, a count

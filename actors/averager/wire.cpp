@@ -50,16 +50,26 @@ std::string flatten(capnp::MessageBuilder& builder) {
 void fill_values(schema::ValuesPart::Builder b, const part_message& msg) {
   b.setPartIndex(msg.part_index);
   b.setWeight(msg.weight);
-  b.setValues(bytes_of(msg.values));
+  if (msg.write_values) {
+    auto values = b.initValues(static_cast<unsigned>(msg.values_size));
+    msg.write_values(reinterpret_cast<char*>(values.begin()));
+  } else {
+    b.setValues(bytes_of(msg.values));
+  }
 }
 
 } // namespace
 
 std::string encode_values(const part_message& msg) {
-  // One segment large enough for everything: the values are copied once.
-  capnp::MallocMessageBuilder builder(
-    static_cast<unsigned>(msg.values.size() / 8 + msg.group_id.size() / 8 + msg.sender_id.size() / 8
-                          + msg.left_out.size() / 2 + 64));
+  // Built in place in the string that CAF will carry: a zeroed buffer with
+  // room for the segment table and one segment (an upper bound of the
+  // message's words), so the values are written exactly once.
+  auto words_for = [](size_t bytes) { return (bytes + sizeof(capnp::word) - 1) / sizeof(capnp::word); };
+  size_t words = 32 + words_for(msg.encoded_values_size()) + words_for(msg.group_id.size())
+                 + words_for(msg.sender_id.size()) + words_for(msg.left_out.size() * 4);
+  std::string out((words + 1) * sizeof(capnp::word), '\0');
+  auto* segment = reinterpret_cast<capnp::word*>(&out[sizeof(capnp::word)]);
+  capnp::FlatMessageBuilder builder(kj::ArrayPtr<capnp::word>(segment, words));
   auto root = builder.initRoot<schema::AveragingMessage>();
   root.setGroupId(bytes_of(msg.group_id));
   root.setSender(bytes_of(msg.sender_id));
@@ -72,7 +82,11 @@ std::string encode_values(const part_message& msg) {
     for (size_t i = 0; i < msg.left_out.size(); ++i)
       left.set(static_cast<unsigned>(i), msg.left_out[i]);
   }
-  return flatten(builder);
+  auto segments = builder.getSegmentsForOutput();
+  uint32_t table[2] = {0, static_cast<uint32_t>(segments[0].size())}; // one segment
+  std::memcpy(&out[0], table, sizeof(table));
+  out.resize((segments[0].size() + 1) * sizeof(capnp::word));
+  return out;
 }
 
 std::string encode_state_request(const std::string& fetch_id, const std::string& sender_id,
