@@ -7,6 +7,7 @@
 #include "model/result.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace ttt::model {
@@ -47,5 +48,44 @@ result<std::string> resolve_checkpoint(const std::string& path);
 /// Writes the source's weights to `out_path` as safetensors with every
 /// dalle-pytorch name (shared tensors repeated). Returns the tensor count.
 result<int64_t> export_model(const model_source& source, const std::string& out_path);
+
+} // namespace ttt::model
+
+namespace ttt::model {
+
+/// `ttt data shapes`: the synthetic set, sized for one model's grid.
+struct shapes_options {
+  std::string out_dir;
+  int64_t count = 1000;       ///< training samples
+  int64_t valid_count = -1;   ///< held-out samples; -1: count/10 (at least 16)
+  uint64_t seed = 1;
+  int64_t grid = 8;           ///< image codes per side (dalle-tiny 8, dalle-small 16)
+  int64_t codes = 64;         ///< codebook size (num_image_tokens)
+  int64_t text_seq_len = 16;  ///< caption ids per sample
+  int64_t vocab_size = 64;    ///< tokenizer pieces at most (≤ num_text_tokens)
+  int64_t shard_size = 5000;  ///< records per shard file
+};
+
+struct shapes_report {
+  int64_t train = 0, valid = 0;
+  int64_t grid = 0, patch = 0, codes = 0;
+  int64_t truncated_captions = 0;
+  double reconstruction_score = 0; ///< score of decoded codes against captions (1 = perfect)
+  double reconstruction_error = 0; ///< mean absolute pixel error of decoded codes, 0..255
+};
+
+/// Renders scenes, trains the tokenizer, learns the codebook, writes
+/// train-*.shard, valid-*.shard, tokenizer.model, codebook.safetensors and
+/// preview.png into `out_dir`. `progress` gets one line at a time.
+result<shapes_report> make_shapes_dataset(const shapes_options& options,
+                                          const std::function<void(const std::string&)>& progress);
+
+/// `ttt data inspect`: a shard's first `show` records and its totals, as text.
+result<std::string> inspect_shard(const std::string& path, int64_t show);
+
+/// `ttt data tokenizer`: trains a SentencePiece model on the captions of a
+/// shard (or every shard of a directory).
+result<int64_t> train_tokenizer_on(const std::string& shard_or_dir, int64_t vocab_size, const std::string& out_path,
+                                   const std::string& model_type = "unigram");
 
 } // namespace ttt::model
