@@ -434,3 +434,33 @@ BOOST_AUTO_TEST_CASE(inconsistent_groups_are_refused) {
   g.members[1].peer_id = "a";
   BOOST_TEST(!allreduce_round::make(g, 0, std::vector<float>(5), 1.0, 5, {}, t0)); // duplicate id
 }
+
+BOOST_AUTO_TEST_CASE(wire_round_trips_and_refuses_malformed_bytes) {
+  part_message m;
+  m.group_id = "g";
+  m.sender_id = "peer1";
+  m.kind = message_kind::result;
+  m.part_index = 7;
+  m.left_out = {2, 5};
+  encode(codec::fp16, std::vector<float>{1.5f, -2.f}, m.values);
+  auto bytes = encode_values(m);
+  auto decoded = decode_message(bytes);
+  BOOST_REQUIRE(decoded);
+  BOOST_TEST((decoded->kind == wire_kind::result));
+  BOOST_TEST(decoded->values.group_id == "g");
+  BOOST_TEST(decoded->values.sender_id == "peer1");
+  BOOST_TEST(decoded->values.part_index == 7u);
+  BOOST_TEST((decoded->values.left_out == std::vector<uint32_t>{2, 5}));
+  BOOST_TEST(decoded->values.values == m.values);
+  // The same bytes at an odd address decode through an aligned copy.
+  std::string shifted = " " + bytes;
+  auto unaligned = decode_message(std::string_view(shifted).substr(1));
+  BOOST_REQUIRE(unaligned);
+  BOOST_TEST(unaligned->values.values == m.values);
+  // Refused: truncated, not whole words, garbage, oversized.
+  BOOST_TEST(!decode_message(std::string_view(bytes).substr(0, bytes.size() - 8)));
+  BOOST_TEST(!decode_message(std::string_view(bytes).substr(0, bytes.size() - 3)));
+  BOOST_TEST(!decode_message(std::string(64, '\xff')));
+  BOOST_TEST(!decode_message(std::string(max_message_bytes + 8, '\0')));
+  BOOST_TEST(!decode_message(""));
+}
