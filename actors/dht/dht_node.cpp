@@ -374,9 +374,12 @@ void start_lookup(node_actor self, const node_id& target, lookup::options opts,
   step(self, job);
 }
 
-lookup::options lookup_options(const node_state& st, bool find_value, bool latest) {
+/// Lookups for a key only need its num_replicas nearest peers (hivemind's
+/// beam); filling the routing table asks for the full k.
+lookup::options lookup_options(const node_state& st, bool find_value, bool latest,
+                               bool for_key = true) {
   lookup::options o;
-  o.k = st.cfg.bucket_size;
+  o.k = for_key ? std::min(st.cfg.num_replicas, st.cfg.bucket_size) : st.cfg.bucket_size;
   o.alpha = st.cfg.alpha;
   o.find_value = find_value;
   o.latest = latest;
@@ -610,7 +613,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       auto finish = [self, rp]() mutable {
         // Look ourselves up: fills the buckets near us and tells the
         // nearest peers about us.
-        start_lookup(self, self->state.me.id, lookup_options(self->state, false, false),
+        start_lookup(self, self->state.me.id, lookup_options(self->state, false, false, false),
                      [self, rp](lookup&) mutable {
           auto n = self->state.table->size();
           self->state.log("bootstrap done: " + std::to_string(n) + " peers known");
@@ -639,7 +642,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       auto& st = self->state;
       double t = st.now();
       for (const auto& target : st.table->refresh_targets(t - st.cfg.bucket_stale_after, st.rng))
-        start_lookup(self, target, lookup_options(st, false, false), [](lookup&) {});
+        start_lookup(self, target, lookup_options(st, false, false, false), [](lookup&) {});
       st.save_routing();
       self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
     },

@@ -4,8 +4,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/dht/protocol.hpp"
+#include "storage/database.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
+
+#include <cstdlib>
+#include <unistd.h>
 
 using namespace ttt;
 using namespace ttt::dht;
@@ -237,4 +241,79 @@ BOOST_AUTO_TEST_CASE(bad_requests_get_a_clear_error_and_change_nothing) {
   for (const auto& line : net.log)
     refusals += line.find("refused") != std::string::npos ? 1 : 0;
   BOOST_TEST(refusals >= 4u);
+}
+
+BOOST_AUTO_TEST_CASE(records_and_known_peers_survive_a_restart_in_rocksdb) {
+  char tmpl[] = "/tmp/ttt-dht-db-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string dir = tmpl;
+  auto db = storage::database::open(dir);
+  BOOST_REQUIRE(db);
+  double restart_time = 0;
+  identity keeper = identity::generate();
+  {
+    sim_network net;
+    auto nodes = make_swarm(net, 6);
+    auto cfg = net.config(100, 5);
+    cfg.self = keeper;
+    cfg.db = db->get();
+    auto node = net.spawn(cfg);
+    BOOST_REQUIRE(net.bootstrap(node, {"10.0.0.1:1"}) > 0);
+    // Stored on this node directly over the wire, so it is surely a replica.
+    auto sender = identity::generate();
+    dht_request req;
+    req.sender = peer_info{sender.id(), "", 0, sender.public_key()};
+    req.client_mode = true;
+    req.kind = request_kind::store;
+    req.records = {make(net, "long", "lived", 1000), make(net, "short", "lived", 10),
+                   make(net, "dict", "x", 1000, "a")};
+    auto resp = decode_response(raw_rpc(net, node, encode(req)));
+    BOOST_REQUIRE(resp);
+    for (const auto& r : resp->stored)
+      BOOST_TEST(r.accepted);
+    restart_time = net.now + 100; // "short" expires while the node is down
+  }
+  size_t routing_rows = 0;
+  (*db)->for_each(storage::column::routing, [&](std::string_view, std::string_view) {
+    ++routing_rows;
+    return true;
+  });
+  BOOST_TEST(routing_rows > 0u);
+  {
+    sim_network net;
+    net.now = restart_time;
+    auto nodes = make_swarm(net, 6);
+    auto cfg = net.config(100, 5);
+    cfg.self = keeper;
+    cfg.db = db->get();
+    auto node = net.spawn(cfg);
+    // Rejoins from its saved peers alone.
+    BOOST_TEST(net.bootstrap(node, {}) > 0);
+    // Serves what it stored before the restart, straight from its own store.
+    auto asker = identity::generate();
+    dht_request find;
+    find.sender = peer_info{asker.id(), "", 0, asker.public_key()};
+    find.client_mode = true;
+    find.kind = request_kind::find;
+    find.key_ids = {node_id::of_key("long"), node_id::of_key("short"), node_id::of_key("dict")};
+    auto resp = decode_response(raw_rpc(net, node, encode(find)));
+    BOOST_REQUIRE(resp);
+    BOOST_REQUIRE(resp->found.size() == 3u);
+    BOOST_TEST(resp->found[0].records.at(0).value == "lived");
+    BOOST_TEST(resp->found[1].records.empty()); // expired: never returned
+    BOOST_TEST(resp->found[2].records.at(0).subkey == "a");
+    bool logged = false;
+    for (const auto& line : net.log)
+      logged = logged || line.find("loaded 3 records") != std::string::npos;
+    BOOST_TEST(logged);
+  }
+  // The expired record is gone from disk too.
+  size_t record_rows = 0;
+  (*db)->for_each(storage::column::dht_records, [&](std::string_view, std::string_view) {
+    ++record_rows;
+    return true;
+  });
+  BOOST_TEST(record_rows == 2u);
+  db->reset();
+  std::system(("rm -rf '" + dir + "'").c_str());
 }

@@ -1,0 +1,407 @@
+// `ttt bench dht`, in the spirit of hivemind's benchmark_dht.py: N peers,
+// store M keys through random peers, then get them through other random
+// peers; print success rates and mean/p99 latency for each.
+//
+// How the peers are spread: a 2-core machine cannot run 1024 processes, so
+// the N peers live in P processes (this one and P-1 children, `--processes`),
+// N/P each. Every peer is a full dht_node with its own gateway published on
+// its own loopback port. Peers in different processes talk over TCP through
+// CAF's middleman; peers in the same process reach each other through a
+// local shortcut in the connector (CAF keeps one connection per pair of
+// processes), still exchanging encoded Cap'n Proto requests. The stores and
+// gets are issued from the peers of this process, so most of their hops
+// cross processes.
+
+#include "bench/dht_bench.hpp"
+
+#include "actors/common/describe.hpp"
+#include "actors/dht/dht_node.hpp"
+#include "actors/gateway/gateway.hpp"
+#include "apps/flags.hpp"
+#include "apps/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <future>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace ttt::bench {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Resolves addresses of this process's peers directly, others through the middleman.
+caf::behavior local_first_connector(caf::event_based_actor* self,
+                                    std::shared_ptr<std::map<std::string, caf::actor>> local,
+                                    caf::actor middleman) {
+  return {
+    [self, local, middleman](caf::connect_atom atom, std::string& host, uint16_t port)
+      -> caf::result<caf::message> {
+      auto it = local->find(host + ":" + std::to_string(port));
+      if (it != local->end())
+        return caf::make_message(caf::node_id{}, caf::actor_cast<caf::strong_actor_ptr>(it->second),
+                                 std::set<std::string>{});
+      self->delegate(middleman, atom, std::move(host), port);
+      return caf::delegated<caf::message>{};
+    },
+  };
+}
+
+/// The peers one process hosts.
+struct peer_group {
+  std::vector<dht::dht_actor> nodes;
+  std::vector<caf::actor> gateways;
+  std::vector<std::string> addresses;
+};
+
+caf::expected<peer_group> start_peers(caf::actor_system& sys, size_t count, uint64_t seed,
+                                      const std::vector<std::string>& initial,
+                                      double rpc_timeout_s) {
+  auto& mm = sys.middleman();
+  auto local = std::make_shared<std::map<std::string, caf::actor>>();
+  auto connector = sys.spawn(local_first_connector, local, caf::actor_cast<caf::actor>(mm.actor_handle()));
+  peer_group g;
+  for (size_t i = 0; i < count; ++i) {
+    // Learn a free port with a probe, then start the node advertising it.
+    auto probe = spawn_gateway(sys, gateway_routes{});
+    auto port = mm.publish(probe, 0, "127.0.0.1", true);
+    caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+    if (!port)
+      return port.error();
+    mm.unpublish(probe, *port);
+    dht::dht_config dc;
+    std::string s(32, '\0');
+    for (size_t b = 0; b < 8; ++b)
+      s[b] = static_cast<char>((seed + i) >> (8 * b));
+    dc.self = identity::from_seed(s);
+    dc.host = "127.0.0.1";
+    dc.port = *port;
+    dc.connector = connector;
+    dc.seed = seed + i;
+    dc.rpc_timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(rpc_timeout_s));
+    auto node = dht::spawn_dht_node(sys, dc);
+    auto gw = spawn_gateway(sys, gateway_routes{node, caf::actor{}});
+    auto published = mm.publish(gw, *port, "127.0.0.1", true);
+    if (!published)
+      return published.error();
+    auto address = "127.0.0.1:" + std::to_string(*port);
+    (*local)[address] = gw;
+    g.nodes.push_back(node);
+    g.gateways.push_back(gw);
+    g.addresses.push_back(address);
+  }
+  // Join: the first peer through `initial` (if any), the others through the
+  // first peer and one random earlier peer of this process.
+  caf::scoped_actor self{sys};
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < count; ++i) {
+    std::vector<std::string> via = initial;
+    if (i > 0) {
+      via.push_back(g.addresses[0]);
+      via.push_back(g.addresses[rng() % i]);
+    }
+    if (via.empty())
+      continue;
+    caf::error failure;
+    self->request(g.nodes[i], std::chrono::seconds(60), bootstrap_atom_v, via)
+      .receive([](size_t) {}, [&](caf::error& err) { failure = err; });
+    if (failure)
+      return failure;
+  }
+  return g;
+}
+
+void stop_peers(peer_group& g) {
+  for (auto& n : g.nodes)
+    caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+  for (auto& gw : g.gateways)
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+}
+
+struct op_stats {
+  size_t attempted = 0;
+  size_t succeeded = 0;
+  std::vector<double> latencies_ms;
+  double wall_ms = 0; ///< the whole phase
+
+  /// Wall time per key: what hivemind's benchmark reports as "mean time"
+  /// (a batch's time divided by its keys).
+  double per_key_ms() const { return attempted == 0 ? 0 : wall_ms / static_cast<double>(attempted); }
+
+  double mean() const {
+    return latencies_ms.empty() ? 0
+                                : std::accumulate(latencies_ms.begin(), latencies_ms.end(), 0.0) /
+                                    static_cast<double>(latencies_ms.size());
+  }
+  double p99() {
+    if (latencies_ms.empty())
+      return 0;
+    std::sort(latencies_ms.begin(), latencies_ms.end());
+    auto idx = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(latencies_ms.size()))) - 1;
+    return latencies_ms[std::min(idx, latencies_ms.size() - 1)];
+  }
+};
+
+/// Runs `total` operations with at most `window` in flight; `issue(i, done)`
+/// starts operation i and calls done(success) once.
+op_stats run_ops(caf::actor_system& sys, size_t total, size_t window, const char* what,
+                 std::function<void(caf::event_based_actor*, size_t,
+                                    std::function<void(bool)>)> issue) {
+  auto stats = std::make_shared<op_stats>();
+  auto mtx = std::make_shared<std::mutex>();
+  stats->attempted = total;
+  auto finished = std::make_shared<std::promise<void>>();
+  auto fut = finished->get_future();
+  auto phase_start = clock_type::now();
+  sys.spawn([=](caf::event_based_actor* self) {
+    auto next = std::make_shared<size_t>(0);
+    auto completed = std::make_shared<size_t>(0);
+    auto last_report = std::make_shared<clock_type::time_point>(clock_type::now());
+    auto launch = std::make_shared<std::function<void()>>();
+    *launch = [=] {
+      if (*next >= total)
+        return;
+      size_t i = (*next)++;
+      auto start = clock_type::now();
+      issue(self, i, [=](bool ok) {
+        double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+        {
+          std::lock_guard<std::mutex> guard(*mtx);
+          if (ok) {
+            stats->succeeded++;
+            stats->latencies_ms.push_back(ms);
+          }
+        }
+        ++*completed;
+        if (clock_type::now() - *last_report > std::chrono::seconds(5)) {
+          *last_report = clock_type::now();
+          std::fprintf(stderr, "  %s: %zu/%zu\n", what, *completed, total);
+        }
+        if (*completed == total)
+          finished->set_value();
+        else
+          (*launch)();
+      });
+    };
+    if (total == 0) {
+      finished->set_value();
+      return;
+    }
+    for (size_t w = 0; w < std::min(window, total); ++w)
+      (*launch)();
+  });
+  fut.wait();
+  stats->wall_ms = std::chrono::duration<double, std::milli>(clock_type::now() - phase_start).count();
+  return *stats;
+}
+
+int worker_main(size_t count, uint64_t seed, const std::string& initial, double rpc_timeout) {
+  apps::peer_system_config cfg;
+  caf::actor_system sys(cfg);
+  auto peers = start_peers(sys, count, seed, {initial}, rpc_timeout);
+  if (!peers) {
+    std::printf("error %s\n", describe(peers.error()).c_str());
+    std::fflush(stdout);
+    return 1;
+  }
+  std::printf("ready %zu\n", peers->nodes.size());
+  std::fflush(stdout);
+  // Serve until the driver closes our stdin.
+  char buf[64];
+  while (::read(0, buf, sizeof(buf)) > 0) {
+  }
+  stop_peers(*peers);
+  return 0;
+}
+
+struct child {
+  pid_t pid = 0;
+  int stdin_fd = -1;
+  FILE* out = nullptr;
+};
+
+} // namespace
+
+int run_dht_benchmark(const std::vector<std::string>& args) {
+  apps::flag_parser flags(
+    "ttt bench dht [--peers N] [--keys M] [--processes P]",
+    {{"peers", "N", "DHT peers in all (default 256)"},
+     {"keys", "M", "keys to store, then get (default 4096)"},
+     {"processes", "P", "processes the peers are spread over (default 8)"},
+     {"concurrency", "C", "operations in flight (default 64)"},
+     {"rpc-timeout", "SECONDS", "per-request timeout (default 5)"},
+     {"seed", "S", "random seed (default 1)"},
+     {"worker", "ADDR", "(internal) host peers for a driver, joining through ADDR"},
+     {"worker-peers", "N", "(internal) peers in this worker"}});
+  if (int rc = flags.parse_or_exit(args, "ttt bench dht"); rc >= 0)
+    return rc;
+  auto peers = flags.integer("peers", 256);
+  auto keys = flags.integer("keys", 4096);
+  auto procs = flags.integer("processes", 8);
+  auto window = flags.integer("concurrency", 64);
+  auto seed = flags.integer("seed", 1);
+  auto rpc_timeout = flags.real("rpc-timeout", 5);
+  auto worker_peers = flags.integer("worker-peers", 0);
+  if (!peers || !keys || !procs || !window || !seed || !rpc_timeout || !worker_peers) {
+    std::fprintf(stderr, "ttt bench dht: %s\n", flags.error().c_str());
+    return 2;
+  }
+  if (*peers < 2 || *keys < 1 || *procs < 1 || *procs > *peers || *window < 1) {
+    std::fprintf(stderr, "ttt bench dht: need peers >= 2, keys >= 1, 1 <= processes <= peers\n");
+    return 2;
+  }
+  if (auto addr = flags.value("worker"))
+    return worker_main(static_cast<size_t>(*worker_peers), static_cast<uint64_t>(*seed), *addr,
+                       *rpc_timeout);
+
+  auto t_start = clock_type::now();
+  size_t per_proc = static_cast<size_t>(*peers / *procs);
+  size_t mine = static_cast<size_t>(*peers) - per_proc * static_cast<size_t>(*procs - 1);
+  signal(SIGPIPE, SIG_IGN);
+  apps::peer_system_config cfg;
+  caf::actor_system sys(cfg);
+  auto group = start_peers(sys, mine, static_cast<uint64_t>(*seed) * 1000003, {}, *rpc_timeout);
+  if (!group) {
+    std::fprintf(stderr, "ttt bench dht: %s\n", describe(group.error()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "ttt bench dht: %zu peers here, starting %lld workers of %zu peers\n", mine,
+               static_cast<long long>(*procs - 1), per_proc);
+
+  // Children: `ttt bench dht --worker ADDR`, joined through our first peer.
+  std::vector<child> children;
+  char self_exe[4096];
+  ssize_t len = ::readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+  if (len <= 0)
+    return 1;
+  self_exe[len] = '\0';
+  for (long long w = 1; w < *procs; ++w) {
+    int in_pipe[2], out_pipe[2];
+    if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0)
+      return 1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_addclose(&fa, in_pipe[1]);
+    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
+    std::vector<std::string> argv = {self_exe, "bench", "dht", "--worker", group->addresses[0],
+                                     "--worker-peers", std::to_string(per_proc), "--seed",
+                                     std::to_string(*seed * 1000003 + w * 100003),
+                                     "--rpc-timeout", std::to_string(*rpc_timeout)};
+    std::vector<char*> cargv;
+    for (auto& a : argv)
+      cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    child c;
+    if (posix_spawn(&c.pid, self_exe, &fa, nullptr, cargv.data(), environ) != 0)
+      return 1;
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in_pipe[0]);
+    ::close(out_pipe[1]);
+    c.stdin_fd = in_pipe[1];
+    c.out = ::fdopen(out_pipe[0], "r");
+    children.push_back(c);
+  }
+  bool workers_ok = true;
+  for (auto& c : children) {
+    char line[256];
+    if (std::fgets(line, sizeof(line), c.out) == nullptr || std::string(line).rfind("ready", 0) != 0) {
+      std::fprintf(stderr, "ttt bench dht: a worker failed: %s\n", line);
+      workers_ok = false;
+    }
+  }
+  auto t_ready = clock_type::now();
+  std::fprintf(stderr, "ttt bench dht: %lld peers up in %.1f s\n", static_cast<long long>(*peers),
+               std::chrono::duration<double>(t_ready - t_start).count());
+
+  op_stats store_stats, get_stats;
+  if (workers_ok) {
+    std::mt19937_64 rng(static_cast<uint64_t>(*seed));
+    std::vector<size_t> store_via(static_cast<size_t>(*keys)), get_via(static_cast<size_t>(*keys));
+    for (size_t i = 0; i < store_via.size(); ++i) {
+      store_via[i] = rng() % group->nodes.size();
+      get_via[i] = rng() % group->nodes.size();
+      if (group->nodes.size() > 1)
+        while (get_via[i] == store_via[i])
+          get_via[i] = rng() % group->nodes.size();
+    }
+    double expiration = dht::wall_clock_seconds() + 3600;
+    auto nodes = group->nodes;
+    store_stats = run_ops(sys, static_cast<size_t>(*keys), static_cast<size_t>(*window), "store",
+                          [&](caf::event_based_actor* self, size_t i, std::function<void(bool)> done) {
+      dht::dht_record rec;
+      rec.key = "bench-key-" + std::to_string(i);
+      rec.value = "value-" + std::to_string(i);
+      rec.expiration = expiration;
+      self->request(nodes[store_via[i]], std::chrono::seconds(120), dht_store_atom_v, rec)
+        .then([done](bool ok) { done(ok); }, [done](caf::error&) { done(false); });
+    });
+    get_stats = run_ops(sys, static_cast<size_t>(*keys), static_cast<size_t>(*window), "get",
+                        [&](caf::event_based_actor* self, size_t i, std::function<void(bool)> done) {
+      auto expected = "value-" + std::to_string(i);
+      self->request(nodes[get_via[i]], std::chrono::seconds(120), dht_get_atom_v,
+                    "bench-key-" + std::to_string(i), false)
+        .then(
+          [done, expected](dht::dht_records& found) {
+            done(found.size() == 1 && found[0].value == expected);
+          },
+          [done](caf::error&) { done(false); });
+    });
+  }
+
+  for (auto& c : children) {
+    ::close(c.stdin_fd);
+    std::fclose(c.out);
+  }
+  for (auto& c : children) {
+    int status = 0;
+    for (int i = 0; i < 500 && ::waitpid(c.pid, &status, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ::kill(c.pid, SIGKILL);
+    ::waitpid(c.pid, &status, 0);
+  }
+  stop_peers(*group);
+  if (!workers_ok)
+    return 1;
+
+  auto pct = [](const op_stats& s) {
+    return s.attempted == 0 ? 0.0 : 100.0 * static_cast<double>(s.succeeded) / static_cast<double>(s.attempted);
+  };
+  // hivemind's published figures for 1024 peers and 16,384 keys, the baseline.
+  std::printf("bench dht: peers=%lld processes=%lld keys=%lld concurrency=%lld "
+              "store_success=%.2f%% store_ms_per_key=%.3f store_latency_mean_ms=%.2f store_latency_p99_ms=%.2f "
+              "get_success=%.2f%% get_ms_per_key=%.3f get_latency_mean_ms=%.2f get_latency_p99_ms=%.2f "
+              "baseline=hivemind(1024 peers, 16384 keys: store 100%% 14.9 ms/key, get 100%% 6.6 ms/key) "
+              "ratio_store=%.3f ratio_get=%.3f\n",
+              static_cast<long long>(*peers), static_cast<long long>(*procs),
+              static_cast<long long>(*keys), static_cast<long long>(*window), pct(store_stats),
+              store_stats.per_key_ms(), store_stats.mean(), store_stats.p99(), pct(get_stats),
+              get_stats.per_key_ms(), get_stats.mean(), get_stats.p99(),
+              store_stats.per_key_ms() / 14.9, get_stats.per_key_ms() / 6.6);
+  return store_stats.succeeded == store_stats.attempted && get_stats.succeeded == get_stats.attempted ? 0 : 1;
+}
+
+} // namespace ttt::bench
