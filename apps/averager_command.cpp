@@ -84,6 +84,7 @@ int run_peer(const std::vector<std::string>& args) {
      {"reducer-timeout-ms", "MS", "drop a silent reducer after this (default 12000)"},
      {"seed", "S", "input seed (default 1)"},
      {"die-after-messages", "K", "raise SIGKILL after handing K messages to the transport"},
+     {"stall-after-messages", "K", "raise SIGSTOP after handing K messages to the transport"},
      {"out-dir", "DIR", "write input-I.f32, result-I.f32, spans-I.txt, state-I.bin here"},
      {"no-round", "", "run no all-reduce round (state sharing only)"},
      {"serve-state", "EPOCH", "hold a deterministic state blob of this epoch and serve it"},
@@ -100,12 +101,14 @@ int run_peer(const std::vector<std::string>& args) {
   auto reducer_ms = flags.integer("reducer-timeout-ms", 12000);
   auto seed = flags.integer("seed", 1);
   auto die_after = flags.integer("die-after-messages", 0);
+  auto stall_after = flags.integer("stall-after-messages", 0);
   auto epoch = flags.integer("serve-state", 0);
   auto state_bytes = flags.integer("state-bytes", 1500000);
   auto deadline = flags.integer("deadline-s", 120);
   auto codec = parse_codec(flags.value_or("codec", "none"));
   std::string modes = flags.value_or("modes", "");
   if (!index || !floats || !part_elements || !sender_ms || !reducer_ms || !seed || !die_after
+      || !stall_after
       || !epoch || !state_bytes || !deadline) {
     std::fprintf(stderr, "ttt averager peer: %s\n", flags.error().c_str());
     return 2;
@@ -256,10 +259,14 @@ int run_peer(const std::vector<std::string>& args) {
     req.config.part_elements = static_cast<uint64_t>(*part_elements);
     req.config.sender_timeout = std::chrono::milliseconds(*sender_ms);
     req.config.reducer_timeout = std::chrono::milliseconds(*reducer_ms);
-    if (*die_after > 0) {
-      req.on_sent = [limit = static_cast<uint64_t>(*die_after)](uint64_t sent) {
-        if (sent >= limit)
-          ::raise(SIGKILL); // as abrupt as a crash: nothing is flushed or closed
+    if (*die_after > 0 || *stall_after > 0) {
+      // SIGKILL: as abrupt as a crash, nothing is flushed or closed. SIGSTOP:
+      // a peer that stops reading and sending but keeps its connections open.
+      int signal = *die_after > 0 ? SIGKILL : SIGSTOP;
+      auto limit = static_cast<uint64_t>(*die_after > 0 ? *die_after : *stall_after);
+      req.on_sent = [signal, limit](uint64_t sent) {
+        if (sent == limit)
+          ::raise(signal);
       };
     }
     auto started = std::chrono::steady_clock::now();

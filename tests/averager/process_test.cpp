@@ -155,15 +155,20 @@ BOOST_AUTO_TEST_CASE(four_processes_average_exactly_with_a_client) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(peer_sigkilled_mid_transfer_others_finish) {
+namespace {
+
+/// Four peers; member 3 gets `fault_flag` (SIGKILL or SIGSTOP after 15 of
+/// its messages). The other three must finish, with exact means over the
+/// members whose parts arrived and member 3's span reported failed.
+void run_round_with_a_faulty_member(const std::string& fault_flag, const std::string& group) {
   temp_dir dir;
   const uint64_t length = 400000;
   std::vector<std::string> common = {"--floats", std::to_string(length), "--part-elements", "8192",
-                                     "--group", "process-kill", "--sender-timeout-ms", "4000",
-                                     "--reducer-timeout-ms", "10000"};
+                                     "--group", group, "--sender-timeout-ms", "3000",
+                                     "--reducer-timeout-ms", "7000"};
   std::vector<std::vector<std::string>> extra(4, common);
-  // Each member sends 3 x 13 parts; member 3 dies after handing over 15.
-  extra[3].insert(extra[3].end(), {"--die-after-messages", "15"});
+  // Each member sends 3 x 13 parts; member 3 fails after handing over 15.
+  extra[3].insert(extra[3].end(), {fault_flag, "15"});
   swarm s("nnnn", dir.path, extra);
   for (size_t i = 0; i < 4; ++i)
     s.start(i);
@@ -172,12 +177,6 @@ BOOST_AUTO_TEST_CASE(peer_sigkilled_mid_transfer_others_finish) {
     BOOST_TEST_MESSAGE("member " << i << ": " << line);
     BOOST_TEST(field_of(line, "partial") == "1");
   }
-  auto victim = s.peers[3]->wait_exit(s.deadline);
-  BOOST_REQUIRE(victim.has_value());
-  BOOST_TEST(WIFSIGNALED(*victim));
-  BOOST_TEST(WTERMSIG(*victim) == SIGKILL);
-  s.release_all();
-
   std::vector<std::vector<float>> inputs, results;
   for (size_t i = 0; i < 4; ++i)
     inputs.push_back(read_floats(dir.path + "/input-" + std::to_string(i) + ".f32"));
@@ -187,7 +186,7 @@ BOOST_AUTO_TEST_CASE(peer_sigkilled_mid_transfer_others_finish) {
     for (const auto& span : read_spans(dir.path + "/spans-" + std::to_string(i) + ".txt")) {
       BOOST_TEST_CONTEXT("member " << i << " span " << span.reducer) {
         if (span.reducer == 3) {
-          // Its reducer died: finished parts hold the full mean, the rest this peer's own values.
+          // Its reducer failed: finished parts hold the full mean, the rest this peer's own values.
           BOOST_TEST(span.failed);
           for (uint64_t k = span.begin; k < span.end; ++k)
             BOOST_REQUIRE(results[i][k] == mean_over(inputs, {0, 1, 2, 3}, k)
@@ -204,6 +203,27 @@ BOOST_AUTO_TEST_CASE(peer_sigkilled_mid_transfer_others_finish) {
       }
     }
   }
+  if (fault_flag == "--die-after-messages") {
+    auto victim = s.peers[3]->wait_exit(s.deadline);
+    BOOST_REQUIRE(victim.has_value());
+    BOOST_TEST(WIFSIGNALED(*victim));
+    BOOST_TEST(WTERMSIG(*victim) == SIGKILL);
+  }
+  if (fault_flag == "--stall-after-messages")
+    ::kill(s.peers[3]->pid(), SIGKILL); // it would never read "exit"
+  s.release_all();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(peer_sigkilled_mid_transfer_others_finish) {
+  run_round_with_a_faulty_member("--die-after-messages", "process-kill");
+}
+
+BOOST_AUTO_TEST_CASE(peer_stalled_mid_transfer_others_finish_by_timeouts) {
+  // SIGSTOP: the connections stay open, nothing is read or sent any more;
+  // only the timeouts can tell.
+  run_round_with_a_faulty_member("--stall-after-messages", "process-stall");
 }
 
 BOOST_AUTO_TEST_CASE(newcomer_downloads_state_from_the_best_holder) {
