@@ -204,7 +204,51 @@ int export_command(const args_t& args) {
   return 0;
 }
 
-int train_command(const args_t&) { return not_yet("ttt train"); }
+int train_command(const args_t& args) {
+  flag_parser flags("ttt train --config FILE --data DIR [--steps N] [--out DIR]",
+                    {{"config", "FILE", "model config with a [train] section (LAMB and schedule)"},
+                     {"data", "DIR", "train-*.shard and valid-*.shard (e.g. from ttt data shapes)"},
+                     {"steps", "N", "optimizer steps to run (default: to the schedule's total_steps)"},
+                     {"out", "DIR", "checkpoints go to DIR/checkpoints/step-N; a rerun resumes from the latest"},
+                     {"weights", "FILE", "start from these safetensors"},
+                     {"batch", "N", "target batch size in samples (overrides [train])"},
+                     {"micro-batch", "N", "samples per forward/backward (overrides [train])"},
+                     {"eval-every", "N", "steps between validation losses (overrides [train])"},
+                     {"checkpoint-every", "N", "steps between checkpoints (overrides [train])"},
+                     {"peer-id", "ID", "seeds the data order (default: standalone)"},
+                     {"fresh", "", "ignore checkpoints already in --out"}});
+  if (int rc = flags.parse_or_exit(args, "ttt train"); rc >= 0)
+    return rc;
+  if (!flags.has("config") || !flags.has("data"))
+    return fail("ttt train", "--config FILE and --data DIR are required");
+  model::train_options o;
+  o.config = *flags.value("config");
+  o.data_dir = *flags.value("data");
+  o.out_dir = flags.value_or("out", "");
+  o.weights = flags.value_or("weights", "");
+  o.peer_id = flags.value_or("peer-id", o.peer_id);
+  o.resume = !flags.has("fresh");
+  auto steps = flags.integer("steps", -1), batch = flags.integer("batch", -1), micro = flags.integer("micro-batch", -1),
+       eval_every = flags.integer("eval-every", -1), checkpoint_every = flags.integer("checkpoint-every", -1);
+  if (!steps || !batch || !micro || !eval_every || !checkpoint_every)
+    return fail("ttt train", flags.error());
+  o.steps = *steps;
+  o.target_batch_size = *batch;
+  o.micro_batch_size = *micro;
+  o.eval_every = *eval_every;
+  o.checkpoint_every = *checkpoint_every;
+  auto report = model::train_model(o, [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  });
+  if (!report)
+    return fail("ttt train", report.error());
+  std::printf("trained steps %lld..%lld at %.1f samples/s; validation loss %.4f -> %.4f%s%s\n",
+              (long long)report->first_step, (long long)report->last_step, report->samples_per_second,
+              report->first_valid_loss, report->last_valid_loss,
+              report->last_checkpoint.empty() ? "" : "; checkpoint ", report->last_checkpoint.c_str());
+  return 0;
+}
 int generate_command(const args_t&) { return not_yet("ttt generate"); }
 int eval_command(const args_t&) { return not_yet("ttt eval"); }
 

@@ -89,3 +89,32 @@ result<int64_t> train_tokenizer_on(const std::string& shard_or_dir, int64_t voca
                                    const std::string& model_type = "unigram");
 
 } // namespace ttt::model
+
+namespace ttt::model {
+
+/// `ttt train`: standalone training on this machine.
+struct train_options {
+  std::string config;      ///< model config (.ini with [model] and [train])
+  std::string data_dir;    ///< train-*.shard and valid-*.shard (+ tokenizer.model, codebook.safetensors)
+  std::string out_dir;     ///< checkpoints go to out_dir/checkpoints/step-NNNNNNNN; empty: none
+  std::string weights;     ///< start from these safetensors instead of a fresh model
+  std::string peer_id = "standalone"; ///< seeds the data order
+  int64_t steps = -1;      ///< optimizer steps to run now; -1: up to the schedule's total_steps
+  int64_t target_batch_size = -1; ///< overrides [train]
+  int64_t micro_batch_size = -1;  ///< overrides [train]
+  int64_t eval_every = -1;        ///< overrides [train]
+  int64_t checkpoint_every = -1;  ///< overrides [train]
+  bool resume = true;      ///< continue from out_dir's latest checkpoint when there is one
+};
+
+struct train_report {
+  int64_t first_step = 0, last_step = 0;
+  double first_valid_loss = 0, last_valid_loss = 0;
+  double samples_per_second = 0;
+  std::string last_checkpoint;
+};
+
+/// Runs the training loop; `log` gets the progress lines.
+result<train_report> train_model(const train_options& options, const std::function<void(const std::string&)>& log);
+
+} // namespace ttt::model
