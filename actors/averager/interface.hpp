@@ -27,8 +27,11 @@ struct round_request {
   group_info group;
   size_t self_index = 0;
   /// Each member's averager, in group order. A null handle is learned from
-  /// that member's first message (how a client-mode member, which publishes
-  /// nothing, is reached: over the connection it opened).
+  /// that member's first message: its hello at round start (every member
+  /// greets those it holds a handle for) or its first part. That is how a
+  /// client-mode member, which publishes nothing, is reached (over the
+  /// connection it opened), and how two peers need only one connection.
+  /// Messages for a member not yet heard from wait, bounded by the send window.
   std::vector<averager_peer> handles;
   std::vector<float> values; ///< empty for an aux member
   double weight = 1;         ///< e.g. the samples this member accumulated
