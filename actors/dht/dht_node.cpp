@@ -374,14 +374,19 @@ void start_lookup(node_actor self, const node_id& target, lookup::options opts,
   step(self, job);
 }
 
-/// Lookups for a key only need its num_replicas nearest peers (hivemind's
-/// beam); filling the routing table asks for the full k.
-lookup::options lookup_options(const node_state& st, bool find_value, bool latest,
-                               bool for_key = true) {
+/// How wide a lookup searches. A store needs its key's num_replicas nearest
+/// peers; it searches twice as wide so that a slow or missing peer near the
+/// key does not shift the replica set (hivemind's beam). A get searches the
+/// full k but stops at the first value unless the latest is asked for.
+/// Filling the routing table always uses k.
+enum class lookup_kind { store, get, fill };
+
+lookup::options lookup_options(const node_state& st, lookup_kind kind, bool latest = false) {
   lookup::options o;
-  o.k = for_key ? std::min(st.cfg.num_replicas, st.cfg.bucket_size) : st.cfg.bucket_size;
+  o.k = kind == lookup_kind::store ? std::min(2 * st.cfg.num_replicas, st.cfg.bucket_size)
+                                   : st.cfg.bucket_size;
   o.alpha = st.cfg.alpha;
-  o.find_value = find_value;
+  o.find_value = kind == lookup_kind::get;
   o.latest = latest;
   return o;
 }
@@ -444,7 +449,7 @@ std::string handle_rpc(node_actor self, const std::string& bytes) {
 /// when it is among them); `done(accepted anywhere)`.
 void replicate(node_actor self, const dht_record& rec, std::function<void(bool)> done) {
   auto key_id = node_id::of_key(rec.key);
-  start_lookup(self, key_id, lookup_options(self->state, false, false),
+  start_lookup(self, key_id, lookup_options(self->state, lookup_kind::store),
                [self, rec, key_id, done](lookup& search) {
     auto& st = self->state;
     auto targets = search.closest_responders(st.cfg.num_replicas);
@@ -482,37 +487,41 @@ void replicate(node_actor self, const dht_record& rec, std::function<void(bool)>
   });
 }
 
+/// Loads this node's records and known peers. Records that expired while
+/// the node was down are dropped from disk instead; unreadable rows too.
 void load_from_database(node_state& st) {
   if (!st.cfg.db)
     return;
   size_t loaded = 0;
+  size_t expired = 0;
   size_t bad = 0;
-  record_store::outcome o;
-  (void)o;
-  std::vector<std::string> broken;
+  std::vector<std::string> dropped;
+  double now = st.now();
   st.cfg.db->for_each(storage::column::dht_records, [&](std::string_view k, std::string_view v) {
     auto rec = decode_record(v);
-    if (!rec) {
-      ++bad;
-      broken.emplace_back(k);
-      return true;
+    if (!rec || rec->expiration <= now) {
+      ++(rec ? expired : bad);
+      dropped.emplace_back(k);
+    } else if (st.storage->store(*rec, now) == record_store::outcome::stored) {
+      ++loaded;
     }
-    // Loading must not write back: the sink is attached after.
-    st.storage->store(*rec, 0);
-    ++loaded;
     return true;
   });
-  for (const auto& k : broken)
+  for (const auto& k : dropped)
     (void)st.cfg.db->erase(storage::column::dht_records, k);
   st.cfg.db->for_each(storage::column::routing, [&](std::string_view, std::string_view v) {
     if (auto p = decode_known_peer(v))
       st.saved_peers.push_back(p->address());
     return true;
   });
-  if (loaded + bad > 0 || !st.saved_peers.empty())
+  if (loaded + expired + bad > 0 || !st.saved_peers.empty())
     st.log("loaded " + std::to_string(loaded) + " records and " +
            std::to_string(st.saved_peers.size()) + " known peers from " + st.cfg.db->dir() +
-           (bad ? " (" + std::to_string(bad) + " unreadable records dropped)" : ""));
+           " (" + std::to_string(expired) + " expired, " + std::to_string(bad) +
+           " unreadable dropped)");
+  // From now on every change is written through.
+  st.sink = std::make_unique<database_sink>(st.cfg.db, st.cfg.log);
+  st.storage->set_sink(st.sink.get());
 }
 
 dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
@@ -530,19 +539,6 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
   st.table = std::make_unique<routing_table>(st.me.id, st.cfg.bucket_size);
   st.storage = std::make_unique<record_store>();
   load_from_database(st);
-  if (st.cfg.db) {
-    // Records loaded above and now expired are dropped from disk as well.
-    st.sink = std::make_unique<database_sink>(st.cfg.db, st.cfg.log);
-    record_store persisted(st.sink.get());
-    st.storage->for_each([&](const node_id&, const dht_record& rec) {
-      if (rec.expiration <= st.now())
-        st.sink->erased(node_id::of_key(rec.key), rec);
-    });
-    st.storage->purge(st.now());
-    st.storage->for_each([&](const node_id&, const dht_record& rec) { persisted.store(rec, 0); });
-    // `persisted` rewrote the surviving records; keep it as the live store.
-    *st.storage = std::move(persisted);
-  }
   self->delayed_send(self, st.cfg.purge_interval, purge_atom_v);
   self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
   return {
@@ -568,7 +564,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       if (!local.empty() && !latest)
         return local;
       auto rp = self->make_response_promise<dht_records>();
-      start_lookup(self, key_id, lookup_options(st, true, latest),
+      start_lookup(self, key_id, lookup_options(st, lookup_kind::get, latest),
                    [self, rp, local, key_id](lookup& search) mutable {
         auto& st = self->state;
         auto found = search.records(st.now());
@@ -613,7 +609,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       auto finish = [self, rp]() mutable {
         // Look ourselves up: fills the buckets near us and tells the
         // nearest peers about us.
-        start_lookup(self, self->state.me.id, lookup_options(self->state, false, false, false),
+        start_lookup(self, self->state.me.id, lookup_options(self->state, lookup_kind::fill),
                      [self, rp](lookup&) mutable {
           auto n = self->state.table->size();
           self->state.log("bootstrap done: " + std::to_string(n) + " peers known");
@@ -642,7 +638,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       auto& st = self->state;
       double t = st.now();
       for (const auto& target : st.table->refresh_targets(t - st.cfg.bucket_stale_after, st.rng))
-        start_lookup(self, target, lookup_options(st, false, false, false), [](lookup&) {});
+        start_lookup(self, target, lookup_options(st, lookup_kind::fill), [](lookup&) {});
       st.save_routing();
       self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
     },

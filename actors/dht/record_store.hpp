@@ -34,6 +34,9 @@ public:
 
   explicit record_store(record_sink* sink = nullptr) : sink_(sink) {}
 
+  /// Where changes go from now on (null: nowhere).
+  void set_sink(record_sink* sink) { sink_ = sink; }
+
   outcome store(const dht_record& record, double now);
 
   /// The unexpired records under `key_id` (one plain record or the dictionary's entries).

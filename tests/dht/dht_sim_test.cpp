@@ -304,7 +304,8 @@ BOOST_AUTO_TEST_CASE(records_and_known_peers_survive_a_restart_in_rocksdb) {
     BOOST_TEST(resp->found[2].records.at(0).subkey == "a");
     bool logged = false;
     for (const auto& line : net.log)
-      logged = logged || line.find("loaded 3 records") != std::string::npos;
+      logged = logged || (line.find("loaded 2 records") != std::string::npos &&
+                          line.find("1 expired") != std::string::npos);
     BOOST_TEST(logged);
   }
   // The expired record is gone from disk too.
