@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace ttt::apps {
 
@@ -249,7 +250,104 @@ int train_command(const args_t& args) {
               report->last_checkpoint.empty() ? "" : "; checkpoint ", report->last_checkpoint.c_str());
   return 0;
 }
-int generate_command(const args_t&) { return not_yet("ttt generate"); }
-int eval_command(const args_t&) { return not_yet("ttt eval"); }
+namespace {
+
+std::vector<flag_spec> sampling_flags(std::vector<flag_spec> flags) {
+  for (flag_spec f : std::vector<flag_spec>{
+         {"checkpoint", "DIR", "a checkpoint directory, or a training run's --out directory (latest)"},
+         {"config", "FILE", "model config, with --weights instead of a checkpoint"},
+         {"weights", "FILE", "safetensors with dalle-pytorch names"},
+         {"data", "DIR", "where tokenizer.model and codebook.safetensors are, if not in the checkpoint"},
+         {"tokenizer", "FILE", "SentencePiece model"},
+         {"codebook", "FILE", "image codebook (codebook.safetensors)"},
+         {"top-k", "K", "sample from the K likeliest codes (default: all)"},
+         {"top-p", "P", "sample from the smallest set of codes with probability P (default 1)"},
+         {"temperature", "T", "sampling temperature (default 1)"},
+         {"seed", "S", "random seed (default 0)"}})
+    flags.push_back(f);
+  return flags;
+}
+
+// The shared flags of generate and eval; false (and a message) when they are bad.
+bool read_sampling(flag_parser& flags, const char* command, model::model_source& source, model::codec_files& codecs,
+                   model::sampling_options& sampling) {
+  source = {flags.value_or("checkpoint", ""), flags.value_or("config", ""), flags.value_or("weights", "")};
+  if (source.checkpoint.empty() && source.config.empty()) {
+    fail(command, "give --checkpoint DIR, or --config FILE with --weights FILE");
+    return false;
+  }
+  codecs = {flags.value_or("tokenizer", ""), flags.value_or("codebook", ""), flags.value_or("data", "")};
+  auto top_k = flags.integer("top-k", 0);
+  auto top_p = flags.real("top-p", 1.0), temperature = flags.real("temperature", 1.0);
+  auto seed = flags.integer("seed", 0);
+  if (!top_k || !top_p || !temperature || !seed) {
+    fail(command, flags.error());
+    return false;
+  }
+  if (*top_p <= 0 || *top_p > 1 || *temperature <= 0 || *top_k < 0) {
+    fail(command, "--top-p must be in (0, 1], --temperature positive, --top-k not negative");
+    return false;
+  }
+  sampling = {*top_k, *top_p, *temperature, static_cast<uint64_t>(*seed)};
+  return true;
+}
+
+} // namespace
+
+int generate_command(const args_t& args) {
+  flag_parser flags("ttt generate --checkpoint DIR|--weights FILE --prompt \"...\" [--count N] --out FILE.png",
+                    sampling_flags({{"prompt", "TEXT", "what the images should show"},
+                                    {"count", "N", "images to sample (default 4)"},
+                                    {"out", "FILE", "PNG grid to write"}}));
+  if (int rc = flags.parse_or_exit(args, "ttt generate"); rc >= 0)
+    return rc;
+  model::model_source source;
+  model::codec_files codecs;
+  model::sampling_options sampling;
+  if (!read_sampling(flags, "ttt generate", source, codecs, sampling))
+    return 2;
+  if (!flags.has("prompt") || !flags.has("out"))
+    return fail("ttt generate", "--prompt TEXT and --out FILE.png are required");
+  auto count = flags.integer("count", 4);
+  if (!count)
+    return fail("ttt generate", flags.error());
+  auto ids = model::generate_images(source, codecs, *flags.value("prompt"), *count, sampling, *flags.value("out"));
+  if (!ids)
+    return fail("ttt generate", ids.error());
+  std::printf("prompt ids: %s\nwrote %lld images to %s\n", ids->c_str(), (long long)*count, flags.value("out")->c_str());
+  return 0;
+}
+
+int eval_command(const args_t& args) {
+  if (args.empty() || args[0] != "shapes") {
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+      std::printf("usage: ttt eval shapes [options]   (ttt eval shapes --help)\n");
+      return 0;
+    }
+    std::fprintf(stderr, "usage: ttt eval shapes [options]   (ttt eval shapes --help)\n");
+    return 2;
+  }
+  flag_parser flags("ttt eval shapes --checkpoint DIR [--count N] [--out FILE.png]",
+                    sampling_flags({{"count", "N", "captions to draw and score (default 64)"},
+                                    {"prompt-seed", "S", "seed of the random captions (default 12345)"},
+                                    {"out", "FILE", "also write the generated images as a PNG grid"}}));
+  if (int rc = flags.parse_or_exit(args_t(args.begin() + 1, args.end()), "ttt eval shapes"); rc >= 0)
+    return rc;
+  model::model_source source;
+  model::codec_files codecs;
+  model::sampling_options sampling;
+  if (!read_sampling(flags, "ttt eval shapes", source, codecs, sampling))
+    return 2;
+  auto count = flags.integer("count", 64), prompt_seed = flags.integer("prompt-seed", 12345);
+  if (!count || !prompt_seed)
+    return fail("ttt eval shapes", flags.error());
+  auto report = model::eval_shapes(source, codecs, *count, static_cast<uint64_t>(*prompt_seed), sampling,
+                                   flags.value_or("out", ""));
+  if (!report)
+    return fail("ttt eval shapes", report.error());
+  std::printf("prompts: %lld\nreference score (codebook rendering of the true scenes): %.4f\nscore: %.4f\n",
+              (long long)report->prompts, report->reference_score, report->score);
+  return 0;
+}
 
 } // namespace ttt::apps

@@ -118,3 +118,40 @@ struct train_report {
 result<train_report> train_model(const train_options& options, const std::function<void(const std::string&)>& log);
 
 } // namespace ttt::model
+
+namespace ttt::model {
+
+/// How image codes are drawn from the model's distribution.
+struct sampling_options {
+  int64_t top_k = 0;        ///< keep the k likeliest codes; 0: all
+  double top_p = 1.0;       ///< keep the smallest set with this much probability; 1: all
+  double temperature = 1.0;
+  uint64_t seed = 0;
+};
+
+/// Where the text tokenizer and the image codebook come from: explicit
+/// files, else the checkpoint directory, else the data directory.
+struct codec_files {
+  std::string tokenizer;
+  std::string codebook;
+  std::string data_dir;
+};
+
+/// `ttt generate`: `count` images for one prompt, as a PNG grid. Returns the
+/// prompt's ids as text for the user.
+result<std::string> generate_images(const model_source& source, const codec_files& codecs, const std::string& prompt,
+                                    int64_t count, const sampling_options& sampling, const std::string& out_png);
+
+struct shapes_eval_report {
+  double score = 0;           ///< mean score_picture of generated images (0..1)
+  double reference_score = 0; ///< the same for the codebook's own rendering of the true scenes
+  int64_t prompts = 0;
+};
+
+/// `ttt eval shapes`: generates one image for each of `count` random shapes
+/// captions (seeded) and scores whether the requested colours and shapes
+/// appear where asked. Writes the images to `out_png` when it is not empty.
+result<shapes_eval_report> eval_shapes(const model_source& source, const codec_files& codecs, int64_t count,
+                                       uint64_t seed, const sampling_options& sampling, const std::string& out_png);
+
+} // namespace ttt::model

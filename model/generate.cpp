@@ -1,0 +1,172 @@
+// Sampling images token by token with the key/value cache, decoding them with
+// the codebook, and the shapes evaluation built on it.
+#include "model/api.hpp"
+
+#include "model/codebook.hpp"
+#include "model/loading.hpp"
+#include "model/shapes.hpp"
+#include "model/tokenizer.hpp"
+
+#include <filesystem>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace ttt::model {
+
+namespace {
+
+struct codecs_loaded {
+  text_tokenizer tokenizer;
+  patch_codebook codebook;
+};
+
+result<codecs_loaded> load_codecs(const model_source& source, const codec_files& files) {
+  auto find = [&](const std::string& explicit_path, const char* name) -> result<std::string> {
+    if (!explicit_path.empty())
+      return explicit_path;
+    std::vector<std::string> places;
+    if (!source.checkpoint.empty()) {
+      auto dir = resolve_checkpoint(source.checkpoint);
+      if (dir)
+        places.push_back(*dir);
+    }
+    if (!files.data_dir.empty())
+      places.push_back(files.data_dir);
+    for (const auto& p : places)
+      if (fs::exists(fs::path(p) / name))
+        return (fs::path(p) / name).string();
+    return failure{std::string("no ") + name + " found: give --" + (name[0] == 't' ? "tokenizer" : "codebook") +
+                   " FILE or --data DIR (the shapes set's directory)"};
+  };
+  auto tok_path = find(files.tokenizer, "tokenizer.model");
+  if (!tok_path)
+    return failure{tok_path.error()};
+  auto cb_path = find(files.codebook, "codebook.safetensors");
+  if (!cb_path)
+    return failure{cb_path.error()};
+  auto tok = text_tokenizer::load(*tok_path);
+  if (!tok)
+    return failure{tok.error()};
+  auto cb = load_codebook(*cb_path);
+  if (!cb)
+    return failure{cb.error()};
+  return codecs_loaded{std::move(*tok), *cb};
+}
+
+// Image codes [B, image_seq_len] for texts [B, text_seq_len], one token at a
+// time through the key/value cache.
+torch::Tensor sample_codes(dalle_impl& model, const torch::Tensor& text, const sampling_options& s) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const auto& c = model.config();
+  auto gen = at::detail::createCPUGenerator(s.seed);
+  auto ids = model.prepare_text(text);
+  generation_cache cache;
+  torch::Tensor logits;
+  for (int64_t t = 0; t < c.text_len(); ++t)
+    logits = model.step(cache, ids.select(1, t));
+  std::vector<torch::Tensor> codes;
+  for (int64_t k = 0; k < c.image_seq_len(); ++k) {
+    auto l = logits.slice(1, c.total_text_tokens()) / std::max(s.temperature, 1e-5);
+    if (s.top_k > 0 && s.top_k < l.size(1)) {
+      auto kth = std::get<0>(l.topk(s.top_k, 1)).select(1, s.top_k - 1).unsqueeze(1);
+      l = l.masked_fill(l < kth, -std::numeric_limits<float>::infinity());
+    }
+    auto probs = torch::softmax(l, 1);
+    if (s.top_p < 1.0) {
+      auto [sorted, order] = probs.sort(1, true);
+      auto before = sorted.cumsum(1) - sorted; // probability mass strictly above each code
+      sorted = sorted.masked_fill(before > s.top_p, 0);
+      probs = torch::zeros_like(probs).scatter(1, order, sorted);
+    }
+    auto code = torch::multinomial(probs, 1, false, gen).squeeze(1);
+    codes.push_back(code);
+    if (k + 1 < c.image_seq_len())
+      logits = model.step(cache, code + c.total_text_tokens());
+  }
+  return torch::stack(codes, 1);
+}
+
+} // namespace
+
+result<std::string> generate_images(const model_source& source, const codec_files& files, const std::string& prompt,
+                                    int64_t count, const sampling_options& sampling, const std::string& out_png) {
+  if (count < 1)
+    return failure{"--count must be at least 1"};
+  auto loaded = load_model(source);
+  if (!loaded)
+    return failure{loaded.error()};
+  auto codecs = load_codecs(source, files);
+  if (!codecs)
+    return failure{codecs.error()};
+  const auto& c = loaded->config.model;
+  if (codecs->codebook.grid() != c.image_fmap_size || codecs->codebook.codes() != c.num_image_tokens)
+    return failure{"the codebook (" + std::to_string(codecs->codebook.codes()) + " codes, " +
+                   std::to_string(codecs->codebook.grid()) + "x" + std::to_string(codecs->codebook.grid()) +
+                   ") does not fit model " + c.name};
+  auto ids = codecs->tokenizer.encode(prompt, static_cast<size_t>(c.text_seq_len));
+  auto text = torch::zeros({count, c.text_seq_len}, torch::kLong);
+  for (int64_t j = 0; j < c.text_seq_len; ++j)
+    text.select(1, j).fill_(std::min<int64_t>(ids[j], c.num_text_tokens - 1));
+  auto codes = sample_codes(*loaded->model, text, sampling);
+  std::vector<rgb_image> images;
+  for (int64_t i = 0; i < count; ++i)
+    images.push_back(decode_codes(codecs->codebook, codes[i]));
+  auto st = write_png(out_png, tile(images, static_cast<int>(std::ceil(std::sqrt(double(count))))));
+  if (!st)
+    return failure{st.error()};
+  std::string id_text;
+  for (auto id : ids)
+    id_text += (id_text.empty() ? "" : " ") + std::to_string(id);
+  return id_text;
+}
+
+result<shapes_eval_report> eval_shapes(const model_source& source, const codec_files& files, int64_t count,
+                                       uint64_t seed, const sampling_options& sampling, const std::string& out_png) {
+  if (count < 1)
+    return failure{"--count must be at least 1"};
+  auto loaded = load_model(source);
+  if (!loaded)
+    return failure{loaded.error()};
+  auto codecs = load_codecs(source, files);
+  if (!codecs)
+    return failure{codecs.error()};
+  const auto& c = loaded->config.model;
+  if (codecs->codebook.grid() != c.image_fmap_size || codecs->codebook.codes() != c.num_image_tokens)
+    return failure{"the codebook does not fit model " + c.name};
+  int max_objects = std::max(2, std::min(3, static_cast<int>((c.text_seq_len + 1) / 6)));
+  std::mt19937_64 rng(seed);
+  std::vector<shape_scene> scenes;
+  auto text = torch::zeros({count, c.text_seq_len}, torch::kLong);
+  for (int64_t i = 0; i < count; ++i) {
+    scenes.push_back(random_scene(rng, 2, max_objects));
+    auto ids = codecs->tokenizer.encode(caption_of(scenes.back()), static_cast<size_t>(c.text_seq_len));
+    for (int64_t j = 0; j < c.text_seq_len; ++j)
+      text[i][j] = std::min<int64_t>(ids[j], c.num_text_tokens - 1);
+  }
+  shapes_eval_report report;
+  report.prompts = count;
+  std::vector<rgb_image> images;
+  const int64_t chunk = 32;
+  for (int64_t begin = 0; begin < count; begin += chunk) {
+    auto part = sample_codes(*loaded->model, text.slice(0, begin, std::min(count, begin + chunk)), sampling);
+    for (int64_t i = 0; i < part.size(0); ++i) {
+      auto image = decode_codes(codecs->codebook, part[i]);
+      const auto& scene = scenes[begin + i];
+      report.score += score_picture(image, scene);
+      report.reference_score += score_picture(decode_codes(codecs->codebook, encode_image(codecs->codebook, render(scene))), scene);
+      images.push_back(image);
+    }
+  }
+  report.score /= count;
+  report.reference_score /= count;
+  if (!out_png.empty()) {
+    auto st = write_png(out_png, tile(images, 8));
+    if (!st)
+      return failure{st.error()};
+  }
+  return report;
+}
+
+} // namespace ttt::model
