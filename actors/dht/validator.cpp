@@ -3,6 +3,7 @@
 #include "actors/dht/protocol.hpp"
 #include "actors/dht/schema_check.hpp"
 #include "schema/dht.capnp.h"
+#include "schema/matchmaking.capnp.h"
 
 namespace ttt::dht {
 
@@ -83,6 +84,10 @@ caf::error validator::validate(const dht_record& record) const {
 validator default_validator() {
   validator v;
   v.bind_schema("example.", "ExampleValue", capnp_schema_check<schema::ExampleValue>(64 << 10));
+  v.bind_schema("mm.", "AveragerDeclaration",
+                capnp_schema_check<schema::AveragerDeclaration>(4 << 10));
+  v.bind_schema("mmgroup.", "GroupAnnouncement",
+                capnp_schema_check<schema::GroupAnnouncement>(64 << 10));
   return v;
 }
 

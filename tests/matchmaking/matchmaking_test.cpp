@@ -1,0 +1,218 @@
+// Matchmaking through the DHT: the pure decision rule, and matchmakers
+// driving real dht_node actors on a simulated network (CAF test coordinator).
+#define BOOST_TEST_MODULE matchmaking
+#include <boost/test/unit_test.hpp>
+
+#include "actors/averager/matchmaker.hpp"
+#include "tests/dht/printing.hpp"
+#include "tests/dht/sim_network.hpp"
+
+using namespace ttt;
+using namespace ttt::averaging;
+using ttt::test::sim_network;
+
+namespace {
+
+declaration make_decl(const identity& who, double deadline, peer_mode mode = peer_mode::node) {
+  declaration d;
+  d.peer = who.id();
+  d.public_key = who.public_key();
+  d.host = mode == peer_mode::client ? "" : "10.0.0.1";
+  d.port = mode == peer_mode::client ? 0 : 7;
+  d.mode = mode;
+  d.deadline = deadline;
+  return d;
+}
+
+/// The error of `r`, for failure messages (Boost builds them even on success).
+std::string why(const caf::expected<announcement>& r) {
+  return r ? std::string("ok") : describe(r.error());
+}
+
+struct swarm {
+  sim_network net;
+  std::vector<dht::dht_actor> nodes;
+  std::vector<identity> ids;
+  std::vector<matchmaker_actor> matchmakers;
+  std::vector<std::shared_ptr<std::optional<caf::expected<announcement>>>> results;
+
+  explicit swarm(size_t dht_nodes) {
+    for (size_t i = 0; i < dht_nodes; ++i) {
+      nodes.push_back(net.spawn(net.config(static_cast<uint16_t>(i + 1), 500 + i)));
+      if (i > 0)
+        net.bootstrap(nodes.back(), {"10.0.0.1:1"});
+    }
+  }
+
+  /// A peer with its own client-mode DHT node and matchmaker, asking for a group now.
+  void join(const std::string& round, peer_mode mode, matchmaking_settings settings) {
+    auto cfg = net.config(0, 9000 + matchmakers.size());
+    auto node = net.spawn(cfg);
+    net.bootstrap(node, {"10.0.0.1:1"});
+    matchmaker_config mc;
+    mc.dht = node;
+    mc.self = cfg.self;
+    mc.clock = [this] { return net.now; };
+    ids.push_back(cfg.self);
+    matchmakers.push_back(spawn_matchmaker(net.system(), mc));
+    match_request req;
+    req.round = round;
+    req.self = make_decl(cfg.self, 0, mode);
+    req.settings = settings;
+    auto out = std::make_shared<std::optional<caf::expected<announcement>>>();
+    results.push_back(out);
+    auto mm = matchmakers.back();
+    net.system().spawn([=](caf::event_based_actor* self) {
+      self->request(mm, caf::infinite, avg_match_atom_v, req)
+        .then([=](announcement& a) { *out = std::move(a); },
+              [=](caf::error& e) { *out = std::move(e); });
+    });
+    net.settle();
+  }
+
+  /// Advances simulated time by `seconds` in steps of 50 ms.
+  void advance(double seconds) {
+    for (double t = 0; t < seconds; t += 0.05) {
+      net.now += 0.05;
+      net.sched().clock().advance_time(std::chrono::milliseconds(50));
+      net.settle();
+    }
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(decide_orders_by_deadline_and_cuts_chunks) {
+  std::vector<identity> p;
+  for (int i = 0; i < 6; ++i)
+    p.push_back(identity::generate());
+  std::vector<declaration> declared;
+  for (int i = 0; i < 6; ++i)
+    declared.push_back(make_decl(p[static_cast<size_t>(i)], 100 + i));
+  matchmaking_settings s;
+  s.target_group_size = 4;
+  s.min_group_size = 2;
+  // The earliest peer leads the first chunk of 4: full, so it announces at once.
+  auto d0 = decide(declared[0], declared, {}, 50, s);
+  BOOST_TEST((d0.what == step::announce));
+  BOOST_TEST(d0.group.members.size() == 4u);
+  BOOST_TEST(d0.group.members[3].peer == declared[3].peer);
+  // The leader of the second chunk (2 peers) waits until its deadline, then announces.
+  BOOST_TEST((decide(declared[4], declared, {}, 50, s).what == step::wait));
+  auto d4 = decide(declared[4], declared, {}, 104.5, s);
+  BOOST_TEST((d4.what == step::announce));
+  BOOST_TEST(d4.group.members.size() == 2u);
+  // Followers wait for their leader, then join the announcement that lists them.
+  BOOST_TEST((decide(declared[2], declared, {}, 50, s).what == step::wait));
+  d0.group.group_id = make_group_id("mm.r", d0.group.members);
+  auto d2 = decide(declared[2], declared, {d0.group}, 50, s);
+  BOOST_TEST((d2.what == step::joined));
+  BOOST_TEST(d2.group.index_of(declared[2].peer).value() == 2u);
+  // A follower whose leader never announces gives up after the grace period.
+  BOOST_TEST((decide(declared[5], declared, {}, 104 + s.announce_grace + 1, s).what == step::failed));
+  // Too few peers: the leader fails at its deadline.
+  std::vector<declaration> alone = {declared[0]};
+  auto lonely = decide(declared[0], alone, {}, 101, s);
+  BOOST_TEST((lonely.what == step::failed));
+  BOOST_TEST(lonely.why.find("only 1 peer") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(decide_ignores_groups_nobody_asked_for) {
+  auto a = identity::generate(), b = identity::generate(), intruder = identity::generate();
+  auto da = make_decl(a, 100), db = make_decl(b, 101), di = make_decl(intruder, 1);
+  matchmaking_settings s;
+  // The intruder never declared: its announcement drafting a and b is ignored.
+  announcement forged;
+  forged.members = {di, da, db};
+  forged.group_id = make_group_id("mm.r", forged.members);
+  BOOST_TEST((decide(db, {da, db}, {forged}, 50, s).what == step::wait));
+  // A listed member with a deadline other than the one it declared: ignored too.
+  announcement altered;
+  altered.members = {da, db};
+  altered.members[1].deadline = 5;
+  BOOST_TEST((decide(db, {da, db}, {altered}, 50, s).what == step::wait));
+}
+
+BOOST_AUTO_TEST_CASE(codecs_round_trip_and_refuse_bad_records) {
+  auto a = identity::generate();
+  auto d = make_decl(a, 123.5, peer_mode::aux);
+  d.bandwidth = 2.5;
+  auto back = decode_declaration(encode(d));
+  BOOST_REQUIRE(back);
+  BOOST_TEST(back->peer == d.peer);
+  BOOST_TEST((back->mode == peer_mode::aux));
+  BOOST_TEST(back->bandwidth == 2.5);
+  auto lying = d;
+  lying.peer = identity::generate().id();
+  BOOST_TEST(describe(decode_declaration(encode(lying)).error()).find("not the hash") != std::string::npos);
+  BOOST_TEST(!decode_declaration("junk"));
+  announcement ann;
+  ann.members = {d, d};
+  ann.group_id = make_group_id("mm.r", ann.members);
+  BOOST_TEST(describe(decode_announcement(encode(ann)).error()).find("listed twice") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(peers_starting_at_different_moments_form_one_group) {
+  swarm sw(12);
+  matchmaking_settings s;
+  s.target_group_size = 4;
+  s.min_group_size = 2;
+  s.matchmaking_time = 3;
+  for (int i = 0; i < 4; ++i) {
+    sw.join("run.grad.1", i == 2 ? peer_mode::client : peer_mode::node, s);
+    sw.advance(0.5);
+  }
+  sw.advance(5);
+  std::string group_id;
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_REQUIRE_MESSAGE(sw.results[i]->has_value(), "peer " << i << " got no answer");
+    auto& r = **sw.results[i];
+    BOOST_REQUIRE_MESSAGE(r, "peer " << i << ": " << why(r));
+    BOOST_TEST(r->members.size() == 4u);
+    BOOST_TEST(r->members.front().peer == sw.ids[0].id()); // the earliest leads
+    BOOST_TEST(r->index_of(sw.ids[i].id()).has_value());
+    BOOST_TEST((r->members[r->index_of(sw.ids[2].id()).value()].mode == peer_mode::client));
+    if (i == 0)
+      group_id = r->group_id;
+    BOOST_TEST(r->group_id == group_id);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(more_peers_than_a_group_form_several_groups) {
+  swarm sw(12);
+  matchmaking_settings s;
+  s.target_group_size = 3;
+  s.min_group_size = 2;
+  s.matchmaking_time = 2;
+  for (int i = 0; i < 5; ++i) {
+    sw.join("run.grad.2", peer_mode::node, s);
+    sw.advance(0.1);
+  }
+  sw.advance(6);
+  std::map<std::string, size_t> sizes;
+  for (size_t i = 0; i < 5; ++i) {
+    BOOST_REQUIRE(sw.results[i]->has_value());
+    auto& r = **sw.results[i];
+    BOOST_REQUIRE_MESSAGE(r, why(r));
+    sizes[r->group_id] = r->members.size();
+  }
+  BOOST_TEST(sizes.size() == 2u);
+  std::multiset<size_t> got;
+  for (auto& [_, n] : sizes)
+    got.insert(n);
+  BOOST_TEST((got == std::multiset<size_t>{2, 3}));
+}
+
+BOOST_AUTO_TEST_CASE(a_lone_peer_gets_no_group) {
+  swarm sw(6);
+  matchmaking_settings s;
+  s.target_group_size = 4;
+  s.min_group_size = 2;
+  s.matchmaking_time = 1;
+  sw.join("run.grad.3", peer_mode::node, s);
+  sw.advance(3);
+  BOOST_REQUIRE(sw.results[0]->has_value());
+  auto& r = **sw.results[0];
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(describe(r.error()).find("only 1 peer") != std::string::npos);
+}
