@@ -196,6 +196,70 @@ BOOST_FIXTURE_TEST_CASE(round_with_client_and_aux_gives_exact_mean, fixture) {
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(actor_sweep_exact_mean_with_one_connection_per_pair, fixture) {
+  // The pure core's sweep again, through the actor shell: group sizes 1..8,
+  // lengths 0..100003, with and without a client and an aux member. Each
+  // member holds handles only for the members before it (one connection per
+  // pair, as between real processes; a client holds all): the others are
+  // learned from hellos and parts.
+  const uint64_t lengths[] = {0, 1, 7, 1000, 100003};
+  size_t cases = 0;
+  for (size_t n = 1; n <= 8; ++n) {
+    for (uint64_t length : lengths) {
+      for (int variant = 0; variant < 4; ++variant) {
+        bool with_client = variant & 1, with_aux = variant & 2;
+        if ((with_client && n < 2) || (with_aux && n < 2) || (with_client && with_aux && n < 3))
+          continue;
+        std::vector<peer_mode> modes(n, peer_mode::node);
+        if (with_client)
+          modes[n - 1] = peer_mode::client;
+        if (with_aux)
+          modes[0] = peer_mode::aux;
+        std::string id = "sweep-" + std::to_string(cases);
+        round_setup setup(id, modes, length);
+        std::vector<averager_actor> avg;
+        for (size_t i = 0; i < n; ++i)
+          avg.push_back(averager("peer" + std::to_string(i)));
+        std::vector<std::optional<round_result>> results(n);
+        std::vector<std::optional<caf::error>> errors(n);
+        for (size_t i = 0; i < n; ++i) {
+          std::vector<averager_peer> handles(n);
+          for (size_t j = 0; j < n; ++j)
+            if (j == i || (modes[j] != peer_mode::client && (j < i || modes[i] == peer_mode::client)))
+              handles[j] = caf::actor_cast<averager_peer>(avg[j]);
+          start_round(avg[i], setup.request(i, handles, length), results[i], errors[i]);
+        }
+        BOOST_TEST_CONTEXT("n=" << n << " length=" << length << " client=" << with_client
+                                << " aux=" << with_aux) {
+          BOOST_REQUIRE(run_until([&] {
+            return std::all_of(results.begin(), results.end(), [](auto& r) { return r.has_value(); });
+          }));
+          std::set<size_t> contributors;
+          for (size_t i = 0; i < n; ++i)
+            if (modes[i] != peer_mode::aux)
+              contributors.insert(i);
+          for (size_t i = 0; i < n; ++i) {
+            BOOST_TEST(!results[i]->partial());
+            BOOST_TEST(results[i]->refused_count == 0u);
+            if (modes[i] == peer_mode::aux)
+              continue;
+            BOOST_REQUIRE_EQUAL(results[i]->values.size(), length);
+            size_t mismatches = 0;
+            for (uint64_t k = 0; k < length; ++k)
+              mismatches += results[i]->values[k] != setup.mean(k, contributors);
+            BOOST_TEST(mismatches == 0u);
+          }
+        }
+        for (auto& a : avg)
+          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+        sched->run();
+        ++cases;
+      }
+    }
+  }
+  BOOST_TEST(cases == 140u);
+}
+
 BOOST_FIXTURE_TEST_CASE(member_killed_mid_round_others_finish_partial, fixture) {
   const uint64_t length = 100003;
   std::vector<peer_mode> modes(4, peer_mode::node);
