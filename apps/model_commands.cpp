@@ -59,11 +59,6 @@ int model_eval(const args_t& args) {
   return 0;
 }
 
-int not_yet(const char* name) {
-  std::fprintf(stderr, "%s: not implemented yet\n", name);
-  return 2;
-}
-
 int data_shapes(const args_t& args) {
   flag_parser flags("ttt data shapes --out DIR --count N [--seed S] [--config FILE]",
                     {{"out", "DIR", "where to write shards, tokenizer.model, codebook.safetensors, preview.png"},
