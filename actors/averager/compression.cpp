@@ -164,20 +164,38 @@ void encode_quantile_8bit(caf::span<const float> values, char* p) {
   }
 }
 
+/// The largest |x| of finite values: on the bits with the sign cleared,
+/// unsigned order is numeric order, and an integer max vectorizes.
+float absmax_of(const float* __restrict in, size_t n) {
+  uint32_t largest = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, in + i, sizeof(bits));
+    bits &= 0x7fffffffu;
+    largest = bits > largest ? bits : largest;
+  }
+  float out;
+  std::memcpy(&out, &largest, sizeof(out));
+  return out;
+}
+
+/// |in[i] * inv| <= 127 (+ rounding) by the choice of inv: no clamp needed.
+void quantize_block(const float* __restrict in, int8_t* __restrict out, size_t n, float inv) {
+  for (size_t i = 0; i < n; ++i)
+    out[i] = static_cast<int8_t>(round_to_int(in[i] * inv));
+}
+
 void encode_blockwise_8bit(caf::span<const float> values, char* p) {
   size_t n = values.size();
   size_t blocks = (n + blockwise_block_size - 1) / blockwise_block_size;
   auto* codes = reinterpret_cast<int8_t*>(p + blocks * sizeof(float));
   for (size_t b = 0; b < blocks; ++b) {
     size_t first = b * blockwise_block_size;
-    size_t last = std::min(n, first + blockwise_block_size);
-    float absmax = 0;
-    for (size_t i = first; i < last; ++i)
-      absmax = std::max(absmax, std::fabs(values[i]));
+    size_t count = std::min(n, first + blockwise_block_size) - first;
+    float absmax = absmax_of(values.data() + first, count);
     std::memcpy(p + b * sizeof(float), &absmax, sizeof(float));
     float inv = absmax > 0 ? 127.0f / absmax : 0.0f;
-    for (size_t i = first; i < last; ++i)
-      codes[i] = static_cast<int8_t>(round_to_int(std::min(std::max(values[i] * inv, -127.0f), 127.0f)));
+    quantize_block(values.data() + first, codes + first, count, inv);
   }
 }
 
