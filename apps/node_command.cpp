@@ -3,6 +3,7 @@
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
 #include "actors/gateway/gateway.hpp"
+#include "actors/metrics/monitor.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "apps/profile.hpp"
@@ -14,6 +15,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -27,9 +29,10 @@ const std::set<std::string> known_settings = {
   "node.roles",        "node.listen",         "node.announce",      "node.data_dir",
   "node.client_mode",  "node.initial_peers",  "dht.bucket_size",    "dht.alpha",
   "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
+  "run.run_id",        "monitor.poll_interval", "monitor.alive_window",
 };
 
-const std::set<std::string> available_roles = {"dht"};
+const std::set<std::string> available_roles = {"dht", "monitor"};
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "ttt node: %s\n", message.c_str());
@@ -81,11 +84,18 @@ int node_command(const args_t& args) {
   auto rpc_timeout = prof->real("dht.rpc_timeout", 3, error);
   auto refresh = prof->real("dht.refresh_interval", 60, error);
   auto purge = prof->real("dht.purge_interval", 30, error);
+  auto monitor_poll = prof->real("monitor.poll_interval", 5, error);
+  auto alive_window = prof->real("monitor.alive_window", 60, error);
+  auto roles = prof->list("node.roles");
+  bool run_monitor = std::find(roles.begin(), roles.end(), "monitor") != roles.end();
+  auto run_id = *prof->text("run.run_id", "");
   if (!error.empty())
     return fail(error);
   if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
-      *purge <= 0)
-    return fail(prof->origin() + ": DHT settings must be positive");
+      *purge <= 0 || *monitor_poll <= 0 || *alive_window <= 0)
+    return fail(prof->origin() + ": DHT and monitor settings must be positive");
+  if (run_monitor && run_id.empty())
+    return fail(prof->origin() + ": the monitor role needs [run] run_id");
 
   auto listen = parse_host_port(*prof->text("node.listen", "0.0.0.0:31234"), error, true);
   if (!listen)
@@ -180,6 +190,20 @@ int node_command(const args_t& args) {
 
     caf::anon_send(node, bootstrap_atom_v, initial_peers);
 
+    metrics::monitor_actor monitor;
+    if (run_monitor) {
+      metrics::monitor_config mc;
+      mc.dht = node;
+      mc.run_id = run_id;
+      mc.db = db->get();
+      mc.clock = dht::wall_clock_seconds;
+      mc.poll_interval = seconds(*monitor_poll);
+      mc.alive_window = *alive_window;
+      mc.log = log_line;
+      monitor = metrics::spawn_monitor(sys, mc);
+      log_line("monitor of run '" + run_id + "' started");
+    }
+
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_line(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
@@ -187,6 +211,8 @@ int node_command(const args_t& args) {
       mm.unpublish(gateway, port);
       caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
     }
+    if (monitor)
+      caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor; the DHT node saves its peers on exit
   if (auto err = (*db)->flush())

@@ -38,4 +38,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_ATOM(ttt, ttt, avg_match_atom, "avgmatch")  // local API: find a group for a round
   CAF_ADD_ATOM(ttt, ttt, avg_mtick_atom, "avgmtick")  // internal: look at the DHT again
 
+  // -- metrics (actors/metrics) ----------------------------------------------
+  CAF_ADD_ATOM(ttt, ttt, mon_poll_atom, "monpoll")    // internal: aggregate the swarm's metrics now
+
 CAF_END_TYPE_ID_BLOCK(ttt)

@@ -4,6 +4,7 @@
 #include "actors/dht/schema_check.hpp"
 #include "schema/dht.capnp.h"
 #include "schema/matchmaking.capnp.h"
+#include "schema/progress.capnp.h"
 
 namespace ttt::dht {
 
@@ -36,6 +37,13 @@ caf::error owners_in(std::string_view text, std::vector<std::string>& owners) {
 }
 
 } // namespace
+
+std::optional<std::string> owner_of(std::string_view text) {
+  std::vector<std::string> owners;
+  if (owners_in(text, owners) || owners.empty())
+    return std::nullopt;
+  return owners.front();
+}
 
 std::string owner_marker(std::string_view public_key) {
   static const char digits[] = "0123456789abcdef";
@@ -88,6 +96,8 @@ validator default_validator() {
                 capnp_schema_check<schema::AveragerDeclaration>(4 << 10));
   v.bind_schema("mmgroup.", "GroupAnnouncement",
                 capnp_schema_check<schema::GroupAnnouncement>(64 << 10));
+  v.bind_schema("progress.", "ProgressRecord", capnp_schema_check<schema::ProgressRecord>(1 << 10));
+  v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(1 << 10));
   return v;
 }
 

@@ -13,6 +13,7 @@
 #include <caf/error.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,9 @@ namespace ttt::dht {
 
 /// The marker that binds a key or subkey to an owner's public key.
 std::string owner_marker(std::string_view public_key);
+
+/// The public key named by the first owner marker in `text`, if any.
+std::optional<std::string> owner_of(std::string_view text);
 
 /// Signs `record` in place with `owner` (for keys/subkeys carrying its marker).
 void sign_record(dht_record& record, const identity& owner);

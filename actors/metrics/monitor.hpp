@@ -1,0 +1,45 @@
+#pragma once
+// The monitor role: every poll interval it reads the run's metrics records
+// from the DHT (each signed by the trainer it names), aggregates the latest
+// epoch, appends each new epoch to the RocksDB history and logs one line.
+
+#include "actors/common/types.hpp"
+#include "actors/dht/interface.hpp"
+#include "actors/metrics/swarm_metrics.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace ttt::storage {
+class database;
+}
+
+namespace ttt::metrics {
+
+/// DHT key of a run's metrics (subkey: each trainer's owner marker).
+inline std::string metrics_key(const std::string& run_id) {
+  return "metrics." + run_id;
+}
+
+struct monitor_config {
+  dht::dht_actor dht;
+  std::string run_id;
+  storage::database* db = nullptr; ///< history; null keeps none
+  std::function<double()> clock;
+  caf::timespan poll_interval = std::chrono::seconds(5);
+  double alive_window = 60; ///< seconds a report counts its peer as alive
+  std::function<void(const std::string&)> log;
+};
+
+using monitor_actor = caf::typed_actor<caf::reacts_to<mon_poll_atom>>;
+
+monitor_actor spawn_monitor(caf::actor_system& sys, monitor_config config);
+
+/// Reads the history back, oldest first (the dashboard, tests).
+std::vector<swarm_snapshot> read_history(storage::database& db);
+
+} // namespace ttt::metrics
