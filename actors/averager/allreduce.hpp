@@ -15,8 +15,11 @@
 //   double). Part p is final once every live contributor delivered part p;
 //   the reducer then sends the weighted mean of that part to every live
 //   contributor, naming the contributors it had to leave out.
+// - A contributor has at most `send_window_parts` parts in flight per
+//   reducer: results are the acknowledgements, so buffers stay bounded and
+//   a slow reducer slows only its own stream.
 // - A contributor silent for `sender_timeout` while a reducer still waits for
-//   its parts is dropped by that reducer; a reducer silent for
+//   its parts (and its window is open) is dropped by that reducer; a reducer silent for
 //   `reducer_timeout` while results are missing is dropped by the receiver,
 //   which keeps its own values there. Hence reducer_timeout > sender_timeout:
 //   a reducer waiting on a dead sender must not itself look dead.
