@@ -1,15 +1,10 @@
 #include "actors/averager/matchmaking.hpp"
 
 #include "actors/common/describe.hpp"
+#include "actors/common/capnp_io.hpp"
 #include "schema/matchmaking.capnp.h"
 
-#include <caf/sec.hpp>
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
-
 #include <algorithm>
-#include <cstring>
 #include <tuple>
 
 namespace ttt::averaging {
@@ -20,19 +15,18 @@ constexpr size_t max_members = 256;
 constexpr size_t max_message_bytes = 64 << 10;
 
 caf::error bad(std::string what) {
-  return caf::make_error(caf::sec::invalid_argument, std::move(what));
+  return capnp_io::invalid(std::move(what));
+}
+
+using capnp_io::as_data;
+using capnp_io::to_bytes;
+
+std::string_view view(capnp::Data::Reader d) {
+  return capnp_io::as_view(d);
 }
 
 bool before(const declaration& a, const declaration& b) {
   return std::tie(a.deadline, a.peer) < std::tie(b.deadline, b.peer);
-}
-
-capnp::Data::Reader as_data(std::string_view s) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
-std::string_view view(capnp::Data::Reader d) {
-  return std::string_view(reinterpret_cast<const char*>(d.begin()), d.size());
 }
 
 void write(schema::AveragerDeclaration::Builder b, const declaration& d) {
@@ -70,32 +64,6 @@ caf::expected<declaration> read(schema::AveragerDeclaration::Reader r) {
   d.bandwidth = bw;
   d.deadline = deadline;
   return d;
-}
-
-template <class Root, class F>
-auto decode_with_limits(std::string_view bytes, F&& convert) -> decltype(convert(
-  std::declval<typename Root::Reader>())) {
-  if (bytes.size() > max_message_bytes)
-    return bad("matchmaking record exceeds " + std::to_string(max_message_bytes) + " bytes");
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0)
-    return bad("matchmaking record is not a Cap'n Proto message");
-  try {
-    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-    std::memcpy(words.begin(), bytes.data(), bytes.size());
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = 2 * words.size() + 64;
-    options.nestingLimit = 8;
-    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
-    return convert(reader.getRoot<Root>());
-  } catch (const kj::Exception& e) {
-    return bad(std::string("malformed matchmaking record: ") + e.getDescription().cStr());
-  }
-}
-
-std::string to_bytes(capnp::MessageBuilder& message) {
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
 } // namespace
@@ -206,8 +174,9 @@ std::string encode(const declaration& d) {
 }
 
 caf::expected<declaration> decode_declaration(std::string_view bytes) {
-  return decode_with_limits<schema::AveragerDeclaration>(
-    bytes, [](schema::AveragerDeclaration::Reader r) { return read(r); });
+  return capnp_io::read<schema::AveragerDeclaration>(
+    bytes, max_message_bytes, "declaration",
+    [](schema::AveragerDeclaration::Reader r) { return read(r); });
 }
 
 std::string encode(const announcement& a) {
@@ -221,8 +190,9 @@ std::string encode(const announcement& a) {
 }
 
 caf::expected<announcement> decode_announcement(std::string_view bytes) {
-  return decode_with_limits<schema::GroupAnnouncement>(
-    bytes, [](schema::GroupAnnouncement::Reader r) -> caf::expected<announcement> {
+  return capnp_io::read<schema::GroupAnnouncement>(
+    bytes, max_message_bytes, "announcement",
+    [](schema::GroupAnnouncement::Reader r) -> caf::expected<announcement> {
       announcement a;
       if (r.getGroupId().size() != 20)
         return bad("announcement: group id must be 20 bytes");

@@ -4,6 +4,7 @@
 #include "actors/dht/protocol.hpp"
 #include "actors/dht/record_store.hpp"
 #include "actors/dht/routing_table.hpp"
+#include "actors/common/capnp_io.hpp"
 #include "schema/dht.capnp.h"
 #include "storage/database.hpp"
 
@@ -11,8 +12,6 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <capnp/message.h>
-#include <capnp/serialize.h>
 
 #include <chrono>
 #include <cstring>
@@ -68,40 +67,24 @@ std::string encode_known_peer(const peer_info& p, double last_seen) {
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<schema::KnownPeer>();
   auto node = root.initNode();
-  node.setId(capnp::Data::Reader(p.id.bytes.data(), p.id.size));
+  node.setId(capnp_io::as_data(p.id.raw()));
   node.setHost(p.host);
   node.setPort(p.port);
-  node.setPublicKey(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(p.public_key.data()),
-                                        p.public_key.size()));
+  node.setPublicKey(capnp_io::as_data(p.public_key));
   root.setLastSeen(last_seen);
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return capnp_io::to_bytes(message);
 }
 
-std::optional<peer_info> decode_known_peer(std::string_view bytes) {
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0)
-    return std::nullopt;
-  try {
-    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-    std::memcpy(words.begin(), bytes.data(), bytes.size());
-    capnp::FlatArrayMessageReader reader(words.asPtr());
-    auto node = reader.getRoot<schema::KnownPeer>().getNode();
-    auto raw_id = node.getId();
-    auto id = node_id::from_bytes(
-      std::string_view(reinterpret_cast<const char*>(raw_id.begin()), raw_id.size()));
-    if (!id)
-      return std::nullopt;
-    peer_info p;
-    p.id = *id;
-    p.host = node.getHost().cStr();
-    p.port = node.getPort();
-    auto pk = node.getPublicKey();
-    p.public_key.assign(reinterpret_cast<const char*>(pk.begin()), pk.size());
-    return p;
-  } catch (const kj::Exception&) {
-    return std::nullopt;
-  }
+caf::expected<peer_info> decode_known_peer(std::string_view bytes) {
+  return capnp_io::read<schema::KnownPeer>(
+    bytes, 4096, "known peer", [](schema::KnownPeer::Reader r) -> caf::expected<peer_info> {
+      auto node = r.getNode();
+      auto id = node_id::from_bytes(capnp_io::as_view(node.getId()));
+      if (!id)
+        return protocol_error("known peer: id must be 20 bytes");
+      return peer_info{*id, node.getHost().cStr(), node.getPort(),
+                       std::string(capnp_io::as_view(node.getPublicKey()))};
+    });
 }
 
 std::optional<std::pair<std::string, uint16_t>> split_address(const std::string& address) {

@@ -1,5 +1,6 @@
 #include "actors/dht/protocol.hpp"
 
+#include "actors/common/capnp_io.hpp"
 #include "schema/dht.capnp.h"
 
 #include <caf/sec.hpp>
@@ -14,48 +15,15 @@ namespace ttt::dht {
 namespace {
 
 using limits = protocol_limits;
+using capnp_io::as_data;
+using capnp_io::to_bytes;
 
 std::string_view view(capnp::Data::Reader data) {
-  return std::string_view(reinterpret_cast<const char*>(data.begin()), data.size());
+  return capnp_io::as_view(data);
 }
 
 std::string_view view(capnp::Text::Reader text) {
   return std::string_view(text.cStr(), text.size());
-}
-
-capnp::Data::Reader as_data(std::string_view s) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
-std::string to_bytes(capnp::MessageBuilder& message) {
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-}
-
-/// Decoding works on an aligned copy: peer bytes arrive at any alignment.
-struct aligned_reader {
-  kj::Array<capnp::word> words;
-  kj::Own<capnp::FlatArrayMessageReader> reader;
-};
-
-caf::expected<aligned_reader> open_message(std::string_view bytes) {
-  if (bytes.size() > limits::max_message_bytes)
-    return protocol_error("message of " + std::to_string(bytes.size()) + " bytes exceeds the " +
-                          std::to_string(limits::max_message_bytes) + "-byte limit");
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0)
-    return protocol_error("message of " + std::to_string(bytes.size()) +
-                          " bytes is not a whole number of Cap'n Proto words");
-  aligned_reader out;
-  out.words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(out.words.begin(), bytes.data(), bytes.size());
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = 2 * out.words.size() + 64; // no amplification
-  options.nestingLimit = 16;
-  out.reader = kj::heap<capnp::FlatArrayMessageReader>(out.words.asPtr(), options);
-  if (out.reader->getEnd() != out.words.end())
-    return protocol_error("trailing bytes after the message");
-  return out;
 }
 
 void write_peer(schema::NodeInfo::Builder b, const peer_info& p) {
@@ -116,19 +84,10 @@ caf::expected<dht_record> read_record(schema::Record::Reader r) {
   return rec;
 }
 
-template <class F>
-auto guarded(F&& decode) -> decltype(decode()) {
-  try {
-    return decode();
-  } catch (const kj::Exception& e) {
-    return protocol_error(std::string("malformed message: ") + e.getDescription().cStr());
-  }
-}
-
 } // namespace
 
 caf::error protocol_error(std::string what) {
-  return caf::make_error(caf::sec::invalid_argument, std::move(what));
+  return capnp_io::invalid(std::move(what));
 }
 
 std::string encode(const dht_request& request) {
@@ -159,11 +118,9 @@ std::string encode(const dht_request& request) {
 }
 
 caf::expected<dht_request> decode_request(std::string_view bytes) {
-  return guarded([&]() -> caf::expected<dht_request> {
-    auto msg = open_message(bytes);
-    if (!msg)
-      return msg.error();
-    auto root = msg->reader->getRoot<schema::DhtRequest>();
+  return capnp_io::read<schema::DhtRequest>(
+    bytes, limits::max_message_bytes, "request",
+    [](schema::DhtRequest::Reader root) -> caf::expected<dht_request> {
     dht_request out;
     auto sender = read_peer(root.getSender());
     if (!sender)
@@ -251,11 +208,9 @@ std::string encode(const dht_response& response) {
 }
 
 caf::expected<dht_response> decode_response(std::string_view bytes) {
-  return guarded([&]() -> caf::expected<dht_response> {
-    auto msg = open_message(bytes);
-    if (!msg)
-      return msg.error();
-    auto root = msg->reader->getRoot<schema::DhtResponse>();
+  return capnp_io::read<schema::DhtResponse>(
+    bytes, limits::max_message_bytes, "response",
+    [](schema::DhtResponse::Reader root) -> caf::expected<dht_response> {
     dht_response out;
     auto responder = read_peer(root.getResponder());
     if (!responder)
@@ -315,12 +270,8 @@ std::string encode(const dht_record& record) {
 }
 
 caf::expected<dht_record> decode_record(std::string_view bytes) {
-  return guarded([&]() -> caf::expected<dht_record> {
-    auto msg = open_message(bytes);
-    if (!msg)
-      return msg.error();
-    return read_record(msg->reader->getRoot<schema::Record>());
-  });
+  return capnp_io::read<schema::Record>(bytes, limits::max_message_bytes, "record",
+                                        [](schema::Record::Reader r) { return read_record(r); });
 }
 
 std::string signed_bytes(const dht_record& record) {

@@ -1,45 +1,20 @@
 #include "actors/metrics/swarm_metrics.hpp"
 
+#include "actors/common/capnp_io.hpp"
 #include "schema/progress.capnp.h"
 
-#include <caf/sec.hpp>
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
-
 #include <cmath>
-#include <cstring>
 
 namespace ttt::metrics {
 
 namespace {
 
 caf::error bad(std::string what) {
-  return caf::make_error(caf::sec::invalid_argument, std::move(what));
+  return capnp_io::invalid(std::move(what));
 }
 
-std::string to_bytes(capnp::MessageBuilder& message) {
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-}
-
-template <class Root, class F>
-auto decode_small(std::string_view bytes, const char* what, F&& convert)
-  -> decltype(convert(std::declval<typename Root::Reader>())) {
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0 || bytes.size() > 4096)
-    return bad(std::string(what) + " is not a small Cap'n Proto message");
-  try {
-    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-    std::memcpy(words.begin(), bytes.data(), bytes.size());
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = 2 * words.size() + 64;
-    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
-    return convert(reader.getRoot<Root>());
-  } catch (const kj::Exception& e) {
-    return bad(std::string("malformed ") + what + ": " + e.getDescription().cStr());
-  }
-}
+using capnp_io::to_bytes;
+constexpr size_t max_record_bytes = 1024;
 
 bool finite_non_negative(double x) {
   return std::isfinite(x) && x >= 0;
@@ -76,7 +51,7 @@ std::optional<swarm_snapshot> summarize(const std::vector<peer_metrics>& reports
 std::string encode(const peer_metrics& m) {
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<schema::MetricsRecord>();
-  root.setPeerId(capnp::Data::Reader(m.peer.bytes.data(), m.peer.size));
+  root.setPeerId(capnp_io::as_data(m.peer.raw()));
   root.setStep(m.step);
   root.setSamplesPerSecond(m.samples_per_second);
   root.setSamplesAccumulated(m.samples_accumulated);
@@ -87,11 +62,10 @@ std::string encode(const peer_metrics& m) {
 }
 
 caf::expected<peer_metrics> decode_metrics(std::string_view bytes) {
-  return decode_small<schema::MetricsRecord>(
-    bytes, "metrics record", [](schema::MetricsRecord::Reader r) -> caf::expected<peer_metrics> {
-      auto raw = r.getPeerId();
-      auto id = node_id::from_bytes(
-        std::string_view(reinterpret_cast<const char*>(raw.begin()), raw.size()));
+  return capnp_io::read<schema::MetricsRecord>(
+    bytes, max_record_bytes, "metrics record",
+    [](schema::MetricsRecord::Reader r) -> caf::expected<peer_metrics> {
+      auto id = node_id::from_bytes(capnp_io::as_view(r.getPeerId()));
       if (!id)
         return bad("metrics record: peer id must be 20 bytes");
       peer_metrics m;
@@ -122,8 +96,9 @@ std::string encode(const swarm_snapshot& s) {
 }
 
 caf::expected<swarm_snapshot> decode_snapshot(std::string_view bytes) {
-  return decode_small<schema::SwarmSnapshot>(
-    bytes, "swarm snapshot", [](schema::SwarmSnapshot::Reader r) -> caf::expected<swarm_snapshot> {
+  return capnp_io::read<schema::SwarmSnapshot>(
+    bytes, max_record_bytes, "swarm snapshot",
+    [](schema::SwarmSnapshot::Reader r) -> caf::expected<swarm_snapshot> {
       swarm_snapshot s;
       s.step = r.getStep();
       s.alive_peers = r.getAlivePeers();

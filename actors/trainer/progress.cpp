@@ -1,22 +1,17 @@
 #include "actors/trainer/progress.hpp"
 
+#include "actors/common/capnp_io.hpp"
 #include "schema/progress.capnp.h"
-
-#include <caf/sec.hpp>
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 namespace ttt::trainer {
 
 namespace {
 
 caf::error bad(std::string what) {
-  return caf::make_error(caf::sec::invalid_argument, std::move(what));
+  return capnp_io::invalid(std::move(what));
 }
 
 } // namespace
@@ -63,48 +58,38 @@ bool ready_to_step(const peer_progress& local, const global_progress& global, do
 std::string encode(const peer_progress& p) {
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<schema::ProgressRecord>();
-  root.setPeerId(capnp::Data::Reader(p.peer.bytes.data(), p.peer.size));
+  root.setPeerId(capnp_io::as_data(p.peer.raw()));
   root.setEpoch(p.epoch);
   root.setSamplesAccumulated(p.samples_accumulated);
   root.setSamplesPerSecond(p.samples_per_second);
   root.setTime(p.time);
   root.setClientMode(p.client_mode);
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return capnp_io::to_bytes(message);
 }
 
 caf::expected<peer_progress> decode_progress(std::string_view bytes) {
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0 || bytes.size() > 4096)
-    return bad("progress record is not a small Cap'n Proto message");
-  try {
-    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-    std::memcpy(words.begin(), bytes.data(), bytes.size());
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = 2 * words.size() + 64;
-    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
-    auto r = reader.getRoot<schema::ProgressRecord>();
-    auto raw = r.getPeerId();
-    auto id = node_id::from_bytes(std::string_view(reinterpret_cast<const char*>(raw.begin()), raw.size()));
-    if (!id)
-      return bad("progress record: peer id must be 20 bytes");
-    peer_progress p;
-    p.peer = *id;
-    p.epoch = r.getEpoch();
-    p.samples_accumulated = r.getSamplesAccumulated();
-    p.samples_per_second = r.getSamplesPerSecond();
-    p.time = r.getTime();
-    p.client_mode = r.getClientMode();
-    if (!std::isfinite(p.samples_per_second) || p.samples_per_second < 0 || p.samples_per_second > 1e9)
-      return bad("progress record: samples per second out of range");
-    if (!std::isfinite(p.time) || p.time < 0)
-      return bad("progress record: bad time");
-    if (p.samples_accumulated > (uint64_t{1} << 40))
-      return bad("progress record: samples accumulated out of range");
-    return p;
-  } catch (const kj::Exception& e) {
-    return bad(std::string("malformed progress record: ") + e.getDescription().cStr());
-  }
+  return capnp_io::read<schema::ProgressRecord>(
+    bytes, 1024, "progress record",
+    [](schema::ProgressRecord::Reader r) -> caf::expected<peer_progress> {
+      auto id = node_id::from_bytes(capnp_io::as_view(r.getPeerId()));
+      if (!id)
+        return bad("progress record: peer id must be 20 bytes");
+      peer_progress p;
+      p.peer = *id;
+      p.epoch = r.getEpoch();
+      p.samples_accumulated = r.getSamplesAccumulated();
+      p.samples_per_second = r.getSamplesPerSecond();
+      p.time = r.getTime();
+      p.client_mode = r.getClientMode();
+      if (!std::isfinite(p.samples_per_second) || p.samples_per_second < 0 ||
+          p.samples_per_second > 1e9)
+        return bad("progress record: samples per second out of range");
+      if (!std::isfinite(p.time) || p.time < 0)
+        return bad("progress record: bad time");
+      if (p.samples_accumulated > (uint64_t{1} << 40))
+        return bad("progress record: samples accumulated out of range");
+      return p;
+    });
 }
 
 } // namespace ttt::trainer
