@@ -19,5 +19,6 @@ int generate_command(const args_t& args); ///< model_commands.cpp
 int eval_command(const args_t& args);     ///< model_commands.cpp: `ttt eval shapes`
 int export_command(const args_t& args);   ///< model_commands.cpp
 int bench_command(const args_t& args);    ///< bench_command.cpp
+int averager_command(const args_t& args); ///< averager_command.cpp: `ttt averager peer` (internal)
 
 } // namespace ttt::apps

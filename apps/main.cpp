@@ -24,7 +24,8 @@ const subcommand subcommands[] = {
   {"generate", "sample images for a prompt into a PNG grid", ttt::apps::generate_command},
   {"eval", "score generated images (eval shapes)", ttt::apps::eval_command},
   {"export", "export a checkpoint to safetensors", ttt::apps::export_command},
-  {"bench", "run a benchmark (dht, train, allreduce, swarm)", ttt::apps::bench_command},
+  {"bench", "run a benchmark (dht, allreduce, train)", ttt::apps::bench_command},
+  {"averager", "(internal) one averaging peer, driven by tests and benchmarks", ttt::apps::averager_command},
 };
 
 void print_usage(std::FILE* out) {

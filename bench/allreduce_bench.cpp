@@ -13,6 +13,8 @@
 // ring's 2(n-1)/n of the vector). Effective bandwidth is the vector's size in
 // bytes over the time, in GB/s.
 
+#include "bench/allreduce_bench.hpp"
+
 #include "apps/flags.hpp"
 #include "bench/allreduce_inputs.hpp"
 #include "bench/allreduce_process.hpp"
@@ -33,8 +35,6 @@
 #include <unistd.h>
 
 namespace ttt::bench {
-
-int run_allreduce_benchmark(const std::vector<std::string>& args);
 
 namespace {
 

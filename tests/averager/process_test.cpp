@@ -19,9 +19,10 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+/// The `ttt` binary under test: its hidden `averager peer` command is one peer.
 std::string peer_exe() {
-  const char* exe = std::getenv("AVERAGER_PEER");
-  BOOST_REQUIRE_MESSAGE(exe, "AVERAGER_PEER must name the averager_peer executable");
+  const char* exe = std::getenv("TTT_BINARY");
+  BOOST_REQUIRE_MESSAGE(exe, "TTT_BINARY must name the ttt executable");
   return exe;
 }
 
@@ -77,7 +78,7 @@ struct swarm {
   swarm(const std::string& modes, const std::string& out_dir,
         const std::vector<std::vector<std::string>>& extra) {
     for (size_t i = 0; i < modes.size(); ++i) {
-      std::vector<std::string> args = {"peer", "--index", std::to_string(i), "--modes", modes,
+      std::vector<std::string> args = {"averager", "peer", "--index", std::to_string(i), "--modes", modes,
                                        "--out-dir", out_dir, "--deadline-s", "100"};
       args.insert(args.end(), extra[i].begin(), extra[i].end());
       peers.push_back(std::make_unique<child_process>(peer_exe(), args));
