@@ -21,3 +21,13 @@ struct GroupAnnouncement {
   groupId @0 :Data;       # 20 bytes, derived from the key, the leader and the members
   members @1 :List(AveragerDeclaration);   # in the order every member uses
 }
+
+struct StateAdvert {
+  # "This peer holds the training state of `epoch` and serves it": stored
+  # under "state.<run_id>" with the peer's owner marker as subkey. Newcomers
+  # download from the holder with the highest epoch (the priority).
+  peerId @0 :Data;        # 20 bytes
+  host @1 :Text;          # its gateway
+  port @2 :UInt16;
+  epoch @3 :UInt64;
+}

@@ -96,6 +96,7 @@ validator default_validator() {
                 capnp_schema_check<schema::AveragerDeclaration>(4 << 10));
   v.bind_schema("mmgroup.", "GroupAnnouncement",
                 capnp_schema_check<schema::GroupAnnouncement>(64 << 10));
+  v.bind_schema("state.", "StateAdvert", capnp_schema_check<schema::StateAdvert>(1 << 10));
   v.bind_schema("progress.", "ProgressRecord", capnp_schema_check<schema::ProgressRecord>(1 << 10));
   v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(1 << 10));
   return v;

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/averager/matchmaker.hpp"
+#include "actors/averager/state_advert.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
 
@@ -215,4 +216,42 @@ BOOST_AUTO_TEST_CASE(a_lone_peer_gets_no_group) {
   auto& r = **sw.results[0];
   BOOST_REQUIRE(!r);
   BOOST_TEST(describe(r.error()).find("only 1 peer") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(newcomers_find_state_holders_best_first_through_the_dht) {
+  swarm sw(8);
+  auto advertise = [&](const identity& signer, state_advert a, double ttl) {
+    dht::dht_record rec;
+    rec.key = state_key("run1");
+    rec.subkey = dht::owner_marker(signer.public_key());
+    rec.has_subkey = true;
+    rec.value = encode(a);
+    rec.expiration = sw.net.now + ttl;
+    dht::sign_record(rec, signer);
+    auto ok = sw.net.store(sw.nodes[1], rec);
+    BOOST_REQUIRE(ok && *ok && **ok);
+  };
+  auto h1 = identity::generate(), h2 = identity::generate(), h3 = identity::generate(),
+       liar = identity::generate();
+  advertise(h1, state_advert{h1.id(), "10.0.0.5", 5, 7}, 100);
+  advertise(h2, state_advert{h2.id(), "10.0.0.6", 6, 9}, 100);
+  advertise(h3, state_advert{h3.id(), "10.0.0.7", 7, 7}, 50); // same epoch as h1, written "earlier"
+  // Signed by one peer, naming another: ignored.
+  advertise(liar, state_advert{h1.id(), "10.6.6.6", 6, 99}, 100);
+  // A value that is not a StateAdvert is refused by the DHT itself.
+  dht::dht_record junk;
+  junk.key = state_key("run1");
+  junk.subkey = dht::owner_marker(liar.public_key());
+  junk.has_subkey = true;
+  junk.value = "not a state advert";
+  junk.expiration = sw.net.now + 100;
+  dht::sign_record(junk, liar);
+  BOOST_TEST(!*sw.net.store(sw.nodes[2], junk));
+
+  auto holders = best_holders(sw.net.get(sw.nodes[6], state_key("run1"), true));
+  BOOST_REQUIRE(holders.size() == 3u);
+  BOOST_TEST(holders[0].peer == h2.id()); // epoch 9
+  BOOST_TEST(holders[1].peer == h3.id()); // epoch 7, older advert
+  BOOST_TEST(holders[2].peer == h1.id());
+  BOOST_TEST(holders[0].address() == "10.0.0.6:6");
 }
