@@ -41,4 +41,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   // -- metrics (actors/metrics) ----------------------------------------------
   CAF_ADD_ATOM(ttt, ttt, mon_poll_atom, "monpoll")    // internal: aggregate the swarm's metrics now
 
+  // -- trainer (actors/trainer) ----------------------------------------------
+  CAF_ADD_ATOM(ttt, ttt, trn_tick_atom, "trntick")    // internal: run the next micro-batch
+
 CAF_END_TYPE_ID_BLOCK(ttt)

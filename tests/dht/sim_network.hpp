@@ -84,6 +84,13 @@ public:
     return node;
   }
 
+  /// Stops `actor` with the network (actors the test spawned itself).
+  template <class Handle>
+  Handle adopt(Handle actor) {
+    all_.push_back(caf::actor_cast<caf::actor>(actor));
+    return actor;
+  }
+
   void kill(const dht::dht_actor& node) {
     caf::anon_send_exit(node, caf::exit_reason::kill);
     settle();

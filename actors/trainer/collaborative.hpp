@@ -1,0 +1,68 @@
+#pragma once
+// The trainer's collaborative optimizer in hivemind's mode: accumulate
+// micro-batches, publish signed progress to the DHT, and when the swarm has
+// target_batch_size samples for the epoch, find a group (matchmaking through
+// the DHT), all-reduce the gradients weighted by each peer's samples, and
+// apply the same step on every peer. If no group forms or the round fails,
+// the peer steps with its own gradients (and resyncs later).
+
+#include "actors/averager/interface.hpp"
+#include "actors/averager/matchmaker.hpp"
+#include "actors/common/identity.hpp"
+#include "actors/dht/interface.hpp"
+#include "actors/trainer/local_model.hpp"
+#include "actors/trainer/progress.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace ttt::trainer {
+
+/// How one epoch ended on this peer.
+struct epoch_report {
+  uint64_t epoch = 0;         ///< the epoch that ended
+  uint64_t samples = 0;       ///< this peer's samples in it
+  double mean_loss = 0;       ///< over this peer's micro-batches
+  size_t group_size = 0;      ///< peers it averaged with (1: stepped alone)
+  bool averaged = false;      ///< false: stepped with its own gradients
+  bool partial = false;       ///< the all-reduce lost someone mid-round
+};
+
+struct collaborative_config {
+  std::string run_id;
+  std::shared_ptr<local_model> model;
+  dht::dht_actor dht;
+  averaging::matchmaker_actor matchmaker;
+  averaging::averager_actor averager;
+  identity self = identity::generate();
+  /// How other peers reach this one (host empty: client mode), its share of reducing.
+  averaging::declaration declaration;
+  /// The averager of a group member, by the member's declaration; a null
+  /// handle for members that reach us first (see averaging::round_request).
+  std::function<averaging::averager_peer(const averaging::declaration&)> resolve;
+  progress_settings progress;
+  averaging::matchmaking_settings matchmaking;
+  averaging::round_config round;
+  uint64_t epochs = 0; ///< stop after this many epochs (0: never)
+  /// Delay between micro-batches (0 in a node; tests simulate compute time).
+  caf::timespan pace = caf::timespan{0};
+  std::function<double()> clock;
+  std::function<void(const std::string&)> log;
+  /// Called after every epoch (tests, the node's checkpointer).
+  std::function<void(const epoch_report&)> on_epoch;
+};
+
+using collaborative_actor = caf::typed_actor<caf::reacts_to<trn_tick_atom>>;
+
+collaborative_actor spawn_collaborative_trainer(caf::actor_system& sys, collaborative_config config);
+
+/// DHT key of a run's progress records (subkey: each peer's owner marker).
+inline std::string progress_key(const std::string& run_id) {
+  return "progress." + run_id;
+}
+
+} // namespace ttt::trainer

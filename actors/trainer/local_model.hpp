@@ -1,0 +1,38 @@
+#pragma once
+// What the collaborative optimizer needs of the model it trains, as flat
+// float vectors: libtorch stays behind this interface (model/ implements it;
+// tests use a small exact model).
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <vector>
+
+namespace ttt::trainer {
+
+/// One forward/backward over a micro-batch.
+struct micro_batch {
+  double loss = 0;      ///< mean loss of the micro-batch
+  uint64_t samples = 0; ///< samples it held
+};
+
+class local_model {
+public:
+  virtual ~local_model() = default;
+
+  /// Runs one micro-batch and adds its gradients to the accumulated ones.
+  virtual caf::expected<micro_batch> accumulate() = 0;
+
+  /// The mean gradient over the samples accumulated since the last step,
+  /// flattened in parameter order.
+  virtual std::vector<float> gradients() const = 0;
+
+  /// One optimizer step with `mean_gradients` (the swarm's weighted mean, or
+  /// this peer's own when averaging failed); clears the accumulators.
+  virtual void step(const std::vector<float>& mean_gradients) = 0;
+
+  /// The parameters, flattened in parameter order (tests, state averaging).
+  virtual std::vector<float> parameters() const = 0;
+};
+
+} // namespace ttt::trainer

@@ -1,0 +1,223 @@
+// The collaborative optimizer end to end in one process: trainers with their
+// own DHT nodes, matchmakers and averagers on a simulated network (CAF test
+// coordinator), training an exact linear model. Peers that average every
+// epoch must end with the same parameters, close to one peer training alone
+// with the same target batch.
+#define BOOST_TEST_MODULE collaborative
+#include <boost/test/unit_test.hpp>
+
+#include "actors/trainer/collaborative.hpp"
+#include "tests/dht/printing.hpp"
+#include "tests/dht/sim_network.hpp"
+
+#include <cmath>
+#include <map>
+
+using namespace ttt;
+using namespace ttt::trainer;
+using ttt::test::sim_network;
+
+namespace {
+
+constexpr size_t dim = 8;
+
+/// Sample i of a fixed dataset: features from a hash of i, target from a
+/// fixed true weight vector plus a little deterministic noise.
+void sample(uint64_t i, std::array<double, dim>& x, double& y) {
+  uint64_t h = i * 0x9E3779B97F4A7C15ull + 12345;
+  y = 0;
+  for (size_t d = 0; d < dim; ++d) {
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    x[d] = static_cast<double>(h % 2001) / 1000.0 - 1.0;
+    y += (static_cast<double>(d) - 3.5) * 0.5 * x[d];
+  }
+  y += static_cast<double>(h % 101) / 1000.0 - 0.05;
+}
+
+/// Least squares on a stream of samples `first, first + stride, ...`.
+class linear_model : public local_model {
+public:
+  linear_model(uint64_t first, uint64_t stride, size_t micro = 4, double lr = 0.3)
+    : next_(first), stride_(stride), micro_(micro), lr_(lr) {}
+
+  caf::expected<micro_batch> accumulate() override {
+    double loss = 0;
+    for (size_t j = 0; j < micro_; ++j) {
+      std::array<double, dim> x;
+      double y;
+      sample(next_, x, y);
+      next_ += stride_;
+      double err = -y;
+      for (size_t d = 0; d < dim; ++d)
+        err += w_[d] * x[d];
+      loss += 0.5 * err * err;
+      for (size_t d = 0; d < dim; ++d)
+        grad_sum_[d] += err * x[d];
+      ++count_;
+    }
+    return micro_batch{loss / static_cast<double>(micro_), micro_};
+  }
+  std::vector<float> gradients() const override {
+    std::vector<float> g(dim);
+    for (size_t d = 0; d < dim; ++d)
+      g[d] = static_cast<float>(grad_sum_[d] / static_cast<double>(std::max<uint64_t>(count_, 1)));
+    return g;
+  }
+  void step(const std::vector<float>& g) override {
+    for (size_t d = 0; d < dim; ++d) {
+      w_[d] -= lr_ * g[d];
+      grad_sum_[d] = 0;
+    }
+    count_ = 0;
+  }
+  std::vector<float> parameters() const override {
+    return std::vector<float>(w_.begin(), w_.end());
+  }
+
+private:
+  std::array<double, dim> w_{};
+  std::array<double, dim> grad_sum_{};
+  uint64_t count_ = 0;
+  uint64_t next_;
+  uint64_t stride_;
+  size_t micro_;
+  double lr_;
+};
+
+/// Mean loss of weights `w` on held-out samples.
+double eval_loss(const std::vector<float>& w) {
+  double loss = 0;
+  for (uint64_t i = 1'000'000; i < 1'000'500; ++i) {
+    std::array<double, dim> x;
+    double y;
+    sample(i, x, y);
+    double err = -y;
+    for (size_t d = 0; d < dim; ++d)
+      err += w[d] * x[d];
+    loss += 0.5 * err * err;
+  }
+  return loss / 500;
+}
+
+/// One peer alone: steps whenever it has `batch` samples.
+std::vector<float> train_alone(uint64_t batch, uint64_t epochs) {
+  linear_model m(0, 1);
+  for (uint64_t e = 0; e < epochs; ++e) {
+    uint64_t n = 0;
+    while (n < batch)
+      n += m.accumulate()->samples;
+    m.step(m.gradients());
+  }
+  return m.parameters();
+}
+
+struct peer {
+  std::shared_ptr<linear_model> model;
+  identity id = identity::generate();
+  std::vector<epoch_report> epochs;
+};
+
+/// Trains `count` peers together until each has done `epochs` epochs.
+std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count, uint64_t batch,
+                                                  uint64_t epochs) {
+  std::vector<dht::dht_actor> backbone;
+  for (uint16_t i = 1; i <= 6; ++i) {
+    backbone.push_back(net.spawn(net.config(i, 70 + i)));
+    if (i > 1)
+      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
+  }
+  auto handles = std::make_shared<std::map<node_id, averaging::averager_peer>>();
+  std::vector<std::unique_ptr<peer>> peers;
+  for (size_t i = 0; i < count; ++i) {
+    auto p = std::make_unique<peer>();
+    auto cfg = net.config(static_cast<uint16_t>(100 + i), 300 + i);
+    p->id = cfg.self;
+    auto node = net.spawn(cfg);
+    net.bootstrap(node, {"10.0.0.1:1"});
+    auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(p->id.id().raw())));
+    (*handles)[p->id.id()] = caf::actor_cast<averaging::averager_peer>(averager);
+    averaging::matchmaker_config mc;
+    mc.dht = node;
+    mc.self = p->id;
+    mc.clock = [&net] { return net.now; };
+    mc.poll_interval = std::chrono::milliseconds(200);
+    auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
+
+    p->model = std::make_shared<linear_model>(i, count);
+    collaborative_config tc;
+    tc.run_id = "run1";
+    tc.model = p->model;
+    tc.dht = node;
+    tc.matchmaker = matchmaker;
+    tc.averager = averager;
+    tc.self = p->id;
+    tc.declaration.host = "10.0.0.1";
+    tc.declaration.port = static_cast<uint16_t>(100 + i);
+    tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
+    tc.progress.target_batch_size = batch;
+    tc.progress.min_refresh_period = 0.2;
+    tc.matchmaking.target_group_size = count;
+    tc.matchmaking.min_group_size = 2;
+    tc.matchmaking.matchmaking_time = 1.0;
+    tc.matchmaking.announce_grace = 2.0;
+    tc.epochs = epochs;
+    tc.pace = std::chrono::milliseconds(50);
+    tc.clock = [&net] { return net.now; };
+    auto* raw = p.get();
+    tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
+    net.adopt(spawn_collaborative_trainer(net.system(), tc));
+    peers.push_back(std::move(p));
+  }
+  auto all_done = [&] {
+    for (auto& p : peers)
+      if (p->epochs.size() < epochs)
+        return false;
+    return true;
+  };
+  for (int step = 0; step < 20000 && !all_done(); ++step) {
+    net.now += 0.05;
+    net.sched().clock().advance_time(std::chrono::milliseconds(50));
+    net.settle();
+  }
+  return peers;
+}
+
+void check_equivalence(size_t count) {
+  const uint64_t batch = 64, epochs = 6;
+  sim_network net;
+  auto peers = train_together(net, count, batch, epochs);
+  for (auto& p : peers) {
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size()
+                                                                          << " epochs");
+    for (const auto& e : p->epochs) {
+      BOOST_TEST(e.averaged);
+      BOOST_TEST(e.group_size == count);
+      BOOST_TEST(!e.partial);
+    }
+  }
+  // The same parameters on every peer, to the bit: one reducer per span
+  // sends the same average to everybody, and everybody applies it.
+  auto reference = peers[0]->model->parameters();
+  for (auto& p : peers)
+    BOOST_TEST((p->model->parameters() == reference));
+  // And close to one peer with the same target batch on the same data.
+  auto alone = train_alone(batch, epochs);
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  double swarm_loss = eval_loss(reference);
+  double alone_loss = eval_loss(alone);
+  BOOST_TEST_MESSAGE("loss: start " << start << ", swarm " << swarm_loss << ", alone " << alone_loss);
+  BOOST_TEST(swarm_loss < 0.5 * start);
+  BOOST_TEST(std::abs(swarm_loss - alone_loss) < 0.25 * alone_loss);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(two_peers_end_with_the_same_parameters_as_each_other_and_close_to_one) {
+  check_equivalence(2);
+}
+
+BOOST_AUTO_TEST_CASE(four_peers_end_with_the_same_parameters_as_each_other_and_close_to_one) {
+  check_equivalence(4);
+}
