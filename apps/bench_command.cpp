@@ -3,6 +3,9 @@
 #include "apps/commands.hpp"
 #include "bench/allreduce_bench.hpp"
 #include "bench/dht_bench.hpp"
+#if TTT_WITH_MODEL
+#include "model/bench_train.hpp"
+#endif
 
 #include <cstdio>
 #include <string>
@@ -16,11 +19,20 @@ int bench_command(const args_t& args) {
     return bench::run_dht_benchmark(rest);
   if (name == "allreduce")
     return bench::run_allreduce_benchmark(rest);
+  if (name == "train") {
+#if TTT_WITH_MODEL
+    return model::run_train_benchmark(rest);
+#else
+    std::fprintf(stderr, "ttt bench train: this build has no model (configured with -Dmodel=disabled)\n");
+    return 2;
+#endif
+  }
   bool help = name == "--help" || name == "-h";
   std::fprintf(help ? stdout : stderr,
                "usage: ttt bench <name> [options]   (ttt bench <name> --help)\n\n"
                "  dht        DHT store/get success and latency over many peers\n"
-               "  allreduce  butterfly all-reduce of N floats over 4 processes, beside Gloo's ring\n");
+               "  allreduce  butterfly all-reduce of N floats over 4 processes, beside Gloo's ring\n"
+               "  train      time, samples/s and peak memory of a training step of a model config\n");
   return help ? 0 : 2;
 }
 
