@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -75,15 +76,18 @@ std::string encode_known_peer(const peer_info& p, double last_seen) {
   return capnp_io::to_bytes(message);
 }
 
-caf::expected<peer_info> decode_known_peer(std::string_view bytes) {
+/// A saved peer and when it was last seen.
+caf::expected<std::pair<peer_info, double>> decode_known_peer(std::string_view bytes) {
   return capnp_io::read<schema::KnownPeer>(
-    bytes, 4096, "known peer", [](schema::KnownPeer::Reader r) -> caf::expected<peer_info> {
+    bytes, 4096, "known peer",
+    [](schema::KnownPeer::Reader r) -> caf::expected<std::pair<peer_info, double>> {
       auto node = r.getNode();
       auto id = node_id::from_bytes(capnp_io::as_view(node.getId()));
       if (!id)
         return protocol_error("known peer: id must be 20 bytes");
-      return peer_info{*id, node.getHost().cStr(), node.getPort(),
-                       std::string(capnp_io::as_view(node.getPublicKey()))};
+      peer_info p{*id, node.getHost().cStr(), node.getPort(),
+                  std::string(capnp_io::as_view(node.getPublicKey()))};
+      return std::make_pair(std::move(p), r.getLastSeen());
     });
 }
 
@@ -137,36 +141,46 @@ struct node_state {
     save_routing();
   }
 
+  /// Writes the routing table's peers to the database, newest first, and
+  /// keeps only the most recently seen 2k there. Peers that stopped answering
+  /// stay until pushed out: after a whole swarm restarts, yesterday's dead
+  /// peers are exactly the ones to try.
   void save_routing() {
     if (!cfg.db || !table)
       return;
-    std::vector<std::string> stale;
-    cfg.db->for_each(storage::column::routing, [&](std::string_view k, std::string_view) {
-      stale.emplace_back(k);
-      return true;
-    });
-    for (const auto& k : stale)
-      (void)cfg.db->erase(storage::column::routing, k);
     double t = now();
     for (const auto& p : table->all())
-      if (auto err = cfg.db->put(storage::column::routing, p.id.raw(), encode_known_peer(p, t)))
-        log("cannot save known peers: " + describe(err));
-    (void)cfg.db->flush();
+      remember(p, t);
+    std::vector<std::pair<double, std::string>> rows;
+    auto err = cfg.db->for_each(storage::column::routing, [&](std::string_view k, std::string_view v) {
+      auto known = decode_known_peer(v);
+      rows.emplace_back(known ? known->second : 0, std::string(k));
+      return true;
+    });
+    if (err)
+      log("cannot read known peers: " + describe(err));
+    size_t keep = 2 * cfg.bucket_size;
+    if (rows.size() > keep) {
+      std::sort(rows.begin(), rows.end(), std::greater<>());
+      for (size_t i = keep; i < rows.size(); ++i)
+        (void)cfg.db->erase(storage::column::routing, rows[i].second);
+    }
+    if (auto flushed = cfg.db->flush())
+      log("cannot flush the database: " + describe(flushed));
   }
 
   /// A peer entered the routing table: saved at once, so that even a
   /// SIGKILLed node rejoins from its last known peers.
-  void remember(const peer_info& p) {
+  void remember(const peer_info& p, double seen) {
     if (cfg.db)
-      if (auto err = cfg.db->put(storage::column::routing, p.id.raw(), encode_known_peer(p, now())))
+      if (auto err = cfg.db->put(storage::column::routing, p.id.raw(), encode_known_peer(p, seen)))
         log("cannot save a known peer: " + describe(err));
   }
 
-  /// A peer stopped answering: out of the routing table and the database.
+  /// A peer stopped answering: out of the routing table (its row stays in
+  /// the database until newer peers push it out).
   void forget(const node_id& id) {
     table->on_failure(id);
-    if (cfg.db)
-      (void)cfg.db->erase(storage::column::routing, id.raw());
   }
 
   dht_request make_request(request_kind kind) const {
@@ -279,7 +293,7 @@ void on_peer_seen(node_actor self, const peer_info& peer) {
       ping(self, *stale);
   }
   if (!known && st.table->contains(peer.id)) {
-    st.remember(peer);
+    st.remember(peer, st.now());
     st.log("peer " + peer.id.to_hex().substr(0, 12) + " at " + peer.address() + " joined the routing table");
   }
 }
@@ -480,7 +494,7 @@ void load_from_database(node_state& st) {
   size_t bad = 0;
   std::vector<std::string> dropped;
   double now = st.now();
-  st.cfg.db->for_each(storage::column::dht_records, [&](std::string_view k, std::string_view v) {
+  auto err = st.cfg.db->for_each(storage::column::dht_records, [&](std::string_view k, std::string_view v) {
     auto rec = decode_record(v);
     if (!rec || rec->expiration <= now) {
       ++(rec ? expired : bad);
@@ -492,11 +506,14 @@ void load_from_database(node_state& st) {
   });
   for (const auto& k : dropped)
     (void)st.cfg.db->erase(storage::column::dht_records, k);
-  st.cfg.db->for_each(storage::column::routing, [&](std::string_view, std::string_view v) {
-    if (auto p = decode_known_peer(v))
-      st.saved_peers.push_back(p->address());
-    return true;
-  });
+  if (!err)
+    err = st.cfg.db->for_each(storage::column::routing, [&](std::string_view, std::string_view v) {
+      if (auto p = decode_known_peer(v))
+        st.saved_peers.push_back(p->first.address());
+      return true;
+    });
+  if (err)
+    st.log("cannot read the database: " + describe(err));
   if (loaded + expired + bad > 0 || !st.saved_peers.empty())
     st.log("loaded " + std::to_string(loaded) + " records and " +
            std::to_string(st.saved_peers.size()) + " known peers from " + st.cfg.db->dir() +
