@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 namespace ttt::model {
 
@@ -21,7 +22,14 @@ class tracking_allocator final : public c10::Allocator {
 public:
   explicit tracking_allocator(c10::Allocator* base) : base_(base) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  // libtorch 1.13 declares allocate() const, 2.3+ non-const with a pure
+  // copy_data(): both signatures are here, without `override`, so that the
+  // class compiles against either.
+  c10::DataPtr allocate(size_t n) { return allocate_tracked(n); }
+  c10::DataPtr allocate(size_t n) const { return allocate_tracked(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+
+  c10::DataPtr allocate_tracked(size_t n) const {
     auto inner = base_->allocate(n);
     void* data = inner.get();
     auto device = inner.device();
