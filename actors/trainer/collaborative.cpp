@@ -206,13 +206,13 @@ void tick(trainer_ptr self) {
   if (st.stopped || st.in_round)
     return; // a round's end schedules the next micro-batch
   auto batch = st.cfg.model->accumulate();
-  if (!batch) {
-    st.cfg.log("micro-batch failed: " + describe(batch.error()) + "; stopping");
+  if (!batch.error.empty()) {
+    st.cfg.log("micro-batch failed: " + batch.error + "; stopping");
     st.stopped = true;
     return;
   }
-  st.samples += batch->samples;
-  st.loss_sum += batch->loss;
+  st.samples += batch.samples;
+  st.loss_sum += batch.loss;
   st.mini_steps += 1;
   double now = st.now();
   if (now >= st.next_report)

@@ -3,17 +3,18 @@
 // float vectors: libtorch stays behind this interface (model/ implements it;
 // tests use a small exact model).
 
-#include <caf/expected.hpp>
-
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ttt::trainer {
 
-/// One forward/backward over a micro-batch.
+/// One forward/backward over a micro-batch. (No CAF here: model/ implements
+/// this interface and is built without CAF.)
 struct micro_batch {
   double loss = 0;      ///< mean loss of the micro-batch
   uint64_t samples = 0; ///< samples it held
+  std::string error;    ///< non-empty: the micro-batch failed (bad data...), why
 };
 
 class local_model {
@@ -21,7 +22,7 @@ public:
   virtual ~local_model() = default;
 
   /// Runs one micro-batch and adds its gradients to the accumulated ones.
-  virtual caf::expected<micro_batch> accumulate() = 0;
+  virtual micro_batch accumulate() = 0;
 
   /// The mean gradient over the samples accumulated since the last step,
   /// flattened in parameter order.

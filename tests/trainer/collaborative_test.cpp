@@ -42,7 +42,7 @@ public:
   linear_model(uint64_t first, uint64_t stride, size_t micro = 4, double lr = 0.3)
     : next_(first), stride_(stride), micro_(micro), lr_(lr) {}
 
-  caf::expected<micro_batch> accumulate() override {
+  micro_batch accumulate() override {
     double loss = 0;
     for (size_t j = 0; j < micro_; ++j) {
       std::array<double, dim> x;
@@ -57,7 +57,7 @@ public:
         grad_sum_[d] += err * x[d];
       ++count_;
     }
-    return micro_batch{loss / static_cast<double>(micro_), micro_};
+    return micro_batch{loss / static_cast<double>(micro_), micro_, ""};
   }
   std::vector<float> gradients() const override {
     std::vector<float> g(dim);
@@ -107,7 +107,7 @@ std::vector<float> train_alone(uint64_t batch, uint64_t epochs) {
   for (uint64_t e = 0; e < epochs; ++e) {
     uint64_t n = 0;
     while (n < batch)
-      n += m.accumulate()->samples;
+      n += m.accumulate().samples;
     m.step(m.gradients());
   }
   return m.parameters();
