@@ -212,7 +212,8 @@ int train_command(const args_t& args) {
                      {"eval-every", "N", "steps between validation losses (overrides [train])"},
                      {"checkpoint-every", "N", "steps between checkpoints (overrides [train])"},
                      {"peer-id", "ID", "seeds the data order (default: standalone)"},
-                     {"fresh", "", "ignore checkpoints already in --out"}});
+                     {"fresh", "", "ignore checkpoints already in --out"},
+                     {"keep-activations", "", "no recomputation in backward: faster, more memory"}});
   if (int rc = flags.parse_or_exit(args, "ttt train"); rc >= 0)
     return rc;
   if (!flags.has("config") || !flags.has("data"))
@@ -224,6 +225,7 @@ int train_command(const args_t& args) {
   o.weights = flags.value_or("weights", "");
   o.peer_id = flags.value_or("peer-id", o.peer_id);
   o.resume = !flags.has("fresh");
+  o.recompute = !flags.has("keep-activations");
   auto steps = flags.integer("steps", -1), batch = flags.integer("batch", -1), micro = flags.integer("micro-batch", -1),
        eval_every = flags.integer("eval-every", -1), checkpoint_every = flags.integer("checkpoint-every", -1);
   if (!steps || !batch || !micro || !eval_every || !checkpoint_every)

@@ -2,13 +2,19 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
+#include "actors/averager/interface.hpp"
+#include "actors/averager/matchmaker.hpp"
 #include "actors/gateway/gateway.hpp"
+#include "actors/trainer/collaborative.hpp"
 #include "actors/metrics/monitor.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "apps/profile.hpp"
 #include "apps/runtime.hpp"
 #include "storage/database.hpp"
+#if TTT_WITH_MODEL
+#include "model/swarm_model.hpp"
+#endif
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -30,9 +36,15 @@ const std::set<std::string> known_settings = {
   "node.client_mode",  "node.initial_peers",  "dht.bucket_size",    "dht.alpha",
   "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
   "run.run_id",        "monitor.poll_interval", "monitor.alive_window",
+  "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
+  "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time",
 };
 
+#if TTT_WITH_MODEL
+const std::set<std::string> available_roles = {"dht", "monitor", "trainer"};
+#else
 const std::set<std::string> available_roles = {"dht", "monitor"};
+#endif
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "ttt node: %s\n", message.c_str());
@@ -52,7 +64,8 @@ int node_command(const args_t& args) {
                      {"announce", "HOST:PORT", "the address other peers reach this one at"},
                      {"initial-peer", "HOST:PORT", "a peer to join through", true},
                      {"data-dir", "DIR", "identity, records and known peers"},
-                     {"client-mode", "", "make only outgoing connections (behind NAT)"}});
+                     {"client-mode", "", "make only outgoing connections (behind NAT)"},
+                     {"data", "DIR", "training shards (trainer role)"}});
   if (int rc = flags.parse_or_exit(args, "ttt node"); rc >= 0)
     return rc;
   auto profile_path = flags.value("profile");
@@ -76,6 +89,8 @@ int node_command(const args_t& args) {
     prof->set("node.data_dir", *v);
   if (flags.has("client-mode"))
     prof->set("node.client_mode", "true");
+  if (auto v = flags.value("data"))
+    prof->set("trainer.data", *v);
 
   auto client_mode = prof->boolean("node.client_mode", false, error);
   auto bucket_size = prof->integer("dht.bucket_size", 20, error);
@@ -89,13 +104,22 @@ int node_command(const args_t& args) {
   auto roles = prof->list("node.roles");
   bool run_monitor = std::find(roles.begin(), roles.end(), "monitor") != roles.end();
   auto run_id = *prof->text("run.run_id", "");
+  bool run_trainer = std::find(roles.begin(), roles.end(), "trainer") != roles.end();
+  auto target_batch = prof->integer("trainer.target_batch_size", 4096, error);
+  auto epochs = prof->integer("trainer.epochs", 0, error);
+  auto group_size = prof->integer("trainer.group_size", 16, error);
+  auto min_group_size = prof->integer("trainer.min_group_size", 2, error);
+  auto matchmaking_time = prof->real("trainer.matchmaking_time", 5, error);
   if (!error.empty())
     return fail(error);
   if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
       *purge <= 0 || *monitor_poll <= 0 || *alive_window <= 0)
     return fail(prof->origin() + ": DHT and monitor settings must be positive");
-  if (run_monitor && run_id.empty())
-    return fail(prof->origin() + ": the monitor role needs [run] run_id");
+  if ((run_monitor || run_trainer) && run_id.empty())
+    return fail(prof->origin() + ": the monitor and trainer roles need [run] run_id");
+  if (run_trainer && (*target_batch < 1 || *epochs < 0 || *min_group_size < 1 ||
+                      *group_size < *min_group_size || *matchmaking_time <= 0))
+    return fail(prof->origin() + ": trainer settings out of range");
 
   auto listen = parse_host_port(*prof->text("node.listen", "0.0.0.0:31234"), error, true);
   if (!listen)
@@ -157,6 +181,10 @@ int node_command(const args_t& args) {
 
     caf::actor gateway;
     dht::dht_actor node;
+    // A trainer averages: its averager must be reachable through the gateway.
+    averaging::averager_actor averager;
+    if (run_trainer)
+      averager = averaging::spawn_averager(sys, std::string(me->id().raw()));
     uint16_t port = listen->second;
     if (*client_mode) {
       node = dht::spawn_dht_node(sys, dc);
@@ -176,7 +204,7 @@ int node_command(const args_t& args) {
       dc.host = announce_host;
       dc.port = announce_port.value_or(port);
       node = dht::spawn_dht_node(sys, dc);
-      gateway = spawn_gateway(sys, gateway_routes{node, caf::actor{}});
+      gateway = spawn_gateway(sys, gateway_routes{node, caf::actor_cast<caf::actor>(averager)});
       auto published = mm.publish(gateway, port, listen->first.c_str(), true);
       if (!published) {
         caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
@@ -204,6 +232,58 @@ int node_command(const args_t& args) {
       log_line("monitor of run '" + run_id + "' started");
     }
 
+    std::vector<caf::actor> role_actors;
+#if TTT_WITH_MODEL
+    if (run_trainer) {
+      model::swarm_model_options mo;
+      mo.config = *prof->text("trainer.config", "configs/model/dalle-tiny.ini");
+      mo.data_dir = *prof->text("trainer.data", "");
+      mo.peer_id = me->id().to_hex();
+      auto model = model::make_swarm_model(mo);
+      if (!model) {
+        caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+        caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);
+        if (gateway)
+          caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+        return fail(model.error());
+      }
+      averaging::matchmaker_config mc;
+      mc.dht = node;
+      mc.self = *me;
+      mc.clock = dht::wall_clock_seconds;
+      auto matchmaker = averaging::spawn_matchmaker(sys, mc);
+      trainer::collaborative_config tc;
+      tc.run_id = run_id;
+      tc.model = *model;
+      tc.dht = node;
+      tc.matchmaker = matchmaker;
+      tc.averager = averager;
+      tc.self = *me;
+      if (!*client_mode) {
+        tc.declaration.host = announce_host;
+        tc.declaration.port = announce_port.value_or(port);
+      }
+      // Reached through the member's gateway; the trainer runs detached, so
+      // this blocking connect stalls nothing else.
+      tc.resolve = [&sys](const averaging::declaration& d) {
+        auto handle = sys.middleman().remote_actor(d.host, d.port);
+        return handle ? caf::actor_cast<averaging::averager_peer>(*handle) : averaging::averager_peer{};
+      };
+      tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
+      tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);
+      tc.matchmaking.min_group_size = static_cast<size_t>(*min_group_size);
+      tc.matchmaking.matchmaking_time = *matchmaking_time;
+      tc.epochs = static_cast<uint64_t>(*epochs);
+      tc.clock = dht::wall_clock_seconds;
+      tc.log = log_line;
+      tc.detached = true;
+      auto trainer_actor = trainer::spawn_collaborative_trainer(sys, tc);
+      role_actors.push_back(caf::actor_cast<caf::actor>(matchmaker));
+      role_actors.push_back(caf::actor_cast<caf::actor>(trainer_actor));
+      log_line("trainer of run '" + run_id + "' started on " + mo.config + " with data " + mo.data_dir);
+    }
+#endif
+
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_line(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
@@ -213,6 +293,10 @@ int node_command(const args_t& args) {
     }
     if (monitor)
       caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
+    for (auto& a : role_actors)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    if (averager)
+      caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor; the DHT node saves its peers on exit
   if (auto err = (*db)->flush())

@@ -10,6 +10,8 @@
 
 #include <cstdio>
 
+#include <sodium.h>
+
 namespace ttt::trainer {
 
 namespace {
@@ -52,6 +54,19 @@ struct trainer_state {
 
 using trainer_ptr = collaborative_actor::stateful_pointer<trainer_state>;
 
+std::string digest(const std::vector<float>& values) {
+  unsigned char out[8];
+  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(values.data()),
+                     values.size() * sizeof(float), nullptr, 0);
+  static const char hex[] = "0123456789abcdef";
+  std::string text;
+  for (auto b : out) {
+    text += hex[b >> 4];
+    text += hex[b & 15];
+  }
+  return text;
+}
+
 void schedule_tick(trainer_ptr self) {
   auto& st = self->state;
   if (st.cfg.pace.count() > 0)
@@ -87,13 +102,14 @@ void finish_epoch(trainer_ptr self, const std::vector<float>& mean_gradients, ep
   st.cfg.model->step(mean_gradients);
   r.epoch = st.epoch;
   r.samples = st.samples;
+  r.parameters_digest = digest(st.cfg.model->parameters());
   r.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
   auto rate = st.local().samples_per_second;
   publish_metrics(self, r, rate);
-  char line[200];
-  std::snprintf(line, sizeof(line), "epoch %llu done: loss %.4f, %llu samples here, %s",
+  char line[256];
+  std::snprintf(line, sizeof(line), "epoch %llu done: loss %.4f, %llu samples here, parameters %s, %s",
                 static_cast<unsigned long long>(r.epoch), r.mean_loss,
-                static_cast<unsigned long long>(r.samples),
+                static_cast<unsigned long long>(r.samples), r.parameters_digest.c_str(),
                 r.averaged ? ("averaged with " + std::to_string(r.group_size) + " peers" +
                               (r.partial ? " (partial)" : ""))
                                .c_str()
@@ -238,6 +254,8 @@ collaborative_actor::behavior_type trainer_impl(trainer_ptr self, collaborative_
 
 collaborative_actor spawn_collaborative_trainer(caf::actor_system& sys,
                                                 collaborative_config config) {
+  if (config.detached)
+    return sys.spawn<caf::detached>(trainer_impl, std::move(config));
   return sys.spawn(trainer_impl, std::move(config));
 }
 

@@ -30,6 +30,9 @@ struct epoch_report {
   size_t group_size = 0;      ///< peers it averaged with (1: stepped alone)
   bool averaged = false;      ///< false: stepped with its own gradients
   bool partial = false;       ///< the all-reduce lost someone mid-round
+  /// BLAKE2b-64 of the parameters after the step, in hex: peers that agree
+  /// on it hold the same model, bit for bit.
+  std::string parameters_digest;
 };
 
 struct collaborative_config {
@@ -54,6 +57,8 @@ struct collaborative_config {
   std::function<void(const std::string&)> log;
   /// Called after every epoch (tests, the node's checkpointer).
   std::function<void(const epoch_report&)> on_epoch;
+  /// Run on a thread of its own: a real model blocks on compute.
+  bool detached = false;
 };
 
 using collaborative_actor = caf::typed_actor<caf::reacts_to<trn_tick_atom>>;

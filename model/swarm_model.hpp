@@ -1,0 +1,26 @@
+#pragma once
+// The DALL-E as the collaborative optimizer trains it: trainer::local_model
+// implemented with libtorch (LAMB with the 2021 settings and schedule, global
+// clipping after averaging). Torch-free header.
+
+#include "actors/trainer/local_model.hpp"
+#include "model/result.hpp"
+
+#include <memory>
+#include <string>
+
+namespace ttt::model {
+
+struct swarm_model_options {
+  std::string config;   ///< model config (.ini with [model] and [train])
+  std::string data_dir; ///< train-*.shard files
+  std::string peer_id = "peer"; ///< seeds this peer's data order
+  std::string weights;  ///< optional safetensors to start from
+  /// Every peer of a run starts from the same parameters: the model is
+  /// initialized from this seed, not from the peer id.
+  uint64_t init_seed = 0;
+};
+
+result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model_options& options);
+
+} // namespace ttt::model
