@@ -105,6 +105,7 @@ struct train_options {
   int64_t eval_every = -1;        ///< overrides [train]
   int64_t checkpoint_every = -1;  ///< overrides [train]
   bool resume = true;      ///< continue from out_dir's latest checkpoint when there is one
+  bool recompute = true;   ///< reversible backward recomputes activations (false: faster, more memory)
 };
 
 struct train_report {

@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(dalle_tiny_learns_the_shapes_set) {
 
   // Bounded: 160 steps of 32 samples (about a minute on one core).
   auto trained = run("train --config " + config("dalle-tiny") + " --data " + data + " --out " + out +
-                     " --steps 160 --eval-every 80 --checkpoint-every 80");
+                     " --steps 160 --eval-every 80 --checkpoint-every 80 --keep-activations");
   BOOST_REQUIRE_MESSAGE(trained.status == 0, trained.output);
   double first = number_after(trained.output, "step 0 validation loss");
   double last = number_after(trained.output, "step 160 validation loss");
