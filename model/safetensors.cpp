@@ -199,14 +199,10 @@ tensor_list export_weights(const dalle_impl& model) {
 }
 
 status import_weights(dalle_impl& model, const tensor_list& tensors, const std::string& origin) {
+  // The 2021 run's checkpoints wrap the model: its names start with "model.".
   std::map<std::string, torch::Tensor> by_name;
-  size_t prefixed = 0;
   for (const auto& [name, t] : tensors)
-    prefixed += name.rfind("model.", 0) == 0;
-  // The 2021 run's checkpoints wrap the model: every name starts with "model.".
-  bool strip = prefixed > 0 && prefixed == tensors.size();
-  for (const auto& [name, t] : tensors)
-    by_name[strip ? name.substr(6) : name] = t;
+    by_name[name.rfind("model.", 0) == 0 ? name.substr(6) : name] = t;
 
   std::vector<std::string> missing, misshapen, disagreeing, unknown;
   std::set<std::string> known;
@@ -240,7 +236,8 @@ status import_weights(dalle_impl& model, const tensor_list& tensors, const std::
       copies.emplace_back(nt.tensor, found);
   }
   for (const auto& [name, t] : by_name)
-    if (!known.count(name) && name.rfind("vae.", 0) != 0)
+    // The VAE and dalle-pytorch's recomputable logits mask are not ours to load.
+    if (!known.count(name) && name.rfind("vae.", 0) != 0 && name != "logits_mask")
       unknown.push_back(name);
   std::string problems;
   if (!missing.empty())

@@ -30,8 +30,8 @@ tensor_list export_weights(const dalle_impl& model);
 
 /// Copies `tensors` into the model. Accepts the `model.` prefix of the 2021
 /// checkpoints and a shared tensor under any one of its names; refuses
-/// missing, misshapen and disagreeing tensors and unknown names (`vae.*` is
-/// ignored), naming them. `origin` names the source in messages.
+/// missing, misshapen and disagreeing tensors and unknown names (`vae.*` and
+/// `logits_mask` are ignored), naming them. `origin` names the source in messages.
 status import_weights(dalle_impl& model, const tensor_list& tensors, const std::string& origin);
 
 /// load_safetensors + import_weights.
