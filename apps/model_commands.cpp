@@ -142,10 +142,29 @@ int data_tokenizer(const args_t& args) {
   return 0;
 }
 
+int data_tokenize(const args_t& args) {
+  flag_parser flags("ttt data tokenize --tokenizer FILE.model --text-length N IN.shard OUT.shard",
+                    {{"tokenizer", "FILE", "SentencePiece model (yours, or from ttt data tokenizer)"},
+                     {"text-length", "N", "ids per caption, the model's text_seq_len (default 256)"}},
+                    2, 2);
+  if (int rc = flags.parse_or_exit(args, "ttt data tokenize"); rc >= 0)
+    return rc;
+  if (!flags.has("tokenizer"))
+    return fail("ttt data tokenize", "--tokenizer FILE is required");
+  auto length = flags.integer("text-length", 256);
+  if (!length)
+    return fail("ttt data tokenize", flags.error());
+  auto written = model::retokenize_shard(*flags.value("tokenizer"), *length, flags.positional()[0], flags.positional()[1]);
+  if (!written)
+    return fail("ttt data tokenize", written.error());
+  std::printf("wrote %lld records to %s\n", (long long)*written, flags.positional()[1].c_str());
+  return 0;
+}
+
 } // namespace
 
 int data_command(const args_t& args) {
-  const char* usage = "ttt data shapes|inspect|tokenizer [options]   (ttt data shapes --help)";
+  const char* usage = "ttt data shapes|inspect|tokenizer|tokenize [options]   (ttt data shapes --help)";
   if (args.empty())
     return dispatch_usage("ttt data", usage);
   args_t rest(args.begin() + 1, args.end());
@@ -155,9 +174,12 @@ int data_command(const args_t& args) {
     return data_inspect(rest);
   if (args[0] == "tokenizer")
     return data_tokenizer(rest);
+  if (args[0] == "tokenize")
+    return data_tokenize(rest);
   if (args[0] == "--help" || args[0] == "-h") {
     std::printf("usage: %s\n  shapes     make the synthetic shapes set\n  inspect    show a shard\n"
-                "  tokenizer  train a SentencePiece model on captions\n", usage);
+                "  tokenizer  train a SentencePiece model on captions\n"
+                "  tokenize   rewrite a shard's text ids with a SentencePiece model\n", usage);
     return 0;
   }
   std::fprintf(stderr, "ttt data: unknown subcommand '%s'\n", args[0].c_str());

@@ -88,6 +88,12 @@ result<std::string> inspect_shard(const std::string& path, int64_t show);
 result<int64_t> train_tokenizer_on(const std::string& shard_or_dir, int64_t vocab_size, const std::string& out_path,
                                    const std::string& model_type = "unigram");
 
+/// `ttt data tokenize`: rewrites a shard with every caption's ids from a
+/// SentencePiece model file (a user's own, or one `ttt data tokenizer` made),
+/// cut or padded with 0 to `text_seq_len`. Returns the records written.
+result<int64_t> retokenize_shard(const std::string& tokenizer_path, int64_t text_seq_len, const std::string& in_path,
+                                 const std::string& out_path);
+
 } // namespace ttt::model
 
 namespace ttt::model {

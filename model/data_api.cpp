@@ -203,4 +203,37 @@ result<int64_t> train_tokenizer_on(const std::string& shard_or_dir, int64_t voca
   return static_cast<int64_t>(tok->vocab_size());
 }
 
+result<int64_t> retokenize_shard(const std::string& tokenizer_path, int64_t text_seq_len, const std::string& in_path,
+                                 const std::string& out_path) {
+  if (text_seq_len < 1)
+    return failure{"the text length must be positive"};
+  if (fs::exists(out_path) && fs::equivalent(in_path, out_path))
+    return failure{"'" + out_path + "' is the input shard: write to another file"};
+  auto tok = text_tokenizer::load(tokenizer_path);
+  if (!tok)
+    return failure{tok.error()};
+  auto reader = shard_reader::open(in_path);
+  if (!reader)
+    return failure{reader.error()};
+  auto writer = shard_writer::create(out_path);
+  if (!writer)
+    return failure{writer.error()};
+  while (true) {
+    auto s = reader->next();
+    if (!s)
+      return failure{s.error()};
+    if (!*s)
+      break;
+    auto x = std::move(**s);
+    x.text_ids = tok->encode(x.caption, static_cast<size_t>(text_seq_len));
+    auto st = writer->write(x);
+    if (!st)
+      return failure{st.error()};
+  }
+  auto st = writer->close();
+  if (!st)
+    return failure{st.error()};
+  return writer->records();
+}
+
 } // namespace ttt::model

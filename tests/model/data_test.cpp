@@ -221,6 +221,27 @@ BOOST_AUTO_TEST_CASE(sentencepiece_trains_on_captions_and_pads_with_zero) {
   for (int i = 11; i < 16; ++i)
     BOOST_TEST(ids[i] == 0);
   BOOST_TEST(tok->decode(ids) == captions[0]);
+  // a shard re-tokenized with the trained model carries its ids
+  auto dir = temp_dir("retok");
+  {
+    auto w = shard_writer::create(dir + "/in.shard");
+    sample s;
+    s.caption = captions[1];
+    s.text_ids = {9, 9, 9};
+    s.image_codes = {1, 2};
+    w->write(s);
+    w->close();
+  }
+  auto n = retokenize_shard(path, 16, dir + "/in.shard", dir + "/out.shard");
+  BOOST_REQUIRE_MESSAGE(n, n.error());
+  BOOST_TEST(*n == 1);
+  auto r = shard_reader::open(dir + "/out.shard");
+  auto back = r->next();
+  BOOST_REQUIRE(static_cast<bool>(back) && back->has_value());
+  BOOST_TEST((*back)->text_ids == tok->encode(captions[1], 16));
+  BOOST_TEST((*back)->image_codes == std::vector<int16_t>({1, 2}));
+  BOOST_TEST(!retokenize_shard(path, 16, dir + "/in.shard", dir + "/in.shard"));
+
   auto bad = text_tokenizer::load(temp_dir("tok2") + "/absent.model");
   BOOST_TEST(!bad);
   BOOST_TEST(bad.error().find("absent.model") != std::string::npos);

@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_files_get_a_clear_error_and_nonzero_exit) {
   auto weights = run("model eval --config " + config("dalle-tiny") + " --weights /nonexistent/w.safetensors --batch x.json");
   BOOST_TEST(weights.status != 0);
   BOOST_TEST(weights.output.find("/nonexistent/w.safetensors") != std::string::npos);
-  for (const char* command : {"model info", "data shapes", "data inspect", "data tokenizer", "train", "generate",
+  for (const char* command : {"model info", "data shapes", "data inspect", "data tokenizer", "data tokenize", "train", "generate",
                               "eval shapes", "export"}) {
     auto help = run(std::string(command) + " --help");
     BOOST_TEST(help.status == 0, command);
@@ -88,6 +88,17 @@ BOOST_AUTO_TEST_CASE(dalle_tiny_learns_the_shapes_set) {
   auto made = run("data shapes --out " + data + " --count 1500 --valid 128 --seed 7");
   BOOST_REQUIRE_MESSAGE(made.status == 0, made.output);
   BOOST_TEST(number_after(made.output, "shapes score") > 0.6); // the codebook gives the pictures back
+  auto shown = run("data inspect --show 1 " + data + "/valid-00000.shard");
+  BOOST_TEST(shown.status == 0);
+  BOOST_TEST(shown.output.find("records: 128") != std::string::npos, shown.output);
+
+  // A tokenizer trained on the captions, then a shard re-tokenized with it.
+  auto tokenizer = run("data tokenizer --data " + data + " --vocab-size 40 --model-type word --out " + dir + "/words.model");
+  BOOST_REQUIRE_MESSAGE(tokenizer.status == 0, tokenizer.output);
+  auto retokenized = run("data tokenize --tokenizer " + dir + "/words.model --text-length 16 " + data +
+                         "/valid-00000.shard " + dir + "/valid-words.shard");
+  BOOST_REQUIRE_MESSAGE(retokenized.status == 0, retokenized.output);
+  BOOST_TEST(retokenized.output.find("wrote 128 records") != std::string::npos);
 
   // Bounded: 160 steps of 32 samples (about a minute on one core).
   auto trained = run("train --config " + config("dalle-tiny") + " --data " + data + " --out " + out +
