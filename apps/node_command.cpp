@@ -266,8 +266,15 @@ int node_command(const args_t& args) {
       // Reached through the member's gateway; the trainer runs detached, so
       // this blocking connect stalls nothing else.
       tc.resolve = [&sys](const averaging::declaration& d) {
-        auto handle = sys.middleman().remote_actor(d.host, d.port);
-        return handle ? caf::actor_cast<averaging::averager_peer>(*handle) : averaging::averager_peer{};
+        averaging::averager_peer result;
+        auto gateway = sys.middleman().remote_actor(d.host, d.port);
+        if (!gateway)
+          return result;
+        caf::scoped_actor asker{sys};
+        asker->request(*gateway, std::chrono::seconds(10), avg_who_atom_v)
+          .receive([&](caf::actor& averager) { result = caf::actor_cast<averaging::averager_peer>(averager); },
+                   [](caf::error&) {});
+        return result;
       };
       tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
       tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);

@@ -34,6 +34,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_ATOM(ttt, ttt, avg_tick_atom, "avgtick")   // internal: timeouts of one round / download
   CAF_ADD_ATOM(ttt, ttt, avg_pump_atom, "avgpump")   // internal: send a round's next parts
 
+  CAF_ADD_ATOM(ttt, ttt, avg_who_atom, "avgwho")     // cross-peer: the gateway names its averager
+
   // -- matchmaking (actors/averager/matchmaker) -----------------------------
   CAF_ADD_ATOM(ttt, ttt, avg_match_atom, "avgmatch")  // local API: find a group for a round
   CAF_ADD_ATOM(ttt, ttt, avg_mtick_atom, "avgmtick")  // internal: look at the DHT again

@@ -21,6 +21,14 @@ caf::behavior gateway_impl(caf::event_based_actor* self, gateway_routes routes) 
       self->delegate(routes.averager, atom, std::move(bytes));
       return caf::delegated<caf::message>{};
     },
+    // Averagers check who sent a part by its actor handle, so a peer talks to
+    // our averager directly (through the connection it has to this process)
+    // rather than through the gateway.
+    [routes](avg_who_atom) -> caf::result<caf::actor> {
+      if (!routes.averager)
+        return caf::make_error(caf::sec::invalid_argument, "this peer runs no averager");
+      return routes.averager;
+    },
   };
 }
 
