@@ -49,9 +49,9 @@ int model_eval(const args_t& args) {
                      {"batch", "FILE", "JSON {\"text\": [[ids...]...], \"image\": [[codes...]...]}"}});
   if (int rc = flags.parse_or_exit(args, "ttt model eval"); rc >= 0)
     return rc;
-  if (!flags.has("config") || !flags.has("batch"))
-    return fail("ttt model eval", "--config FILE and --batch FILE are required");
-  auto losses = model::evaluate_batch(*flags.value("config"), flags.value_or("weights", ""), *flags.value("batch"));
+  if ((!flags.has("config") && !flags.has("weights")) || !flags.has("batch"))
+    return fail("ttt model eval", "--batch FILE and --config FILE or --weights FILE (written by ttt) are required");
+  auto losses = model::evaluate_batch(flags.value_or("config", ""), flags.value_or("weights", ""), *flags.value("batch"));
   if (!losses)
     return fail("ttt model eval", losses.error());
   std::printf("{\"loss\": %.9g, \"loss_text\": %.9g, \"loss_img\": %.9g}\n", losses->loss, losses->loss_text,
@@ -211,8 +211,8 @@ int export_command(const args_t& args) {
                      {"out", "FILE", "where to write the safetensors file"}});
   if (int rc = flags.parse_or_exit(args, "ttt export"); rc >= 0)
     return rc;
-  if (!flags.has("out") || (!flags.has("checkpoint") && !flags.has("config")))
-    return fail("ttt export", "--out FILE and one of --checkpoint DIR or --config FILE are required");
+  if (!flags.has("out") || (!flags.has("checkpoint") && !flags.has("config") && !flags.has("weights")))
+    return fail("ttt export", "--out FILE and one of --checkpoint DIR, --config FILE or --weights FILE are required");
   model::model_source source{flags.value_or("checkpoint", ""), flags.value_or("config", ""),
                              flags.value_or("weights", "")};
   auto written = model::export_model(source, *flags.value("out"));
@@ -291,8 +291,8 @@ std::vector<flag_spec> sampling_flags(std::vector<flag_spec> flags) {
 bool read_sampling(flag_parser& flags, const char* command, model::model_source& source, model::codec_files& codecs,
                    model::sampling_options& sampling) {
   source = {flags.value_or("checkpoint", ""), flags.value_or("config", ""), flags.value_or("weights", "")};
-  if (source.checkpoint.empty() && source.config.empty()) {
-    fail(command, "give --checkpoint DIR, or --config FILE with --weights FILE");
+  if (source.checkpoint.empty() && source.config.empty() && source.weights.empty()) {
+    fail(command, "give --checkpoint DIR, or --weights FILE (with --config FILE unless ttt wrote it)");
     return false;
   }
   codecs = {flags.value_or("tokenizer", ""), flags.value_or("codebook", ""), flags.value_or("data", "")};

@@ -49,13 +49,30 @@ result<loaded_model> load_model(const model_source& source) {
     if (weights_path.empty())
       weights_path = *dir + "/model.safetensors";
   }
-  if (config_path.empty())
-    return failure{"no model config: give --config FILE or --checkpoint DIR"};
-  auto cfg = load_config(config_path);
+  // Files ttt wrote carry their config; dalle-pytorch's need --config.
+  result<config_file> cfg = failure{"no model config: give --config FILE or --checkpoint DIR"};
+  std::string text;
+  if (!config_path.empty()) {
+    cfg = load_config(config_path);
+    if (auto t = read_file(config_path))
+      text = *t;
+  } else if (!weights_path.empty()) {
+    auto meta = read_safetensors_metadata(weights_path);
+    if (!meta)
+      return failure{meta.error()};
+    auto text_it = meta->find("ttt_config");
+    if (text_it == meta->end())
+      return failure{"'" + weights_path + "' does not say its model: give --config FILE"};
+    text = text_it->second;
+    cfg = parse_config(text, weights_path);
+    if (cfg)
+      cfg->model.name = meta->count("config") ? meta->at("config") : cfg->model.name;
+  }
   if (!cfg)
     return failure{cfg.error()};
   loaded_model out;
   out.config = *cfg;
+  out.config_text = text;
   torch::manual_seed(0);
   out.model = dalle(cfg->model);
   if (!weights_path.empty()) {
@@ -135,7 +152,8 @@ result<int64_t> export_model(const model_source& source, const std::string& out_
   if (!loaded)
     return failure{loaded.error()};
   auto tensors = export_weights(*loaded->model);
-  auto st = save_safetensors(out_path, tensors, {{"format", "pt"}, {"config", loaded->config.model.name}});
+  auto st = save_safetensors(out_path, tensors,
+                             {{"format", "pt"}, {"config", loaded->config.model.name}, {"ttt_config", loaded->config_text}});
   if (!st)
     return failure{st.error()};
   return static_cast<int64_t>(tensors.size());

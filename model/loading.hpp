@@ -12,6 +12,7 @@ namespace ttt::model {
 /// A built model and the config file it came from.
 struct loaded_model {
   config_file config;
+  std::string config_text; ///< the .ini text, kept in the safetensors files ttt writes
   dalle model{nullptr};
 };
 

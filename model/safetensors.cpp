@@ -190,6 +190,30 @@ result<tensor_list> load_safetensors(const std::string& path) {
   return out;
 }
 
+result<std::map<std::string, std::string>> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return failure{"cannot read weights file '" + path + "'"};
+  unsigned char len[8];
+  in.read(reinterpret_cast<char*>(len), 8);
+  uint64_t header_size = 0;
+  for (int i = 0; i < 8; ++i)
+    header_size |= static_cast<uint64_t>(len[i]) << (8 * i);
+  if (!in || header_size > 100'000'000)
+    return failure{"'" + path + "' is not a valid safetensors file"};
+  std::string header(header_size, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_size));
+  auto json = parse_json(header);
+  if (!in || !json)
+    return failure{"'" + path + "' is not a valid safetensors file"};
+  std::map<std::string, std::string> out;
+  if (auto* meta = json->find("__metadata__"))
+    for (const auto& [k, v] : meta->object)
+      if (v.type == json_value::kind::string)
+        out[k] = v.string;
+  return out;
+}
+
 tensor_list export_weights(const dalle_impl& model) {
   tensor_list out;
   for (const auto& nt : model.named_tensors())

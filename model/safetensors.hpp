@@ -24,6 +24,9 @@ status save_safetensors(const std::string& path, const tensor_list& tensors,
 /// file and the offending tensor named.
 result<tensor_list> load_safetensors(const std::string& path);
 
+/// The header's "__metadata__" strings (empty when there are none).
+result<std::map<std::string, std::string>> read_safetensors_metadata(const std::string& path);
+
 /// The model's tensors under every dalle-pytorch name (shared tensors
 /// repeated), as dalle-pytorch's state_dict would list them.
 tensor_list export_weights(const dalle_impl& model);

@@ -40,8 +40,12 @@ status save_checkpoint(const std::string& dir, dalle_impl& model, lamb& optimize
   fs::create_directories(dir, ec);
   if (ec)
     return failure{"cannot create checkpoint directory '" + dir + "': " + ec.message()};
+  auto config_text = read_file(config_path);
+  if (!config_text)
+    return failure{config_text.error()};
   auto st = save_safetensors(dir + "/model.safetensors", export_weights(model),
-                             {{"format", "pt"}, {"step", std::to_string(step)}});
+                             {{"format", "pt"}, {"step", std::to_string(step)}, {"config", model.config().name},
+                              {"ttt_config", *config_text}});
   if (!st)
     return st;
   tensor_list state;

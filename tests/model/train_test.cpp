@@ -121,6 +121,10 @@ BOOST_AUTO_TEST_CASE(dalle_tiny_learns_the_shapes_set) {
                        "bottom right\" --count 4 --top-k 8 --out " + dir + "/gen.png");
   BOOST_TEST(generated.status == 0, generated.output);
   BOOST_TEST(std::filesystem::file_size(dir + "/gen.png") > 100u);
+  auto from_weights = run("generate --weights " + out + "/checkpoints/step-00000160/model.safetensors --data " + data +
+                          " --prompt \"small green triangle middle center and big yellow square top right\" --count 2 --out " +
+                          dir + "/gen2.png");
+  BOOST_TEST(from_weights.status == 0, from_weights.output);
 
   // export → the same model evaluates the same batch identically
   auto exported = run("export --checkpoint " + out + " --out " + dir + "/tiny.safetensors");
@@ -135,7 +139,8 @@ BOOST_AUTO_TEST_CASE(dalle_tiny_learns_the_shapes_set) {
     std::fputs(text.c_str(), f);
     std::fclose(f);
   }
-  auto a = run("model eval --config " + config("dalle-tiny") + " --weights " + dir + "/tiny.safetensors --batch " + batch);
+  // the exported file carries its config: --weights alone is enough
+  auto a = run("model eval --weights " + dir + "/tiny.safetensors --batch " + batch);
   auto b = run("model eval --config " + config("dalle-tiny") + " --weights " + out +
                "/checkpoints/step-00000160/model.safetensors --batch " + batch);
   BOOST_REQUIRE_MESSAGE(a.status == 0, a.output);
