@@ -2,7 +2,9 @@
 # The ttt demo: installs what is missing, builds, starts a small local swarm
 # of DHT peers on loopback, shows values stored through one peer being read
 # through others, kills a peer with SIGKILL and restarts it from its data
-# directory, then stops every process it started (also on Ctrl-C).
+# directory; then makes the synthetic shapes dataset and has a monitor and
+# three trainers train dalle-tiny together, averaging every epoch, while the
+# monitor prints the swarm's loss. Stops every process it started (also on Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,5 +76,40 @@ sleep 1
 grep -E "loaded|bootstrap done" "$run_dir/peer3.log" | tail -2 | sed 's/^/  peer 3 log: /'
 echo "via restarted peer 3: run/name = $("$ttt" dht get --initial-peer "${addr[3]}" run/name)"
 
+say "Making the synthetic dataset (captioned scenes of coloured shapes)"
+"$ttt" data shapes --out "$run_dir/shapes" --count 600 | tail -3
+echo "a preview of the scenes: $run_dir/shapes/preview.png"
+
+say "Training dalle-tiny with a monitor and 3 trainers (all averaging every epoch)"
+epochs=${TTT_DEMO_EPOCHS:-40}
+sed -e "s|config = configs/|config = $PWD/configs/|; s/target_batch_size = [0-9]*/target_batch_size = 96/" \
+    -e "s/epochs = [0-9]*/epochs = $epochs/; s/group_size = 16/group_size = 3/" \
+    -e "s/matchmaking_time = [0-9]*/matchmaking_time = 10/" configs/trainer.ini >"$run_dir/trainer.ini"
+sed -e "s/poll_interval = [0-9]*/poll_interval = 1/" configs/monitor.ini >"$run_dir/monitor.ini"
+"$ttt" node --profile "$run_dir/monitor.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
+  --data-dir "$run_dir/monitor" >"$run_dir/monitor.log" 2>&1 &
+pids+=($!)
+for i in 1 2 3; do
+  "$ttt" node --profile "$run_dir/trainer.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
+    --data "$run_dir/shapes" --data-dir "$run_dir/trainer$i" >"$run_dir/trainer$i.log" 2>&1 &
+  pids+=($!)
+done
+# The monitor's line per epoch is the swarm's progress.
+tail -n +1 -f "$run_dir/monitor.log" | grep --line-buffered "epoch" &
+tail_pid=$!
+for _ in $(seq 1 600); do
+  done_count=$(grep -l "trained $epochs epochs" "$run_dir"/trainer?.log 2>/dev/null | wc -l)
+  [ "$done_count" -eq 3 ] && break
+  sleep 0.5
+done
+sleep 2
+kill "$tail_pid" 2>/dev/null || true
+first=$(grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" | head -1 | awk '{print $4}')
+last=$(grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" | tail -1 | awk '{print $4}')
+echo "swarm loss: ${first:-?} at the first epoch, ${last:-?} at the last"
+echo "trainer 1 says: $(grep "done" "$run_dir/trainer1.log" | tail -1 | cut -d' ' -f2-)"
+echo "(the same parameter digest on every trainer means they hold the same model:)"
+for i in 1 2 3; do grep "done" "$run_dir/trainer$i.log" | tail -1 | grep -o "parameters [0-9a-f]*" | sed "s/^/  trainer $i: /"; done
+
 say "Done"
-echo "Each peer's log is in $run_dir/peer*.log. Stopping the swarm."
+echo "Logs: $run_dir/*.log. Stopping the swarm."
