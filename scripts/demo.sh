@@ -18,9 +18,11 @@ run_dir="$PWD/demo-run"
 rm -rf "$run_dir"
 mkdir -p "$run_dir"
 pids=()
+tail_pid=
 cleanup() {
+  [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, stopping the swarm"; exit 130' INT TERM
@@ -95,21 +97,24 @@ for i in 1 2 3; do
   pids+=($!)
 done
 # The monitor's line per epoch is the swarm's progress.
-tail -n +1 -f "$run_dir/monitor.log" | grep --line-buffered "epoch" &
+tail -n +1 -f "$run_dir/monitor.log" > >(grep --line-buffered "epoch") &
 tail_pid=$!
 for _ in $(seq 1 600); do
-  done_count=$(grep -l "trained $epochs epochs" "$run_dir"/trainer?.log 2>/dev/null | wc -l)
+  done_count=$( (grep -l "trained $epochs epochs" "$run_dir"/trainer?.log 2>/dev/null || true) | wc -l)
   [ "$done_count" -eq 3 ] && break
   sleep 0.5
 done
 sleep 2
 kill "$tail_pid" 2>/dev/null || true
-first=$(grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" | head -1 | awk '{print $4}')
-last=$(grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" | tail -1 | awk '{print $4}')
+tail_pid=
+first=$( (grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" || true) | head -1 | awk '{print $4}')
+last=$( (grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" || true) | tail -1 | awk '{print $4}')
 echo "swarm loss: ${first:-?} at the first epoch, ${last:-?} at the last"
-echo "trainer 1 says: $(grep "done" "$run_dir/trainer1.log" | tail -1 | cut -d' ' -f2-)"
+echo "trainer 1 says: $( (grep "done" "$run_dir/trainer1.log" || true) | tail -1 | cut -d' ' -f2-)"
 echo "(the same parameter digest on every trainer means they hold the same model:)"
-for i in 1 2 3; do grep "done" "$run_dir/trainer$i.log" | tail -1 | grep -o "parameters [0-9a-f]*" | sed "s/^/  trainer $i: /"; done
+for i in 1 2 3; do
+  (grep "done" "$run_dir/trainer$i.log" || true) | tail -1 | (grep -o "parameters [0-9a-f]*" || true) | sed "s/^/  trainer $i: /"
+done
 
 say "Done"
 echo "Logs: $run_dir/*.log. Stopping the swarm."
