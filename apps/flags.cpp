@@ -5,6 +5,28 @@
 
 namespace ttt::apps {
 
+std::optional<int64_t> parse_integer(const std::string& text) {
+  try {
+    size_t used = 0;
+    int64_t result = std::stoll(text, &used);
+    if (used == text.size())
+      return result;
+  } catch (...) {
+  }
+  return std::nullopt;
+}
+
+std::optional<double> parse_real(const std::string& text) {
+  try {
+    size_t used = 0;
+    double result = std::stod(text, &used);
+    if (used == text.size())
+      return result;
+  } catch (...) {
+  }
+  return std::nullopt;
+}
+
 flag_parser::flag_parser(std::string usage, std::vector<flag_spec> specs, size_t min_positional,
                          size_t max_positional)
   : usage_(std::move(usage)), specs_(std::move(specs)), min_positional_(min_positional),
@@ -115,13 +137,8 @@ std::optional<int64_t> flag_parser::integer(const std::string& name, int64_t fal
   auto v = value(name);
   if (!v)
     return fallback;
-  try {
-    size_t used = 0;
-    int64_t result = std::stoll(*v, &used);
-    if (used == v->size())
-      return result;
-  } catch (...) {
-  }
+  if (auto x = parse_integer(*v))
+    return x;
   error_ = "--" + name + " expects an integer, got '" + *v + "'";
   return std::nullopt;
 }
@@ -130,13 +147,8 @@ std::optional<double> flag_parser::real(const std::string& name, double fallback
   auto v = value(name);
   if (!v)
     return fallback;
-  try {
-    size_t used = 0;
-    double result = std::stod(*v, &used);
-    if (used == v->size())
-      return result;
-  } catch (...) {
-  }
+  if (auto x = parse_real(*v))
+    return x;
   error_ = "--" + name + " expects a number, got '" + *v + "'";
   return std::nullopt;
 }

@@ -11,6 +11,10 @@
 
 namespace ttt::apps {
 
+/// The whole of `text` as a number; nullopt when any of it is not.
+std::optional<int64_t> parse_integer(const std::string& text);
+std::optional<double> parse_real(const std::string& text);
+
 /// One declared flag. A flag with `takes_value` consumes the next argument;
 /// `repeatable` flags keep every occurrence.
 struct flag_spec {

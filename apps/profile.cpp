@@ -1,5 +1,7 @@
 #include "apps/profile.hpp"
 
+#include "apps/flags.hpp"
+
 #include <fstream>
 #include <sstream>
 
@@ -97,13 +99,8 @@ std::optional<int64_t> profile::integer(const std::string& name, int64_t fallbac
   auto v = get(name);
   if (!v)
     return fallback;
-  try {
-    size_t used = 0;
-    auto x = std::stoll(*v, &used);
-    if (used == v->size())
-      return x;
-  } catch (...) {
-  }
+  if (auto x = parse_integer(*v))
+    return x;
   error = origin_ + ": " + name + " must be an integer, got '" + *v + "'";
   return std::nullopt;
 }
@@ -113,13 +110,8 @@ std::optional<double> profile::real(const std::string& name, double fallback,
   auto v = get(name);
   if (!v)
     return fallback;
-  try {
-    size_t used = 0;
-    auto x = std::stod(*v, &used);
-    if (used == v->size())
-      return x;
-  } catch (...) {
-  }
+  if (auto x = parse_real(*v))
+    return x;
   error = origin_ + ": " + name + " must be a number, got '" + *v + "'";
   return std::nullopt;
 }
