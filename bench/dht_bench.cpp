@@ -14,6 +14,8 @@
 
 #include "bench/dht_bench.hpp"
 
+#include "bench/allreduce_process.hpp" // child_process
+
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
 #include "actors/gateway/gateway.hpp"
@@ -38,13 +40,8 @@
 #include <random>
 #include <thread>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace ttt::bench {
 
@@ -236,12 +233,6 @@ int worker_main(size_t count, uint64_t seed, const std::string& initial, double 
   return 0;
 }
 
-struct child {
-  pid_t pid = 0;
-  int stdin_fd = -1;
-  FILE* out = nullptr;
-};
-
 } // namespace
 
 int run_dht_benchmark(const std::vector<std::string>& args) {
@@ -279,7 +270,6 @@ int run_dht_benchmark(const std::vector<std::string>& args) {
   auto t_start = clock_type::now();
   size_t per_proc = static_cast<size_t>(*peers / *procs);
   size_t mine = static_cast<size_t>(*peers) - per_proc * static_cast<size_t>(*procs - 1);
-  signal(SIGPIPE, SIG_IGN);
   apps::peer_system_config cfg;
   caf::actor_system sys(cfg);
   auto group = start_peers(sys, mine, static_cast<uint64_t>(*seed) * 1000003, {}, *rpc_timeout);
@@ -291,45 +281,28 @@ int run_dht_benchmark(const std::vector<std::string>& args) {
                static_cast<long long>(*procs - 1), per_proc);
 
   // Children: `ttt bench dht --worker ADDR`, joined through our first peer.
-  std::vector<child> children;
+  // Each serves until this process goes (its stdin closes) or kills it.
+  std::vector<std::unique_ptr<child_process>> children;
   char self_exe[4096];
   ssize_t len = ::readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
   if (len <= 0)
     return 1;
   self_exe[len] = '\0';
-  for (long long w = 1; w < *procs; ++w) {
-    int in_pipe[2], out_pipe[2];
-    if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0)
-      return 1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_addclose(&fa, in_pipe[1]);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
-    std::vector<std::string> argv = {self_exe, "bench", "dht", "--worker", group->addresses[0],
-                                     "--worker-peers", std::to_string(per_proc), "--seed",
-                                     std::to_string(*seed * 1000003 + w * 100003),
-                                     "--rpc-timeout", std::to_string(*rpc_timeout)};
-    std::vector<char*> cargv;
-    for (auto& a : argv)
-      cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    child c;
-    if (posix_spawn(&c.pid, self_exe, &fa, nullptr, cargv.data(), environ) != 0)
-      return 1;
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(in_pipe[0]);
-    ::close(out_pipe[1]);
-    c.stdin_fd = in_pipe[1];
-    c.out = ::fdopen(out_pipe[0], "r");
-    children.push_back(c);
-  }
+  for (long long w = 1; w < *procs; ++w)
+    children.push_back(std::make_unique<child_process>(
+      self_exe, std::vector<std::string>{"bench", "dht", "--worker", group->addresses[0],
+                                         "--worker-peers", std::to_string(per_proc), "--seed",
+                                         std::to_string(*seed * 1000003 + w * 100003),
+                                         "--rpc-timeout", std::to_string(*rpc_timeout)}));
   bool workers_ok = true;
+  auto deadline = clock_type::now() + std::chrono::minutes(5);
   for (auto& c : children) {
-    char line[256];
-    if (std::fgets(line, sizeof(line), c.out) == nullptr || std::string(line).rfind("ready", 0) != 0) {
-      std::fprintf(stderr, "ttt bench dht: a worker failed: %s\n", line);
+    // CAF may print a diagnostic of its own first: wait for our line.
+    auto line = c->started() ? c->read_line(deadline) : std::nullopt;
+    while (line && line->rfind("ready", 0) != 0 && line->rfind("error", 0) != 0)
+      line = c->read_line(deadline);
+    if (!line || line->rfind("ready", 0) != 0) {
+      std::fprintf(stderr, "ttt bench dht: a worker failed: %s\n", line.value_or("(no answer)").c_str());
       workers_ok = false;
     }
   }
@@ -372,17 +345,7 @@ int run_dht_benchmark(const std::vector<std::string>& args) {
     });
   }
 
-  for (auto& c : children) {
-    ::close(c.stdin_fd);
-    std::fclose(c.out);
-  }
-  for (auto& c : children) {
-    int status = 0;
-    for (int i = 0; i < 500 && ::waitpid(c.pid, &status, WNOHANG) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ::kill(c.pid, SIGKILL);
-    ::waitpid(c.pid, &status, 0);
-  }
+  children.clear(); // stops the workers
   stop_peers(*group);
   if (!workers_ok)
     return 1;
