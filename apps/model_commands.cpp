@@ -235,7 +235,8 @@ int train_command(const args_t& args) {
                      {"checkpoint-every", "N", "steps between checkpoints (overrides [train])"},
                      {"peer-id", "ID", "seeds the data order (default: standalone)"},
                      {"fresh", "", "ignore checkpoints already in --out"},
-                     {"keep-activations", "", "no recomputation in backward: faster, more memory"}});
+                     {"keep-activations", "", "no recomputation in backward: faster, more memory"},
+                     {"device", "D", "auto (default: the first GPU if any), cpu, cuda or cuda:N"}});
   if (int rc = flags.parse_or_exit(args, "ttt train"); rc >= 0)
     return rc;
   if (!flags.has("config") || !flags.has("data"))
@@ -248,6 +249,7 @@ int train_command(const args_t& args) {
   o.peer_id = flags.value_or("peer-id", o.peer_id);
   o.resume = !flags.has("fresh");
   o.recompute = !flags.has("keep-activations");
+  o.device = flags.value_or("device", o.device);
   auto steps = flags.integer("steps", -1), batch = flags.integer("batch", -1), micro = flags.integer("micro-batch", -1),
        eval_every = flags.integer("eval-every", -1), checkpoint_every = flags.integer("checkpoint-every", -1);
   if (!steps || !batch || !micro || !eval_every || !checkpoint_every)

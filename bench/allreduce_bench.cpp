@@ -19,10 +19,12 @@
 #include "bench/allreduce_inputs.hpp"
 #include "bench/allreduce_process.hpp"
 
+#ifdef TTT_WITH_GLOO
 #include <gloo/allreduce_ring.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/transport/tcp/device.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -143,6 +145,11 @@ void say(const std::string& line) {
 /// One Gloo process: connects a full mesh through a file store, then runs
 /// the ring all-reduce once on the start signal.
 int run_gloo_peer(int rank, int size, uint64_t floats, const std::string& store_dir) {
+#ifndef TTT_WITH_GLOO
+  (void)rank, (void)size, (void)floats, (void)store_dir;
+  std::fprintf(stderr, "ttt bench allreduce: this ttt was built without Gloo (install libgloo-dev and rebuild)\n");
+  return 1;
+#else
   gloo::transport::tcp::attr attr;
   attr.hostname = "127.0.0.1";
   auto device = gloo::transport::tcp::CreateDevice(attr);
@@ -173,6 +180,7 @@ int run_gloo_peer(int rank, int size, uint64_t floats, const std::string& store_
   say("done ms=" + std::to_string(ms));
   std::getline(std::cin, line); // "exit"
   return 0;
+#endif
 }
 
 } // namespace
@@ -238,7 +246,12 @@ int run_allreduce_benchmark(const std::vector<std::string>& args) {
   }
 
   run_outcome best_gloo{std::numeric_limits<double>::infinity(), 0, ""};
+#ifdef TTT_WITH_GLOO
   const bool with_gloo = !flags.has("skip-gloo");
+#else
+  const bool with_gloo = false;
+  std::fprintf(stderr, "ttt bench allreduce: built without Gloo: no baseline (gloo_ms=0)\n");
+#endif
   for (int64_t r = 0; with_gloo && r < *repeat; ++r) {
     char pattern[] = "/tmp/ttt-gloo-XXXXXX";
     std::string store = ::mkdtemp(pattern);

@@ -112,6 +112,7 @@ struct train_options {
   int64_t checkpoint_every = -1;  ///< overrides [train]
   bool resume = true;      ///< continue from out_dir's latest checkpoint when there is one
   bool recompute = true;   ///< reversible backward recomputes activations (false: faster, more memory)
+  std::string device = "auto"; ///< auto, cpu, cuda, cuda:N (a GPU trains in bf16 autocast)
 };
 
 struct train_report {

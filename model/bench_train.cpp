@@ -2,6 +2,7 @@
 
 #include "apps/flags.hpp"
 #include "model/dalle.hpp"
+#include "model/device.hpp"
 #include "model/lamb.hpp"
 
 #include <c10/core/Allocator.h>
@@ -76,64 +77,147 @@ double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+/// Dense bf16 peak of the GPUs we know, TFLOP/s (0: unknown, say so).
+double known_peak_tflops(const std::string& device_name) {
+  for (const char* h : {"H100", "H200", "H800", "GH200"})
+    if (device_name.find(h) != std::string::npos)
+      return 989.4; // SXM; the PCIe H100 has 756
+  if (device_name.find("A100") != std::string::npos || device_name.find("A800") != std::string::npos)
+    return 312.0;
+  return 0;
+}
+
 } // namespace
 
+double model_flops_per_sample(const dalle_config& c) {
+  double n = static_cast<double>(c.seq_len());
+  double dim = static_cast<double>(c.dim), inner = static_cast<double>(c.heads * c.dim_head);
+  double mult = static_cast<double>(c.ff_mult);
+  double weights_per_layer = dim * 3 * inner + inner * dim + dim * 2 * mult * dim + mult * dim * dim;
+  double attention_pairs = n * (n + 1) / 2; // the causal half
+  double per_layer = 2 * n * weights_per_layer + 2 * 2 * inner * attention_pairs;
+  double logits = 2 * n * dim * static_cast<double>(c.total_tokens());
+  return 3 * (static_cast<double>(c.depth) * per_layer + logits);
+}
+
+result<double> measure_matmul_tflops(const std::string& device_spec) {
+  auto device = select_device(device_spec);
+  if (!device)
+    return failure{device.error()};
+  bool gpu = device->is_cuda();
+  int64_t n = gpu ? 8192 : 2048, repeat = gpu ? 20 : 3;
+  auto options = torch::TensorOptions().device(*device).dtype(gpu ? torch::kBFloat16 : torch::kFloat);
+  try {
+    torch::NoGradGuard no_grad;
+    auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
+    auto c = torch::matmul(a, b); // warm-up: library initialization, kernel choice
+    synchronize(*device);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < repeat; ++i)
+      c = torch::matmul(a, b);
+    synchronize(*device);
+    double seconds = since(t0) / 1000.0;
+    return 2.0 * n * n * n * repeat / seconds / 1e12;
+  } catch (const c10::Error& e) {
+    return failure{"matmul baseline on " + device->str() + ": " + e.what_without_backtrace()};
+  }
+}
+
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
-                                                  bool recompute) {
+                                                  bool recompute, const std::string& device_spec) {
   auto cfg = load_config(config_path);
   if (!cfg)
     return failure{cfg.error()};
-  const auto& tr = tracker();
+  auto device = select_device(device_spec);
+  if (!device)
+    return failure{device.error()};
+  bool gpu = device->is_cuda();
+  const auto* tr = gpu ? nullptr : &tracker();
   const auto& c = cfg->model;
-  torch::manual_seed(0);
-  dalle model(c);
-  model->set_recompute(recompute);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& nt : model->named_tensors())
-    if (nt.trainable)
-      named.emplace_back(nt.names[0], nt.tensor);
-  lamb optimizer(named, cfg->train);
-  auto text = torch::randint(1, c.num_text_tokens, {batch, c.text_seq_len}, torch::kLong);
-  auto image = torch::randint(0, c.num_image_tokens, {batch, c.image_seq_len()}, torch::kLong);
   train_step_measurement m;
-  int64_t peak_bytes = 0;
-  for (int64_t s = 0; s <= steps; ++s) {
-    model->zero_grad();
-    tr.reset_peak();
-    int64_t base = tr.current();
-    auto t0 = std::chrono::steady_clock::now();
-    auto loss = model->loss(text, image).loss;
-    double f = since(t0);
-    t0 = std::chrono::steady_clock::now();
-    loss.backward();
-    double b = since(t0);
-    t0 = std::chrono::steady_clock::now();
-    optimizer.step(1e-4);
-    double o = since(t0);
-    peak_bytes = std::max(peak_bytes, tr.peak() - base);
-    // The first step also allocates the gradients: untimed unless it is the only one.
-    if (s > 0 || steps == 0) {
-      m.forward_ms += f;
-      m.backward_ms += b;
-      m.step_ms += o;
+  m.device = describe_device(*device);
+  try {
+    torch::manual_seed(0);
+    dalle model(c);
+    model->to(*device);
+    model->set_recompute(recompute);
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& nt : model->named_tensors())
+      if (nt.trainable)
+        named.emplace_back(nt.names[0], nt.tensor);
+    lamb optimizer(named, cfg->train); // its state is made on the parameters' device
+    auto ids = torch::TensorOptions().dtype(torch::kLong).device(*device);
+    auto text = torch::randint(1, c.num_text_tokens, {batch, c.text_seq_len}, ids);
+    auto image = torch::randint(0, c.num_image_tokens, {batch, c.image_seq_len()}, ids);
+    int64_t peak_bytes = 0;
+    double wall_ms = 0;
+    for (int64_t s = 0; s <= steps; ++s) {
+      bool timed = s > 0 || steps == 0; // the first step also allocates gradients and state
+      if (timed && (s == 1 || steps == 0))
+        reset_gpu_peak(*device);
+      model->zero_grad();
+      int64_t base = 0;
+      if (tr) {
+        tr->reset_peak();
+        base = tr->current();
+      }
+      auto start = std::chrono::steady_clock::now();
+      auto t0 = start;
+      torch::Tensor loss;
+      double f, b;
+      {
+        autocast_scope bf16(*device); // forward and the recomputing backward alike
+        loss = model->loss(text, image).loss;
+        synchronize(*device);
+        f = since(t0);
+        t0 = std::chrono::steady_clock::now();
+        loss.backward();
+        synchronize(*device);
+        b = since(t0);
+      }
+      t0 = std::chrono::steady_clock::now();
+      optimizer.step(1e-4);
+      synchronize(*device);
+      double o = since(t0);
+      if (tr)
+        peak_bytes = std::max(peak_bytes, tr->peak() - base);
+      if (timed) {
+        m.forward_ms += f;
+        m.backward_ms += b;
+        m.step_ms += o;
+        wall_ms += since(start);
+      }
+      if (steps > 1)
+        std::fprintf(stderr, "  %s step %lld/%lld: %.0f ms\n", c.name.c_str(), static_cast<long long>(s),
+                     static_cast<long long>(steps), since(start));
     }
+    if (gpu)
+      peak_bytes = gpu_peak_bytes(*device);
+    double n = static_cast<double>(std::max<int64_t>(1, steps));
+    m.forward_ms /= n;
+    m.backward_ms /= n;
+    m.step_ms /= n;
+    m.samples_per_second = batch / (wall_ms / n / 1000.0);
+    m.tokens_per_second = m.samples_per_second * static_cast<double>(c.seq_len());
+    m.model_tflops = model_flops_per_sample(c) * m.samples_per_second / 1e12;
+    m.peak_mib = peak_bytes / 1048576.0;
+  } catch (const c10::Error& e) {
+    return failure{c.name + " batch " + std::to_string(batch) + " on " + m.device + ": " +
+                   e.what_without_backtrace()};
   }
-  double n = static_cast<double>(std::max<int64_t>(1, steps));
-  m.forward_ms /= n;
-  m.backward_ms /= n;
-  m.step_ms /= n;
-  m.samples_per_second = batch / ((m.forward_ms + m.backward_ms + m.step_ms) / 1000.0);
-  m.peak_mib = peak_bytes / 1048576.0;
   return m;
 }
 
 int run_train_benchmark(const std::vector<std::string>& args) {
-  apps::flag_parser flags("ttt bench train --config FILE [--batch N] [--steps N] [--reversible both|on|off]",
+  apps::flag_parser flags("ttt bench train --config FILE [--batch N] [--steps N] [--reversible both|on|off] "
+                          "[--device auto|cpu|cuda[:N]]",
                           {{"config", "FILE", "model config (.ini)"},
                            {"batch", "N", "samples per step (default: the config's micro_batch_size)"},
                            {"steps", "N", "timed steps after one warm-up step (default 5)"},
                            {"reversible", "MODE", "on: recompute activations in backward; off: keep them; both (default)"},
-                           {"threads", "N", "libtorch threads (default: libtorch's choice)"}});
+                           {"threads", "N", "libtorch threads (default: libtorch's choice)"},
+                           {"device", "D", "auto (default), cpu, cuda or cuda:N; a GPU trains in bf16 autocast"},
+                           {"peak-tflops", "X", "the device's peak TFLOP/s for MFU (default: known GPUs' bf16 peak)"}});
   if (int rc = flags.parse_or_exit(args, "ttt bench train"); rc >= 0)
     return rc;
   if (!flags.has("config")) {
@@ -147,34 +231,60 @@ int run_train_benchmark(const std::vector<std::string>& args) {
   }
   auto batch = flags.integer("batch", cfg->train.micro_batch_size), steps = flags.integer("steps", 5),
        threads = flags.integer("threads", 0);
+  auto peak_flag = flags.real("peak-tflops", 0);
   std::string mode = flags.value_or("reversible", "both");
-  if (!batch || !steps || !threads || *batch < 1 || *steps < 0 ||
+  std::string device_spec = flags.value_or("device", "auto");
+  if (!batch || !steps || !threads || !peak_flag || *batch < 1 || *steps < 0 || *peak_flag < 0 ||
       (mode != "both" && mode != "on" && mode != "off")) {
     std::fprintf(stderr, "ttt bench train: %s\n",
-                 flags.error().empty() ? "--batch ≥ 1, --steps ≥ 0, --reversible both|on|off" : flags.error().c_str());
+                 flags.error().empty() ? "--batch ≥ 1, --steps ≥ 0, --reversible both|on|off, --peak-tflops ≥ 0"
+                                       : flags.error().c_str());
+    return 2;
+  }
+  auto device = select_device(device_spec);
+  if (!device) {
+    std::fprintf(stderr, "ttt bench train: %s\n", device.error().c_str());
     return 2;
   }
   if (*threads > 0)
     torch::set_num_threads(static_cast<int>(*threads));
+  std::string device_name = describe_device(*device);
+  double peak = *peak_flag > 0 ? *peak_flag : known_peak_tflops(device_name);
+  // The reachable peak, measured in the same run.
+  auto baseline = measure_matmul_tflops(device->str());
+  if (!baseline) {
+    std::fprintf(stderr, "ttt bench train: %s\n", baseline.error().c_str());
+    return 1;
+  }
   std::vector<bool> modes;
   if (mode != "off")
     modes.push_back(true);
   if (mode != "on")
     modes.push_back(false);
+  int rc = 0;
   for (bool recompute : modes) {
-    auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute);
+    auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute, device->str());
     if (!m) {
+      // E.g. out of GPU memory without recomputation: say so, go on with the other mode.
       std::fprintf(stderr, "ttt bench train: %s\n", m.error().c_str());
-      return 1;
+      rc = 1;
+      continue;
     }
-    std::printf("bench train config=%s reversible=%s batch=%lld steps=%lld threads=%d forward_ms=%.1f backward_ms=%.1f "
-                "step_ms=%.1f samples_per_s=%.2f peak_step_mib=%.1f\n",
-                cfg->model.name.c_str(), recompute ? "on" : "off", static_cast<long long>(*batch),
-                static_cast<long long>(*steps), torch::get_num_threads(), m->forward_ms, m->backward_ms, m->step_ms,
-                m->samples_per_second, m->peak_mib);
+    char mfu[96] = "mfu=unknown(no --peak-tflops)";
+    if (peak > 0)
+      std::snprintf(mfu, sizeof mfu, "mfu=%.1f%% peak_tflops=%.1f", 100.0 * m->model_tflops / peak, peak);
+    std::printf("bench train config=%s device=\"%s\" precision=%s reversible=%s batch=%lld steps=%lld threads=%d "
+                "forward_ms=%.1f backward_ms=%.1f step_ms=%.1f samples_per_s=%.2f tokens_per_s=%.0f "
+                "peak_step_mib=%.1f model_tflop_per_sample=%.4g model_tflops=%.2f %s "
+                "baseline_matmul_tflops=%.1f of_baseline=%.1f%%\n",
+                cfg->model.name.c_str(), m->device.c_str(), device->is_cuda() ? "bf16-autocast" : "fp32",
+                recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*steps),
+                torch::get_num_threads(), m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
+                *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);
   }
-  return 0;
+  return rc;
 }
 
 } // namespace ttt::model

@@ -1,7 +1,9 @@
 #pragma once
-// `ttt bench train`: time and memory of a training step. Torch-free header;
-// apps/bench_command.cpp dispatches `ttt bench train ARGS...` here.
+// `ttt bench train`: time, memory and model FLOPs utilization of a training
+// step, on the CPU or a GPU. Torch-free header; apps/bench_command.cpp
+// dispatches `ttt bench train ARGS...` here.
 
+#include "model/config.hpp"
 #include "model/result.hpp"
 
 #include <cstdint>
@@ -14,18 +16,35 @@ namespace ttt::model {
 struct train_step_measurement {
   double forward_ms = 0, backward_ms = 0, step_ms = 0;
   double samples_per_second = 0;
-  double peak_mib = 0; ///< peak of CPU tensor memory during a step, above what was live before it
+  double tokens_per_second = 0; ///< samples/s × the model's sequence length
+  /// CPU: peak of tensor memory during a step above what was live before it;
+  /// GPU: peak of the device memory allocated during the timed steps.
+  double peak_mib = 0;
+  double model_tflops = 0; ///< model_flops_per_sample × samples/s, in TFLOP/s
+  std::string device;      ///< where it ran, in words
 };
+
+/// The model's work per training sample: its matmuls (every weight used, with
+/// shared weights counted each time they are used) and attention (q·kᵀ and
+/// the weighted sum over the causal half of the n×n pairs), forward ×3 for
+/// forward + backward. Recomputation in backward is not counted (MFU, not HFU).
+double model_flops_per_sample(const dalle_config& config);
 
 /// Builds the model of `config_path` (seeded), then times `steps` training
 /// steps on random data after one warm-up step (steps = 0: times that one).
-/// `recompute`: reversible backward that recomputes activations.
+/// `recompute`: reversible backward that recomputes activations. `device`:
+/// auto, cpu, cuda[:N] (GPU: bf16 autocast, fp32 weights and LAMB state).
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
-                                                  bool recompute);
+                                                  bool recompute, const std::string& device = "cpu");
+
+/// The reachable peak beside it: TFLOP/s of a large matmul on the device
+/// (GPU: bf16 8192³; CPU: fp32 2048³).
+result<double> measure_matmul_tflops(const std::string& device);
 
 /// Runs the benchmark with the arguments after `ttt bench train` (--config
-/// FILE [--batch N] [--steps N] [--reversible both|on|off] [--threads N]);
-/// prints one result line per mode and returns the exit status.
+/// FILE [--batch N] [--steps N] [--reversible both|on|off] [--threads N]
+/// [--device D] [--peak-tflops X]); prints one result line per mode and
+/// returns the exit status.
 int run_train_benchmark(const std::vector<std::string>& args);
 
 } // namespace ttt::model

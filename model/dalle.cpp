@@ -1,5 +1,7 @@
 #include "model/dalle.hpp"
 
+#include "model/device.hpp"
+
 #include <cmath>
 #include <limits>
 #include <set>
@@ -157,8 +159,9 @@ dalle_impl::dalle_impl(const dalle_config& config) : config_(config) {
   auto text_axial = torch::cat({text_axis, text_axis}, -1);
   auto freqs = torch::cat({torch::cat({text_lang, img_lang}, 0), torch::cat({text_axial, img_axial}, 0)}, -1);
   pos_emb_ = register_buffer("pos_emb", freqs.unsqueeze(0));
-  rot_cos_ = freqs.cos();
-  rot_sin_ = freqs.sin();
+  // Buffers move with the module to its device (Module::to keeps their identity).
+  rot_cos_ = register_buffer("rot_cos", freqs.cos());
+  rot_sin_ = register_buffer("rot_sin", freqs.sin());
 
   // One mask per attention type over the padded sequence (seq_len + 1
   // positions, as dalle-pytorch pads); slices of it serve shorter inputs.
@@ -187,7 +190,7 @@ dalle_impl::dalle_impl(const dalle_config& config) : config_(config) {
         acc[q][k] = !allowed;
       }
     }
-    blocked_by_type_[type] = blocked;
+    blocked_by_type_[type] = register_buffer("blocked_" + type, blocked);
   }
 
   std::set<const void*> seen;
@@ -281,8 +284,21 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   auto heads = [&](const torch::Tensor& t) { return rotate(t.view({b, n, c.heads, c.dim_head}).transpose(1, 2), 0, n); };
   auto q = heads(qkv[0]) * std::pow(static_cast<double>(c.dim_head), -0.5);
   auto k = heads(qkv[1]), v = heads(qkv[2]);
-  auto dots = torch::matmul(q, k.transpose(-1, -2)).masked_fill(blocked(layer, n), lowest);
-  auto out = torch::matmul(torch::softmax(dots, -1), v);
+  torch::Tensor out;
+#ifdef TTT_WITH_CUDA
+  if (x.is_cuda()) {
+    // The fused kernel libtorch picks for an arbitrary mask (memory-efficient
+    // attention): the same softmax(q·kᵀ masked)·v without the n×n scores in
+    // memory. Every query sees at least itself, so no row is fully masked.
+    auto dtype = autocast_active() ? torch::kBFloat16 : q.scalar_type();
+    out = at::scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype), blocked(layer, n).logical_not(),
+                                           0.0, false, 1.0);
+  } else
+#endif
+  {
+    auto dots = torch::matmul(q, k.transpose(-1, -2)).masked_fill(blocked(layer, n), lowest);
+    out = torch::matmul(torch::softmax(dots, -1), v);
+  }
   return a->to_out->forward(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}));
 }
 
@@ -324,8 +340,9 @@ torch::Tensor dalle_impl::transform(const torch::Tensor& tokens) {
 torch::Tensor dalle_impl::mask_logits(const torch::Tensor& logits, int64_t begin) const {
   // Positions before text_seq_len predict text ids, the rest image ids.
   int64_t n = logits.size(-2);
-  auto position = torch::arange(begin, begin + n).unsqueeze(1);
-  auto id = torch::arange(config_.total_tokens()).unsqueeze(0);
+  auto on = torch::TensorOptions().dtype(torch::kLong).device(logits.device());
+  auto position = torch::arange(begin, begin + n, on).unsqueeze(1);
+  auto id = torch::arange(config_.total_tokens(), on).unsqueeze(0);
   auto text_id = id < config_.total_text_tokens();
   auto text_pos = position < config_.text_seq_len;
   auto blocked = text_pos.logical_and(text_id.logical_not()).logical_or(text_pos.logical_not().logical_and(text_id));

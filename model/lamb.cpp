@@ -25,31 +25,36 @@ double lamb::learning_rate(int64_t step) const {
 }
 
 double lamb::step(double lr) {
+  // Written without reading values back to the host per tensor, so that on a
+  // GPU the whole step is queued at once; the norm is read once at the end.
   torch::NoGradGuard no_grad;
-  double total_sq = 0;
+  std::vector<torch::Tensor> squares;
   for (auto& s : slots_)
     if (s.param.grad().defined())
-      total_sq += s.param.grad().pow(2).sum().item<double>();
-  double norm = std::sqrt(total_sq);
-  double clip = config_.max_grad_norm / (norm + 1e-6);
+      squares.push_back(s.param.grad().pow(2).sum().to(torch::kDouble));
+  if (squares.empty())
+    return 0.0;
+  auto norm = torch::stack(squares).sum().sqrt();
+  // min(1, max_norm / (norm + 1e-6)): gradients are scaled only when above the norm.
+  auto clip = (config_.max_grad_norm / (norm + 1e-6)).clamp_max(1.0);
   for (auto& s : slots_) {
     auto grad = s.param.grad();
     if (!grad.defined())
       continue;
-    if (clip < 1)
-      grad = grad * clip;
+    grad = grad * clip.to(grad.scalar_type());
     s.exp_avg.mul_(config_.beta1).add_(grad, 1 - config_.beta1);
     s.exp_avg_sq.mul_(config_.beta2).addcmul_(grad, grad, 1 - config_.beta2);
     // No bias correction (debias=False), as in the 2021 run.
     auto update = s.exp_avg / (s.exp_avg_sq.sqrt() + config_.eps);
     if (s.weight_decay != 0)
       update.add_(s.param, s.weight_decay);
-    double weight_norm = std::min(s.param.norm().item<double>(), config_.clamp_value);
-    double update_norm = update.norm().item<double>();
-    double trust = (weight_norm == 0 || update_norm == 0) ? 1.0 : weight_norm / update_norm;
-    s.param.add_(update, -lr * trust);
+    auto weight_norm = s.param.norm().clamp_max(config_.clamp_value);
+    auto update_norm = update.norm();
+    auto degenerate = (weight_norm == 0).logical_or(update_norm == 0);
+    auto trust = torch::where(degenerate, torch::ones_like(weight_norm), weight_norm / update_norm);
+    s.param.add_(update * (trust * -lr));
   }
-  return norm;
+  return norm.item<double>();
 }
 
 } // namespace ttt::model

@@ -4,6 +4,7 @@
 #include "model/api.hpp"
 
 #include "model/batch.hpp"
+#include "model/device.hpp"
 #include "model/lamb.hpp"
 #include "model/loading.hpp"
 #include "model/safetensors.hpp"
@@ -113,8 +114,12 @@ result<train_report> train_model(const train_options& o, const std::function<voi
     return failure{"data directory '" + o.data_dir + "' holds no train-*.shard files (make some with ttt data shapes)"};
   auto valid_shards = list_shards(o.data_dir, "valid");
 
+  auto device = select_device(o.device);
+  if (!device)
+    return failure{device.error()};
   torch::manual_seed(static_cast<uint64_t>(seed_from_peer_id(o.peer_id) & 0x7fffffff));
   dalle model(c);
+  model->to(*device); // before the optimizer, whose state is made beside the parameters
   model->set_recompute(o.recompute);
   if (!o.weights.empty()) {
     auto st = load_weights_file(*model, o.weights);
@@ -160,7 +165,7 @@ result<train_report> train_model(const train_options& o, const std::function<voi
         auto b = to_batch(pending, c, o.data_dir);
         if (!b)
           return failure{b.error()};
-        valid.push_back(*b);
+        valid.push_back({b->text.to(*device), b->image.to(*device)});
         pending.clear();
       }
     }
@@ -168,7 +173,7 @@ result<train_report> train_model(const train_options& o, const std::function<voi
       auto b = to_batch(pending, c, o.data_dir);
       if (!b)
         return failure{b.error()};
-      valid.push_back(*b);
+      valid.push_back({b->text.to(*device), b->image.to(*device)});
     }
   }
   auto validate = [&]() -> double {
@@ -179,6 +184,7 @@ result<train_report> train_model(const train_options& o, const std::function<voi
     double sum = 0;
     int64_t n = 0;
     for (const auto& b : valid) {
+      autocast_scope bf16(*device);
       sum += model->loss(b.text, b.image).loss.item<double>() * b.text.size(0);
       n += b.text.size(0);
     }
@@ -191,8 +197,8 @@ result<train_report> train_model(const train_options& o, const std::function<voi
   report.first_step = step;
   int64_t last_step = o.steps >= 0 ? step + o.steps : t.total_steps;
   report.first_valid_loss = report.last_valid_loss = validate();
-  log(fmt("model %s: %lld parameters; target batch %lld in micro-batches of %lld; steps %lld..%lld",
-          c.name.c_str(), static_cast<long long>(parameter_count(c)), static_cast<long long>(t.target_batch_size),
+  log(fmt("model %s on %s: %lld parameters; target batch %lld in micro-batches of %lld; steps %lld..%lld",
+          c.name.c_str(), describe_device(*device).c_str(), static_cast<long long>(parameter_count(c)), static_cast<long long>(t.target_batch_size),
           static_cast<long long>(t.micro_batch_size), static_cast<long long>(step), static_cast<long long>(last_step)));
   if (!valid.empty())
     log(fmt("step %lld validation loss %.4f", static_cast<long long>(step), report.first_valid_loss));
@@ -205,7 +211,10 @@ result<train_report> train_model(const train_options& o, const std::function<voi
   while (step < last_step) {
     auto step_start = clock_type::now();
     model->zero_grad();
-    double loss_sum = 0, text_sum = 0, img_sum = 0;
+    // The losses stay on the device until the step: no host synchronisation
+    // between micro-batches.
+    auto zero = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(*device));
+    torch::Tensor loss_acc = zero, text_acc = zero.clone(), img_acc = zero.clone();
     int64_t accumulated = 0;
     while (accumulated < t.target_batch_size) {
       int64_t want = std::min(t.micro_batch_size, t.target_batch_size - accumulated);
@@ -221,16 +230,19 @@ result<train_report> train_model(const train_options& o, const std::function<voi
       auto b = to_batch(samples, c, o.data_dir);
       if (!b)
         return failure{b.error()};
-      auto losses = model->loss(b->text, b->image);
+      auto text = b->text.to(*device, /*non_blocking=*/true), image = b->image.to(*device, /*non_blocking=*/true);
+      autocast_scope bf16(*device); // the forward and the recomputing backward
+      auto losses = model->loss(text, image);
       // Weighted so that the accumulated gradient is the mean over the target batch.
       (losses.loss * (static_cast<double>(want) / t.target_batch_size)).backward();
-      loss_sum += losses.loss.item<double>() * want;
-      text_sum += losses.loss_text.item<double>() * want;
-      img_sum += losses.loss_img.item<double>() * want;
+      loss_acc += losses.loss.detach().to(torch::kDouble) * static_cast<double>(want);
+      text_acc += losses.loss_text.detach().to(torch::kDouble) * static_cast<double>(want);
+      img_acc += losses.loss_img.detach().to(torch::kDouble) * static_cast<double>(want);
       accumulated += want;
     }
     double lr = optimizer.learning_rate(step);
     double grad_norm = optimizer.step(lr);
+    double loss_sum = loss_acc.item<double>(), text_sum = text_acc.item<double>(), img_sum = img_acc.item<double>();
     ++step;
     samples_seen += accumulated;
     double step_seconds = std::chrono::duration<double>(clock_type::now() - step_start).count();

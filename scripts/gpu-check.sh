@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU checks of ttt, for a machine with a CUDA GPU and PyTorch's libtorch
+# (the `device` machines; see ../shared/device/README.md for the kit copied to
+# .device-kit/): builds ttt against the CUDA libtorch, runs the model tests
+# (their GPU cases compare CUDA with the CPU), and benchmarks training on the
+# GPU. Results go to $OUT (default: gpu-check-out/).
+#   scripts/gpu-check.sh [quick]     quick: dalle-small only
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+if [ ! -f .device-kit/gpu-env.sh ]; then
+  echo "gpu-check: .device-kit/gpu-env.sh is missing (copy ../shared/device/ to .device-kit/)" >&2
+  exit 2
+fi
+source .device-kit/gpu-env.sh > "$out/env.txt" 2>&1
+torch_root=$(dirname "$TTT_TORCH_LIBDIR")
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv | tee "$out/gpu.txt"
+start=$(date +%s)
+if [ ! -f build-gpu/build.ninja ]; then
+  # -U_GLIBCXX_ASSERTIONS: the machine's g++ enables libstdc++ assertions,
+  # which CAF 0.17's function-based actors trip (see the kit's README).
+  LDFLAGS="$TTT_GPU_LDFLAGS" meson setup build-gpu -Dcpp_std=c++17 -Dbuildtype=release \
+    -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS > "$out/setup.txt" 2>&1 ||
+    { tail -40 "$out/setup.txt"; exit 1; }
+fi
+if ! ninja -C build-gpu -j"$(nproc)" apps/ttt tests/model/model_test > "$out/build.txt" 2>&1; then
+  grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
+  exit 1
+fi
+echo "gpu-check: built in $(( $(date +%s) - start )) s"
+
+echo "== model tests (the GPU cases compare CUDA with the CPU)"
+timeout 300 build-gpu/tests/model/model_test --log_level=message --report_level=short \
+  > "$out/model_test.txt" 2>&1
+echo "model_test exit $?"
+grep -E "loss cpu|error|failed|passed|skipped" "$out/model_test.txt" | tail -30
+
+echo "== bench train"
+bench() {
+  timeout 200 build-gpu/apps/ttt bench train --device cuda "$@" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
+}
+bench --config configs/model/dalle-small.ini --batch 64 --steps 5 --reversible both
+[ "${1:-}" = quick ] && exit 0
+bench --config configs/model/dalle-ttt.ini --batch 16 --steps 3 --reversible on
+bench --config configs/model/dalle-ttt.ini --batch 32 --steps 3 --reversible on
+tail -3 "$out/bench-progress.txt"
