@@ -3,7 +3,11 @@
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 
-#ifdef TTT_WITH_CUDA
+// The GPU's name and memory statistics need CUDA's runtime headers, which a
+// PyTorch installation does not always carry; without them those two report
+// less, and everything else works.
+#if defined(TTT_WITH_CUDA) && __has_include(<cuda_runtime_api.h>)
+#define TTT_CUDA_RUNTIME_HEADERS 1
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
@@ -46,7 +50,7 @@ result<torch::Device> select_device(const std::string& spec) {
 }
 
 std::string describe_device(const torch::Device& device) {
-#ifdef TTT_WITH_CUDA
+#ifdef TTT_CUDA_RUNTIME_HEADERS
   if (device.is_cuda()) {
     auto* props = at::cuda::getDeviceProperties(device.index());
     return device.str() + " (" + props->name + ")";
@@ -99,7 +103,7 @@ bool autocast_active() {
 }
 
 int64_t gpu_peak_bytes(const torch::Device& device) {
-#ifdef TTT_WITH_CUDA
+#ifdef TTT_CUDA_RUNTIME_HEADERS
   if (device.is_cuda()) {
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
     return stats.allocated_bytes[0].peak; // index 0: the aggregate over pool types
@@ -111,7 +115,7 @@ int64_t gpu_peak_bytes(const torch::Device& device) {
 }
 
 void reset_gpu_peak(const torch::Device& device) {
-#ifdef TTT_WITH_CUDA
+#ifdef TTT_CUDA_RUNTIME_HEADERS
   if (device.is_cuda())
     c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
 #else

@@ -15,6 +15,10 @@ if [ ! -f .device-kit/gpu-env.sh ]; then
 fi
 source .device-kit/gpu-env.sh > "$out/env.txt" 2>&1
 torch_root=$(dirname "$TTT_TORCH_LIBDIR")
+# CUDA's runtime headers (the GPU's name and memory statistics need them).
+cuda_header=$(find /usr/local/cuda*/include /usr/include /opt/torch/.venv -name cuda_runtime_api.h 2>/dev/null | head -1)
+[ -n "$cuda_header" ] && export CPATH=$CPATH:$(dirname "$cuda_header")
+echo "gpu-check: cuda_runtime_api.h: ${cuda_header:-not found}"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv | tee "$out/gpu.txt"
 start=$(date +%s)
 if [ ! -f build-gpu/build.ninja ]; then
