@@ -8,8 +8,11 @@
 // less, and everything else works.
 #if defined(TTT_WITH_CUDA) && __has_include(<cuda_runtime_api.h>)
 #define TTT_CUDA_RUNTIME_HEADERS 1
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#endif
+#if defined(TTT_WITH_CUDA) && __has_include(<cusparse.h>) // a whole CUDA toolkit
+#define TTT_CUDA_TOOLKIT_HEADERS 1
+#include <ATen/cuda/CUDAContext.h>
 #endif
 
 namespace ttt::model {
@@ -50,7 +53,7 @@ result<torch::Device> select_device(const std::string& spec) {
 }
 
 std::string describe_device(const torch::Device& device) {
-#ifdef TTT_CUDA_RUNTIME_HEADERS
+#ifdef TTT_CUDA_TOOLKIT_HEADERS
   if (device.is_cuda()) {
     auto* props = at::cuda::getDeviceProperties(device.index());
     return device.str() + " (" + props->name + ")";

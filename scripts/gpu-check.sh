@@ -42,8 +42,13 @@ model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradient
   grep -E "loss cpu|error|fail|passed|skipped|No errors" | tail -30
 
 echo "== bench train"
+# The bf16 dense peak of the GPU, for MFU (ttt knows it by name only when
+# built with the whole CUDA toolkit's headers).
+peak=0
+grep -qE "H100|H200|H800" "$out/gpu.txt" && peak=989.4
+grep -q "A100" "$out/gpu.txt" && peak=312
 bench() {
-  timeout "$1" build-gpu/apps/ttt bench train --device cuda "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
+  timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
 }
 bench 60 --config configs/model/dalle-small.ini --batch 64 --steps 5 --reversible both
 if [ "${1:-}" != quick ]; then
