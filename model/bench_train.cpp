@@ -204,6 +204,8 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
   } catch (const c10::Error& e) {
     return failure{c.name + " batch " + std::to_string(batch) + " on " + m.device + ": " +
                    e.what_without_backtrace()};
+  } catch (const std::exception& e) {
+    return failure{c.name + " batch " + std::to_string(batch) + " on " + m.device + ": " + e.what()};
   }
   return m;
 }

@@ -10,7 +10,20 @@ namespace ttt::model {
 
 namespace {
 
-constexpr float lowest = -std::numeric_limits<float>::max(); // dalle-pytorch's max_neg_value
+// dalle-pytorch's max_neg_value: -finfo(dtype).max of the masked tensor's own
+// type (bf16 under autocast cannot hold float's).
+double lowest(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+  case torch::kBFloat16:
+    return -static_cast<double>(std::numeric_limits<c10::BFloat16>::max());
+  case torch::kHalf:
+    return -static_cast<double>(std::numeric_limits<c10::Half>::max());
+  case torch::kDouble:
+    return -std::numeric_limits<double>::max();
+  default:
+    return -std::numeric_limits<float>::max();
+  }
+}
 
 // The reversible stack as one autograd node: forward keeps no activations,
 // backward rebuilds each layer's input from its output (x2 = y2 - g(y1),
@@ -296,7 +309,8 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   } else
 #endif
   {
-    auto dots = torch::matmul(q, k.transpose(-1, -2)).masked_fill(blocked(layer, n), lowest);
+    auto dots = torch::matmul(q, k.transpose(-1, -2));
+    dots = dots.masked_fill(blocked(layer, n), lowest(dots));
     out = torch::matmul(torch::softmax(dots, -1), v);
   }
   return a->to_out->forward(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}));
@@ -346,7 +360,7 @@ torch::Tensor dalle_impl::mask_logits(const torch::Tensor& logits, int64_t begin
   auto text_id = id < config_.total_text_tokens();
   auto text_pos = position < config_.text_seq_len;
   auto blocked = text_pos.logical_and(text_id.logical_not()).logical_or(text_pos.logical_not().logical_and(text_id));
-  return logits.masked_fill(blocked, lowest);
+  return logits.masked_fill(blocked, lowest(logits));
 }
 
 torch::Tensor dalle_impl::forward(const torch::Tensor& text, const torch::Tensor& image) {
@@ -413,7 +427,7 @@ torch::Tensor dalle_impl::step(generation_cache& cache, const torch::Tensor& tok
     append(cache.keys[i], heads(qkv[1]), 2);
     append(cache.values[i], heads(qkv[2]), 2);
     auto dots = torch::matmul(q, cache.keys[i].transpose(-1, -2));
-    dots = dots.masked_fill(blocked(i, t + 1).slice(0, t, t + 1), lowest);
+    dots = dots.masked_fill(blocked(i, t + 1).slice(0, t, t + 1), lowest(dots));
     auto out = torch::matmul(torch::softmax(dots, -1), cache.values[i]);
     return a->to_out->forward(out.transpose(1, 2).reshape({b, 1, c.heads * c.dim_head})) * layers_[i]->scale_f;
   };
