@@ -210,6 +210,73 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
   return m;
 }
 
+namespace {
+
+struct one_step {
+  double loss = 0;
+  torch::Tensor gradients, parameters; // flattened, fp32, on the CPU
+};
+
+one_step step_once(const config_file& cfg, const torch::Device& device, bool bf16, int64_t batch) {
+  const auto& c = cfg.model;
+  torch::manual_seed(0);
+  dalle model(c);
+  model->to(device);
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& nt : model->named_tensors())
+    if (nt.trainable)
+      named.emplace_back(nt.names[0], nt.tensor);
+  lamb optimizer(named, cfg.train);
+  auto gen = at::detail::createCPUGenerator(7);
+  auto text = torch::randint(1, c.num_text_tokens, {batch, c.text_seq_len}, gen, torch::kLong);
+  auto image = torch::randint(0, c.num_image_tokens, {batch, c.image_seq_len()}, gen, torch::kLong);
+  one_step r;
+  {
+    autocast_scope scope(device, bf16);
+    auto loss = model->loss(text.to(device), image.to(device)).loss;
+    loss.backward();
+    r.loss = loss.item<double>();
+  }
+  std::vector<torch::Tensor> grads, params;
+  for (auto& [name, p] : named)
+    grads.push_back(p.grad().detach().to(torch::kCPU, torch::kFloat).flatten());
+  optimizer.step(1e-3);
+  for (auto& [name, p] : named)
+    params.push_back(p.detach().to(torch::kCPU, torch::kFloat).flatten());
+  r.gradients = torch::cat(grads);
+  r.parameters = torch::cat(params);
+  return r;
+}
+
+double relative(const torch::Tensor& a, const torch::Tensor& reference) {
+  return (a - reference).norm().item<double>() / reference.norm().item<double>();
+}
+
+} // namespace
+
+result<device_comparison> compare_with_cpu(const std::string& config_path, const std::string& device_spec, bool bf16,
+                                           int64_t batch) {
+  auto cfg = load_config(config_path);
+  if (!cfg)
+    return failure{cfg.error()};
+  auto device = select_device(device_spec);
+  if (!device)
+    return failure{device.error()};
+  try {
+    auto cpu = step_once(*cfg, torch::kCPU, false, batch), dev = step_once(*cfg, *device, bf16, batch);
+    device_comparison d;
+    d.cpu_loss = cpu.loss;
+    d.device_loss = dev.loss;
+    auto g = dev.gradients, h = cpu.gradients;
+    d.gradient_cosine = (g * h).sum().item<double>() / (g.norm().item<double>() * h.norm().item<double>());
+    d.gradient_relative = relative(g, h);
+    d.parameters_relative = relative(dev.parameters, cpu.parameters);
+    return d;
+  } catch (const std::exception& e) {
+    return failure{"comparing " + device->str() + " with the CPU: " + e.what()};
+  }
+}
+
 int run_train_benchmark(const std::vector<std::string>& args) {
   apps::flag_parser flags("ttt bench train --config FILE [--batch N] [--steps N] [--reversible both|on|off] "
                           "[--device auto|cpu|cuda[:N]]",
@@ -219,7 +286,8 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                            {"reversible", "MODE", "on: recompute activations in backward; off: keep them; both (default)"},
                            {"threads", "N", "libtorch threads (default: libtorch's choice)"},
                            {"device", "D", "auto (default), cpu, cuda or cuda:N; a GPU trains in bf16 autocast"},
-                           {"peak-tflops", "X", "the device's peak TFLOP/s for MFU (default: known GPUs' bf16 peak)"}});
+                           {"peak-tflops", "X", "the device's peak TFLOP/s for MFU (default: known GPUs' bf16 peak)"},
+                           {"compare-cpu", "", "first check one step on the device against the CPU (fp32 and bf16)"}});
   if (int rc = flags.parse_or_exit(args, "ttt bench train"); rc >= 0)
     return rc;
   if (!flags.has("config")) {
@@ -251,6 +319,20 @@ int run_train_benchmark(const std::vector<std::string>& args) {
   if (*threads > 0)
     torch::set_num_threads(static_cast<int>(*threads));
   std::string device_name = describe_device(*device);
+  if (flags.has("compare-cpu")) {
+    for (bool bf16 : {false, true}) {
+      auto d = compare_with_cpu(*flags.value("config"), device->str(), bf16);
+      if (!d) {
+        std::fprintf(stderr, "ttt bench train: %s\n", d.error().c_str());
+        return 1;
+      }
+      std::printf("bench train compare config=%s device=\"%s\" precision=%s cpu_loss=%.6f device_loss=%.6f "
+                  "gradient_cosine=%.6f gradient_relative=%.2e parameters_relative_after_step=%.2e\n",
+                  cfg->model.name.c_str(), device_name.c_str(), bf16 && device->is_cuda() ? "bf16-autocast" : "fp32",
+                  d->cpu_loss, d->device_loss, d->gradient_cosine, d->gradient_relative, d->parameters_relative);
+      std::fflush(stdout);
+    }
+  }
   double peak = *peak_flag > 0 ? *peak_flag : known_peak_tflops(device_name);
   // The reachable peak, measured in the same run.
   auto baseline = measure_matmul_tflops(device->str());

@@ -41,9 +41,21 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
 /// (GPU: bf16 8192³; CPU: fp32 2048³).
 result<double> measure_matmul_tflops(const std::string& device);
 
+/// One training step (loss, backward, LAMB) of a model from seed 0 on the
+/// CPU in fp32 and on `device` (a GPU: bf16 autocast unless `bf16` is false),
+/// compared: how far the GPU's numbers are from the CPU's.
+struct device_comparison {
+  double cpu_loss = 0, device_loss = 0;
+  double gradient_cosine = 0;    ///< of the flattened gradients
+  double gradient_relative = 0;  ///< ‖g_dev − g_cpu‖ / ‖g_cpu‖
+  double parameters_relative = 0; ///< ‖θ_dev − θ_cpu‖ / ‖θ_cpu‖ after the step
+};
+result<device_comparison> compare_with_cpu(const std::string& config_path, const std::string& device, bool bf16,
+                                           int64_t batch = 4);
+
 /// Runs the benchmark with the arguments after `ttt bench train` (--config
 /// FILE [--batch N] [--steps N] [--reversible both|on|off] [--threads N]
-/// [--device D] [--peak-tflops X]); prints one result line per mode and
+/// [--device D] [--peak-tflops X] [--compare-cpu]); prints one result line per mode and
 /// returns the exit status.
 int run_train_benchmark(const std::vector<std::string>& args);
 

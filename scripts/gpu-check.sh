@@ -28,7 +28,7 @@ if [ ! -f build-gpu/build.ninja ]; then
     -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS > "$out/setup.txt" 2>&1 ||
     { tail -40 "$out/setup.txt"; exit 1; }
 fi
-if ! ninja -C build-gpu -j"$(nproc)" apps/ttt tests/model/model_test > "$out/build.txt" 2>&1; then
+if ! ninja -C build-gpu -j"$(nproc)" apps/ttt tests/model/model_test tests/common/flags_test > "$out/build.txt" 2>&1; then
   grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
   exit 1
 fi
@@ -38,6 +38,12 @@ model_test() {
   # Logged to stderr, unbuffered: a crash loses nothing.
   timeout "$1" build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short "${@:2}" 2>&1
 }
+echo "== a Boost.Test program without libtorch, then the model tests' start"
+build-gpu/tests/common/flags_test --report_level=short 2>&1 | tail -2
+build-gpu/tests/model/model_test --list_content 2>&1 | head -3; echo "list_content exit ${PIPESTATUS[0]}"
+if command -v gdb > /dev/null; then
+  gdb -q -batch -ex run -ex bt --args build-gpu/tests/model/model_test --run_test=host_staging_collects_tensors_in_order 2>&1 | tail -25
+fi
 echo "== the GPU model tests (CUDA against the CPU)"
 model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*' | tee "$out/gpu_tests.txt" |
   grep -vE "Entering test (case|module)" | tail -40
@@ -51,7 +57,7 @@ grep -q "A100" "$out/gpu.txt" && peak=312
 bench() {
   timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
 }
-bench 60 --config configs/model/dalle-small.ini --batch 64 --steps 5 --reversible both
+bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 5 --reversible both --compare-cpu
 if [ "${1:-}" != quick ]; then
   bench 100 --config configs/model/dalle-ttt.ini --batch 16 --steps 3 --reversible on
   bench 120 --config configs/model/dalle-ttt.ini --batch 32 --steps 3 --reversible on

@@ -6,7 +6,6 @@
 
 #include "model/bench_train.hpp"
 #include "model/device.hpp"
-#include "model/lamb.hpp"
 
 using namespace ttt::model;
 using namespace ttt::model::testing;
@@ -21,47 +20,6 @@ boost::test_tools::assertion_result has_gpu(boost::unit_test::test_unit_id) {
   boost::test_tools::assertion_result r(gpu_present());
   r.message() << "no CUDA GPU (" << (cuda_compiled() ? "CUDA build" : "CPU-only build") << "): skipped";
   return r;
-}
-
-struct step_result {
-  double loss = 0;
-  torch::Tensor gradients; ///< flattened, fp32, on the CPU
-  torch::Tensor after_step; ///< parameters after one LAMB step, flattened, on the CPU
-};
-
-// One loss, backward and LAMB step of dalle-tiny from seed 0 on `device`.
-step_result run_step(const torch::Device& device, bool bf16, const std::string& config_name = "dalle-tiny") {
-  auto c = load_model_config(config_name);
-  torch::manual_seed(0);
-  dalle m(c);
-  m->to(device);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& nt : m->named_tensors())
-    if (nt.trainable)
-      named.emplace_back(nt.names[0], nt.tensor);
-  train_config t;
-  lamb optimizer(named, t);
-  auto [text, image] = random_batch(c, 4, 7);
-  step_result r;
-  {
-    autocast_scope scope(device, bf16);
-    auto loss = m->loss(text.to(device), image.to(device)).loss;
-    loss.backward();
-    r.loss = loss.item<double>();
-  }
-  std::vector<torch::Tensor> grads, params;
-  for (auto& [name, p] : named)
-    grads.push_back(p.grad().detach().to(torch::kCPU, torch::kFloat).flatten());
-  optimizer.step(1e-3);
-  for (auto& [name, p] : named)
-    params.push_back(p.detach().to(torch::kCPU, torch::kFloat).flatten());
-  r.gradients = torch::cat(grads);
-  r.after_step = torch::cat(params);
-  return r;
-}
-
-double cosine(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a * b).sum().item<double>() / (a.norm().item<double>() * b.norm().item<double>());
 }
 
 } // namespace
@@ -118,27 +76,41 @@ BOOST_AUTO_TEST_CASE(host_staging_collects_tensors_in_order) {
     BOOST_TEST(staging.data()[i] == static_cast<float>(i + 1));
 }
 
+std::string config_path(const std::string& name) {
+  return std::string(TTT_SOURCE_DIR) + "/configs/model/" + name + ".ini";
+}
+
+BOOST_AUTO_TEST_CASE(a_cpu_step_compared_with_itself_is_identical) {
+  // The comparison itself, where no GPU is needed: the CPU against the CPU.
+  auto d = compare_with_cpu(config_path("dalle-tiny"), "cpu", true);
+  BOOST_REQUIRE_MESSAGE(d, d.error());
+  BOOST_TEST(d->device_loss == d->cpu_loss);
+  BOOST_TEST(d->gradient_relative == 0.0);
+  BOOST_TEST(d->parameters_relative == 0.0);
+  BOOST_TEST(d->gradient_cosine == 1.0, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(!compare_with_cpu("/nonexistent.ini", "cpu", true));
+}
+
 BOOST_AUTO_TEST_CASE(gpu_fp32_equals_cpu, *boost::unit_test::precondition(has_gpu)) {
   // Fused attention with the masks, fp32: the same numbers as the CPU's
   // explicit masked softmax, up to summation order.
-  auto gpu = torch::Device(torch::kCUDA, 0);
-  auto on_cpu = run_step(torch::kCPU, false), on_gpu = run_step(gpu, false);
-  BOOST_TEST(on_gpu.loss == on_cpu.loss, boost::test_tools::tolerance(1e-4));
-  BOOST_TEST(cosine(on_gpu.gradients, on_cpu.gradients) > 0.99999);
-  BOOST_TEST(torch::allclose(on_gpu.gradients, on_cpu.gradients, 1e-3, 1e-5));
-  BOOST_TEST(torch::allclose(on_gpu.after_step, on_cpu.after_step, 1e-4, 1e-6));
+  auto d = compare_with_cpu(config_path("dalle-tiny"), "cuda", false);
+  BOOST_REQUIRE_MESSAGE(d, d.error());
+  BOOST_TEST(d->device_loss == d->cpu_loss, boost::test_tools::tolerance(1e-4));
+  BOOST_TEST(d->gradient_cosine > 0.99999);
+  BOOST_TEST(d->gradient_relative < 1e-3);
+  BOOST_TEST(d->parameters_relative < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(gpu_bf16_autocast_equals_cpu_within_bf16_tolerance, *boost::unit_test::precondition(has_gpu)) {
-  auto gpu = torch::Device(torch::kCUDA, 0);
   for (const char* name : {"dalle-tiny", "dalle-small"}) {
-    auto on_cpu = run_step(torch::kCPU, false, name), on_gpu = run_step(gpu, true, name);
-    BOOST_TEST_MESSAGE(name << ": loss cpu " << on_cpu.loss << " gpu bf16 " << on_gpu.loss << ", gradient cosine "
-                            << cosine(on_gpu.gradients, on_cpu.gradients));
-    BOOST_TEST(on_gpu.loss == on_cpu.loss, boost::test_tools::tolerance(1e-2));
-    BOOST_TEST(cosine(on_gpu.gradients, on_cpu.gradients) > 0.99);
-    double relative = (on_gpu.after_step - on_cpu.after_step).norm().item<double>() / on_cpu.after_step.norm().item<double>();
-    BOOST_TEST(relative < 1e-3);
+    auto d = compare_with_cpu(config_path(name), "cuda", true);
+    BOOST_REQUIRE_MESSAGE(d, d.error());
+    BOOST_TEST_MESSAGE(name << ": loss cpu " << d->cpu_loss << " gpu bf16 " << d->device_loss << ", gradient cosine "
+                            << d->gradient_cosine);
+    BOOST_TEST(d->device_loss == d->cpu_loss, boost::test_tools::tolerance(1e-2));
+    BOOST_TEST(d->gradient_cosine > 0.99);
+    BOOST_TEST(d->parameters_relative < 1e-3);
   }
 }
 
