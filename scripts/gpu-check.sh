@@ -59,12 +59,11 @@ bench() {
 }
 bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 5 --reversible both --compare-cpu
 if [ "${1:-}" != quick ]; then
-  bench 100 --config configs/model/dalle-ttt.ini --batch 16 --steps 3 --reversible on
   bench 120 --config configs/model/dalle-ttt.ini --batch 32 --steps 3 --reversible on
 fi
 tail -4 "$out/bench-progress.txt"
 
 echo "== all model tests"
-model_test 150 > "$out/model_test.txt"
+model_test 120 > "$out/model_test.txt"
 echo "model_test exit $?"
 tail -5 "$out/model_test.txt"
