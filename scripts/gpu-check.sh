@@ -38,12 +38,6 @@ model_test() {
   # Logged to stderr, unbuffered: a crash loses nothing.
   timeout "$1" build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short "${@:2}" 2>&1
 }
-echo "== a Boost.Test program without libtorch, then the model tests' start"
-build-gpu/tests/common/flags_test --report_level=short 2>&1 | tail -2
-build-gpu/tests/model/model_test --list_content 2>&1 | head -3; echo "list_content exit ${PIPESTATUS[0]}"
-if command -v gdb > /dev/null; then
-  gdb -q -batch -ex run -ex bt --args build-gpu/tests/model/model_test --run_test=host_staging_collects_tensors_in_order 2>&1 | tail -25
-fi
 echo "== the GPU model tests (CUDA against the CPU)"
 model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*' | tee "$out/gpu_tests.txt" |
   grep -vE "Entering test (case|module)" | tail -40
