@@ -35,7 +35,7 @@ const std::set<std::string> known_settings = {
   "node.roles",        "node.listen",         "node.announce",      "node.data_dir",
   "node.client_mode",  "node.initial_peers",  "dht.bucket_size",    "dht.alpha",
   "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
-  "run.run_id",        "monitor.poll_interval", "monitor.alive_window",
+  "run.run_id",        "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time",
 };
@@ -120,6 +120,14 @@ int node_command(const args_t& args) {
   if (run_trainer && (*target_batch < 1 || *epochs < 0 || *min_group_size < 1 ||
                       *group_size < *min_group_size || *matchmaking_time <= 0))
     return fail(prof->origin() + ": trainer settings out of range");
+
+  // [monitor] dashboard = HOST:PORT serves the dashboard (port 0: any); empty: none.
+  std::optional<std::pair<std::string, uint16_t>> dashboard_at;
+  if (auto d = prof->get("monitor.dashboard"); run_monitor && d && !d->empty()) {
+    dashboard_at = parse_host_port(*d, error, true);
+    if (!dashboard_at)
+      return fail(prof->origin() + ": [monitor] dashboard: " + error);
+  }
 
   auto listen = parse_host_port(*prof->text("node.listen", "0.0.0.0:31234"), error, true);
   if (!listen)
@@ -219,6 +227,7 @@ int node_command(const args_t& args) {
     caf::anon_send(node, bootstrap_atom_v, initial_peers);
 
     metrics::monitor_actor monitor;
+    metrics::dashboard_server dashboard;
     if (run_monitor) {
       metrics::monitor_config mc;
       mc.dht = node;
@@ -228,6 +237,14 @@ int node_command(const args_t& args) {
       mc.poll_interval = seconds(*monitor_poll);
       mc.alive_window = *alive_window;
       mc.log = log_line;
+      if (dashboard_at) {
+        mc.board = std::make_shared<metrics::dashboard_board>();
+        if (auto err = dashboard.start(dashboard_at->first, dashboard_at->second, mc.board); !err.empty())
+          log_line("monitor: " + err); // the monitor still logs and keeps its history
+        else
+          log_line("dashboard of run '" + run_id + "' at http://" + dashboard_at->first + ":" +
+                   std::to_string(dashboard.port()) + "/ (Prometheus: /metrics)");
+      }
       monitor = metrics::spawn_monitor(sys, mc);
       log_line("monitor of run '" + run_id + "' started");
     }
@@ -298,6 +315,7 @@ int node_command(const args_t& args) {
       mm.unpublish(gateway, port);
       caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
     }
+    dashboard.stop();
     if (monitor)
       caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
     for (auto& a : role_actors)

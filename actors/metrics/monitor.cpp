@@ -47,10 +47,20 @@ void on_records(monitor_ptr self, const dht::dht_records& records) {
     }
     reports.push_back(*m);
   }
-  auto snapshot = summarize(reports, st.cfg.clock(), st.cfg.alive_window);
+  double now = st.cfg.clock();
+  if (st.cfg.board) {
+    std::vector<peer_metrics> alive;
+    for (const auto& r : reports)
+      if (r.time >= now - st.cfg.alive_window)
+        alive.push_back(r);
+    st.cfg.board->set_peers(std::move(alive), st.refused, now);
+  }
+  auto snapshot = summarize(reports, now, st.cfg.alive_window);
   if (!snapshot || (st.last_logged && snapshot->step <= *st.last_logged))
     return;
   st.last_logged = snapshot->step;
+  if (st.cfg.board)
+    st.cfg.board->append(*snapshot);
   if (st.cfg.db)
     if (auto err = st.cfg.db->put(storage::column::metrics_history, history_key(snapshot->step),
                                   encode(*snapshot)))
@@ -63,10 +73,14 @@ monitor_actor::behavior_type monitor_impl(monitor_ptr self, monitor_config cfg) 
   st.cfg = std::move(cfg);
   if (!st.cfg.log)
     st.cfg.log = [](const std::string&) {};
+  if (st.cfg.board)
+    st.cfg.board->set_run(st.cfg.run_id);
   if (st.cfg.db) {
     auto history = read_history(*st.cfg.db);
     if (!history.empty())
       st.last_logged = history.back().step;
+    if (st.cfg.board)
+      st.cfg.board->set_history(std::move(history));
   }
   self->send(self, mon_poll_atom_v);
   return {

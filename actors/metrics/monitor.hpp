@@ -5,6 +5,7 @@
 
 #include "actors/common/types.hpp"
 #include "actors/dht/interface.hpp"
+#include "actors/metrics/dashboard.hpp"
 #include "actors/metrics/swarm_metrics.hpp"
 
 #include <caf/fwd.hpp>
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace ttt::storage {
@@ -33,6 +35,8 @@ struct monitor_config {
   caf::timespan poll_interval = std::chrono::seconds(5);
   double alive_window = 60; ///< seconds a report counts its peer as alive
   std::function<void(const std::string&)> log;
+  /// Where the dashboard reads the history and the peers (null: no dashboard).
+  std::shared_ptr<dashboard_board> board;
 };
 
 using monitor_actor = caf::typed_actor<caf::reacts_to<mon_poll_atom>>;

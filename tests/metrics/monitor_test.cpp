@@ -75,6 +75,7 @@ BOOST_AUTO_TEST_CASE(monitor_aggregates_each_epoch_once_into_its_history) {
     mc.poll_interval = std::chrono::seconds(1);
     std::vector<std::string> lines;
     mc.log = [&](const std::string& line) { lines.push_back(line); };
+    mc.board = std::make_shared<dashboard_board>();
     auto monitor = spawn_monitor(net.system(), mc);
     auto tick = [&] {
       net.now += 1;
@@ -93,6 +94,13 @@ BOOST_AUTO_TEST_CASE(monitor_aggregates_each_epoch_once_into_its_history) {
     BOOST_REQUIRE(lines.size() == 2u);
     BOOST_TEST(lines[0] == "epoch 1: loss 2.5000, 2 alive peers, 40.0 samples/s, 128 samples");
     BOOST_TEST(lines[1] == "epoch 2: loss 1.5000, 1 alive peers, 10.0 samples/s, 64 samples");
+    // The dashboard's board saw the same epochs, both peers and the refused record.
+    auto view = mc.board->view();
+    BOOST_TEST(view.run_id == "run1");
+    BOOST_REQUIRE(view.history.size() == 2u);
+    BOOST_TEST(view.history[1].mean_loss == 1.5);
+    BOOST_TEST(view.peers.size() == 2u);
+    BOOST_TEST(view.refused_records >= 1u);
     caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
   }
   auto history = read_history(**db);
