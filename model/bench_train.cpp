@@ -73,6 +73,21 @@ const tracking_allocator& tracker() {
   return *t;
 }
 
+struct config_on_device {
+  config_file config;
+  torch::Device device;
+};
+
+result<config_on_device> prepare(const std::string& config_path, const std::string& device_spec) {
+  auto cfg = load_config(config_path);
+  if (!cfg)
+    return failure{cfg.error()};
+  auto device = select_device(device_spec);
+  if (!device)
+    return failure{device.error()};
+  return config_on_device{*cfg, *device};
+}
+
 double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -125,28 +140,23 @@ result<double> measure_matmul_tflops(const std::string& device_spec) {
 
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
                                                   bool recompute, const std::string& device_spec) {
-  auto cfg = load_config(config_path);
-  if (!cfg)
-    return failure{cfg.error()};
-  auto device = select_device(device_spec);
-  if (!device)
-    return failure{device.error()};
-  bool gpu = device->is_cuda();
+  auto prepared = prepare(config_path, device_spec);
+  if (!prepared)
+    return failure{prepared.error()};
+  const auto& cfg = prepared->config;
+  const auto& device = prepared->device;
+  bool gpu = device.is_cuda();
   const auto* tr = gpu ? nullptr : &tracker();
-  const auto& c = cfg->model;
+  const auto& c = cfg.model;
   train_step_measurement m;
-  m.device = describe_device(*device);
+  m.device = describe_device(device);
   try {
     torch::manual_seed(0);
     dalle model(c);
-    model->to(*device);
+    model->to(device);
     model->set_recompute(recompute);
-    std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& nt : model->named_tensors())
-      if (nt.trainable)
-        named.emplace_back(nt.names[0], nt.tensor);
-    lamb optimizer(named, cfg->train); // its state is made on the parameters' device
-    auto ids = torch::TensorOptions().dtype(torch::kLong).device(*device);
+    lamb optimizer(model->trainable_tensors(), cfg.train); // its state is made on the parameters' device
+    auto ids = torch::TensorOptions().dtype(torch::kLong).device(device);
     auto text = torch::randint(1, c.num_text_tokens, {batch, c.text_seq_len}, ids);
     auto image = torch::randint(0, c.num_image_tokens, {batch, c.image_seq_len()}, ids);
     int64_t peak_bytes = 0;
@@ -154,7 +164,7 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
     for (int64_t s = 0; s <= steps; ++s) {
       bool timed = s > 0 || steps == 0; // the first step also allocates gradients and state
       if (timed && (s == 1 || steps == 0))
-        reset_gpu_peak(*device);
+        reset_gpu_peak(device);
       model->zero_grad();
       int64_t base = 0;
       if (tr) {
@@ -166,18 +176,18 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
       torch::Tensor loss;
       double f, b;
       {
-        autocast_scope bf16(*device); // forward and the recomputing backward alike
+        autocast_scope bf16(device); // forward and the recomputing backward alike
         loss = model->loss(text, image).loss;
-        synchronize(*device);
+        synchronize(device);
         f = since(t0);
         t0 = std::chrono::steady_clock::now();
         loss.backward();
-        synchronize(*device);
+        synchronize(device);
         b = since(t0);
       }
       t0 = std::chrono::steady_clock::now();
       optimizer.step(1e-4);
-      synchronize(*device);
+      synchronize(device);
       double o = since(t0);
       if (tr)
         peak_bytes = std::max(peak_bytes, tr->peak() - base);
@@ -192,7 +202,7 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
                      static_cast<long long>(steps), since(start));
     }
     if (gpu)
-      peak_bytes = gpu_peak_bytes(*device);
+      peak_bytes = gpu_peak_bytes(device);
     double n = static_cast<double>(std::max<int64_t>(1, steps));
     m.forward_ms /= n;
     m.backward_ms /= n;
@@ -222,10 +232,7 @@ one_step step_once(const config_file& cfg, const torch::Device& device, bool bf1
   torch::manual_seed(0);
   dalle model(c);
   model->to(device);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& nt : model->named_tensors())
-    if (nt.trainable)
-      named.emplace_back(nt.names[0], nt.tensor);
+  auto named = model->trainable_tensors();
   lamb optimizer(named, cfg.train);
   auto gen = at::detail::createCPUGenerator(7);
   auto text = torch::randint(1, c.num_text_tokens, {batch, c.text_seq_len}, gen, torch::kLong);
@@ -256,14 +263,13 @@ double relative(const torch::Tensor& a, const torch::Tensor& reference) {
 
 result<device_comparison> compare_with_cpu(const std::string& config_path, const std::string& device_spec, bool bf16,
                                            int64_t batch) {
-  auto cfg = load_config(config_path);
-  if (!cfg)
-    return failure{cfg.error()};
-  auto device = select_device(device_spec);
-  if (!device)
-    return failure{device.error()};
+  auto prepared = prepare(config_path, device_spec);
+  if (!prepared)
+    return failure{prepared.error()};
+  const auto& cfg = prepared->config;
+  const auto& device = prepared->device;
   try {
-    auto cpu = step_once(*cfg, torch::kCPU, false, batch), dev = step_once(*cfg, *device, bf16, batch);
+    auto cpu = step_once(cfg, torch::kCPU, false, batch), dev = step_once(cfg, device, bf16, batch);
     device_comparison d;
     d.cpu_loss = cpu.loss;
     d.device_loss = dev.loss;
@@ -273,7 +279,7 @@ result<device_comparison> compare_with_cpu(const std::string& config_path, const
     d.parameters_relative = relative(dev.parameters, cpu.parameters);
     return d;
   } catch (const std::exception& e) {
-    return failure{"comparing " + device->str() + " with the CPU: " + e.what()};
+    return failure{"comparing " + device.str() + " with the CPU: " + e.what()};
   }
 }
 
@@ -321,6 +327,8 @@ int run_train_benchmark(const std::vector<std::string>& args) {
   std::string device_name = describe_device(*device);
   if (flags.has("compare-cpu")) {
     for (bool bf16 : {false, true}) {
+      if (bf16 && !device->is_cuda())
+        continue; // the CPU computes in fp32 only
       auto d = compare_with_cpu(*flags.value("config"), device->str(), bf16);
       if (!d) {
         std::fprintf(stderr, "ttt bench train: %s\n", d.error().c_str());

@@ -505,4 +505,12 @@ std::vector<named_tensor> dalle_impl::named_tensors() const {
   return out;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> dalle_impl::trainable_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& nt : named_tensors())
+    if (nt.trainable)
+      out.emplace_back(nt.names[0], nt.tensor);
+  return out;
+}
+
 } // namespace ttt::model

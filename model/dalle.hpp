@@ -89,6 +89,8 @@ public:
 
   /// Every tensor with its dalle-pytorch names, in a stable order.
   std::vector<named_tensor> named_tensors() const;
+  /// The trainable ones under their canonical names (what optimizers take).
+  std::vector<std::pair<std::string, torch::Tensor>> trainable_tensors() const;
 
   // Pieces of the stack, public for the reversible function and tests.
   torch::Tensor block_f(size_t layer, const torch::Tensor& x);
