@@ -261,6 +261,7 @@ int node_command(const args_t& args) {
     }
 
     std::vector<caf::actor> role_actors;
+    caf::actor trainer_handle;
     // With a trainer, the checkpointer writes the trainer's state and hands
     // it back on restart; alone (aux), it follows the swarm's state adverts.
     checkpoint::checkpointer_actor checkpointer;
@@ -338,7 +339,7 @@ int node_command(const args_t& args) {
       tc.detached = true;
       auto trainer_actor = trainer::spawn_collaborative_trainer(sys, tc);
       role_actors.push_back(caf::actor_cast<caf::actor>(matchmaker));
-      role_actors.push_back(caf::actor_cast<caf::actor>(trainer_actor));
+      trainer_handle = caf::actor_cast<caf::actor>(trainer_actor);
       log_line("trainer of run '" + run_id + "' started on " + mo.config + " with data " + mo.data_dir);
     }
 #endif
@@ -352,6 +353,24 @@ int node_command(const args_t& args) {
     }
     if (monitor)
       caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
+    // The trainer first; then the checkpointer finishes what the trainer
+    // handed it before it stops: an epoch the trainer completed is an epoch
+    // a restart resumes from.
+    if (trainer_handle) {
+      caf::anon_send_exit(trainer_handle, caf::exit_reason::user_shutdown);
+      caf::scoped_actor waiter{sys};
+      waiter->wait_for(trainer_handle);
+    }
+    if (checkpointer) {
+      // Its mailbox is FIFO: the answer to this no-op request (epoch 0 is
+      // never due) comes after every checkpoint requested before it.
+      caf::scoped_actor waiter{sys};
+      waiter->request(checkpointer, std::chrono::seconds(120), ckpt_save_atom_v,
+                      checkpoint::checkpoint_request{})
+        .receive([](bool) {}, [](caf::error& err) {
+          log_line("checkpointer did not finish: " + describe(err));
+        });
+    }
     for (auto& a : role_actors)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     if (averager)
