@@ -138,6 +138,22 @@ BOOST_AUTO_TEST_CASE(a_killed_trainer_does_not_stop_the_others_and_resumes_from_
     BOOST_TEST(e >= checkpointed);
   BOOST_TEST(b2->output().find("starting at epoch 0") == std::string::npos);
 
+  // A trainer behind NAT (configs/client.ini: only outgoing connections)
+  // joining now loads the swarm's state over the connection it opened.
+  auto client_profile = s.tmp.path() + "/client.ini";
+  std::string text = read(TTT_SOURCE_DIR "/configs/client.ini");
+  text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
+  text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
+  text = std::regex_replace(text, std::regex("matchmaking_time = [0-9]+"), "matchmaking_time = 4");
+  std::ofstream(client_profile) << text;
+  auto c = s.start("c", client_profile);
+  BOOST_REQUIRE_MESSAGE(c->wait_for("client mode", 30s), c->output());
+  auto joined = c->wait_for("loaded state of epoch ([0-9]+) from peer", 60s);
+  BOOST_REQUIRE_MESSAGE(joined, c->output());
+  BOOST_TEST(std::stoi((*joined)[1]) > checkpointed);
+  c->kill(SIGTERM);
+  BOOST_TEST(c->wait().value_or(-1) == 0);
+
   for (auto* p : {a.get(), b2.get()}) {
     p->kill(SIGTERM);
     BOOST_TEST(p->wait().value_or(-1) == 0);
