@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <fcntl.h>
@@ -209,6 +210,43 @@ caf::error checkpoint_store::remove(uint64_t epoch) {
   if (ec)
     return io_error("cannot remove " + path + ": " + ec.message());
   return {};
+}
+
+size_t checkpoint_store::remove_unindexed() {
+  auto all = list();
+  if (!all)
+    return 0;
+  std::set<std::string> indexed;
+  for (const auto& m : *all)
+    indexed.insert(fs::path(m.path).filename().string());
+  // Collected first, removed after: no directory changes under an iterator.
+  std::vector<fs::path> orphans, temporaries;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_, ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("epoch-", 0) != 0 || !e.is_directory())
+      continue;
+    if (!indexed.count(name)) {
+      orphans.push_back(e.path());
+      continue;
+    }
+    std::error_code inner;
+    for (const auto& f : fs::directory_iterator(e.path(), inner))
+      if (f.path().extension() == ".tmp")
+        temporaries.push_back(f.path());
+  }
+  size_t removed = 0;
+  for (const auto& p : orphans) {
+    log("removing " + p.string() + ": no checkpoint record names it (a save cut short)");
+    std::error_code rm;
+    fs::remove_all(p, rm);
+    removed += rm ? 0 : 1;
+  }
+  for (const auto& p : temporaries) {
+    std::error_code rm;
+    removed += fs::remove(p, rm) ? 1 : 0;
+  }
+  return removed;
 }
 
 } // namespace ttt::checkpoint

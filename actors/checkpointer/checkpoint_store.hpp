@@ -53,6 +53,10 @@ public:
   /// Deletes the checkpoint of `epoch`: record first, then its directory.
   caf::error remove(uint64_t epoch);
 
+  /// Deletes what a crash mid-save left behind: epoch-* directories no
+  /// record names, and temporary files. Returns how many entries went.
+  size_t remove_unindexed();
+
   const std::string& root() const { return root_; }
 
 private:

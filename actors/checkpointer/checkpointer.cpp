@@ -112,6 +112,7 @@ checkpointer_actor::behavior_type checkpointer_impl(self_ptr self, checkpointer_
   if (!st.cfg.log)
     st.cfg.log = [](const std::string&) {};
   st.store = std::make_unique<checkpoint_store>(st.cfg.db, st.cfg.root, st.cfg.keep, st.cfg.log);
+  st.store->remove_unindexed();
   if (st.cfg.follow) {
     // Serve the newest own checkpoint at once: a restarted aux peer is a
     // holder again before anything new is downloaded.

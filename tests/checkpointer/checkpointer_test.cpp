@@ -169,6 +169,25 @@ BOOST_AUTO_TEST_CASE(a_corrupted_or_incomplete_checkpoint_is_skipped_for_the_nex
   BOOST_TEST(!store.latest_valid().found);
 }
 
+BOOST_AUTO_TEST_CASE(what_a_save_cut_short_left_behind_is_removed) {
+  test::temp_dir tmp;
+  auto root = tmp.path() + "/checkpoints";
+  auto db = open_db(tmp.path() + "/db");
+  checkpoint_store store(db.get(), root, 0);
+  BOOST_REQUIRE(store.save(meta_of(1), state_of(1)));
+  // Files of epoch 2 written, the process killed before its record was put.
+  BOOST_REQUIRE(!save_state(root + "/" + directory_name(2), state_of(2)));
+  std::ofstream(root + "/" + directory_name(1) + "/model.safetensors.tmp") << "half";
+  std::ofstream(root + "/notes.txt") << "not ours";
+  BOOST_TEST(store.remove_unindexed() == 2u);
+  BOOST_TEST(!fs::exists(root + "/" + directory_name(2)));
+  BOOST_TEST(!fs::exists(root + "/" + directory_name(1) + "/model.safetensors.tmp"));
+  BOOST_TEST(fs::exists(root + "/notes.txt"));
+  auto latest = store.latest_valid();
+  BOOST_REQUIRE(latest.found);
+  BOOST_TEST(latest.meta.epoch == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(files_are_replaced_atomically) {
   test::temp_dir tmp;
   auto path = tmp.path() + "/file.bin";
