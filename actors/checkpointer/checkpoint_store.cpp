@@ -214,7 +214,9 @@ caf::error checkpoint_store::remove(uint64_t epoch) {
 
 size_t checkpoint_store::remove_unindexed() {
   auto all = list();
-  if (!all)
+  // An empty index may be a database that was lost or replaced, not a
+  // crash: then the directories are the only copy left, and they stay.
+  if (!all || all->empty())
     return 0;
   std::set<std::string> indexed;
   for (const auto& m : *all)
