@@ -1,7 +1,7 @@
 // Checkpoints and resuming with real `ttt node` processes training
 // dalle-tiny on loopback: a trainer killed with SIGKILL does not stop the
-// others and, restarted, resumes from its checkpoint (its epoch is not
-// reset) and catches up with the swarm by loading state from a peer; a whole
+// others and, restarted, resumes from its newest valid checkpoint (its epoch
+// is not reset; a damaged checkpoint is skipped) and catches up with the swarm by loading state from a peer; a whole
 // swarm stopped and restarted resumes with no completed epoch lost; an aux
 // peer keeps the run's state as checkpoints that `ttt export` reads.
 #define BOOST_TEST_MODULE resume_process
@@ -122,11 +122,27 @@ BOOST_AUTO_TEST_CASE(a_killed_trainer_does_not_stop_the_others_and_resumes_from_
   int a_at_kill = epochs_done(a->output()).back();
   BOOST_REQUIRE_MESSAGE(wait_epoch(*a, a_at_kill + 2), a->output());
 
+  // Its newest checkpoint damaged on disk: the restart skips it for the one before.
+  BOOST_REQUIRE(before.size() >= 2u);
+  char name[32];
+  std::snprintf(name, sizeof(name), "epoch-%08d", checkpointed);
+  {
+    std::fstream f(s.dir_of("b") + "/checkpoints/" + name + "/model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    BOOST_REQUIRE(f);
+    f.seekp(1000);
+    f.write("corrupt", 7);
+  }
+  int older = before[before.size() - 2];
+
   auto b2 = s.trainer("b");
   auto resumed = b2->wait_for("loaded state of epoch ([0-9]+) from checkpoint", 60s);
   BOOST_REQUIRE_MESSAGE(resumed, b2->output());
-  // (>=: a SIGKILL may land between a checkpoint's record and its log line.)
-  BOOST_TEST(std::stoi((*resumed)[1]) >= checkpointed);
+  // (>=: a SIGKILL may land between a checkpoint's record and its log line,
+  // so a newer, undamaged one may exist.)
+  BOOST_TEST(std::stoi((*resumed)[1]) != checkpointed);
+  BOOST_TEST(std::stoi((*resumed)[1]) >= older);
+  BOOST_TEST(older >= 1);
   // Behind the swarm, it then loads the newer state a serves...
   auto caught_up = b2->wait_for("loaded state of epoch ([0-9]+) from peer", 60s);
   BOOST_REQUIRE_MESSAGE(caught_up, b2->output() + "\n--- a ---\n" + a->output());
@@ -135,7 +151,7 @@ BOOST_AUTO_TEST_CASE(a_killed_trainer_does_not_stop_the_others_and_resumes_from_
   int from = std::stoi((*caught_up)[1]);
   BOOST_REQUIRE_MESSAGE(wait_epoch(*b2, from), b2->output());
   for (int e : epochs_done(b2->output()))
-    BOOST_TEST(e >= checkpointed);
+    BOOST_TEST(e >= older);
   BOOST_TEST(b2->output().find("starting at epoch 0") == std::string::npos);
 
   // A trainer behind NAT (configs/client.ini: only outgoing connections)
