@@ -31,6 +31,10 @@ struct trainer_state {
   bool stopped = false;
   bool loading = false;  ///< resuming from a checkpoint or downloading state
   double next_state_try = 0;
+  /// Looks for served state at start even when no progress record shows the
+  /// swarm ahead (a swarm restarted from nothing but an aux peer's state);
+  /// a few tries, since the DHT may still be joining.
+  int first_looks_left = 3;
 
   double now() const { return cfg.clock(); }
 
@@ -249,14 +253,16 @@ bool install_state(trainer_ptr self, uint64_t epoch, const std::vector<state_fil
 /// The swarm is at `global_epoch`, past this peer: download the state from
 /// the best holder (the averager falls back along the list), load it, and
 /// contribute from there on.
-void load_from_peers(trainer_ptr self, uint64_t global_epoch) {
+void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
   auto& st = self->state;
   st.loading = true;
-  st.cfg.log("epoch " + std::to_string(st.epoch) + " is behind the swarm's " +
-             std::to_string(global_epoch) + ": loading state from peers");
-  auto give_up = [self](const std::string& why) {
+  if (!first_look)
+    st.cfg.log("epoch " + std::to_string(st.epoch) + " is behind the swarm's " +
+               std::to_string(global_epoch) + ": loading state from peers");
+  auto give_up = [self, first_look](const std::string& why) {
     auto& st = self->state;
-    st.cfg.log("cannot load state from peers: " + why + "; training on");
+    if (!first_look)
+      st.cfg.log("cannot load state from peers: " + why + "; training on");
     st.loading = false;
     st.next_state_try = st.now() + st.cfg.state_retry;
     schedule_tick(self);
@@ -270,6 +276,7 @@ void load_from_peers(trainer_ptr self, uint64_t global_epoch) {
                                                   st.cfg.resolve_holder);
         if (req.holders.empty())
           return give_up("no holder advertises state past epoch " + std::to_string(st.epoch));
+        st.first_looks_left = 0;
         self->request(st.cfg.averager, caf::infinite, avg_fetch_atom_v, std::move(req))
           .then(
             [self, give_up](averaging::fetched_state& fetched) {
@@ -311,8 +318,12 @@ void fetch_progress(trainer_ptr self) {
         st.next_fetch = global.next_fetch_time;
         if (st.in_round || st.stopped || st.loading)
           return;
-        if (st.cfg.load_state && behind(local, global) && st.now() >= st.next_state_try) {
-          load_from_peers(self, global.epoch);
+        bool is_behind = behind(local, global);
+        if (st.cfg.load_state && (is_behind || st.first_looks_left > 0) &&
+            st.now() >= st.next_state_try) {
+          if (!is_behind)
+            st.first_looks_left -= 1;
+          load_from_peers(self, global.epoch, !is_behind);
           return;
         }
         if (ready_to_step(local, global, st.now()))

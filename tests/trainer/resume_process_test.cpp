@@ -3,7 +3,8 @@
 // others and, restarted, resumes from its newest valid checkpoint (its epoch
 // is not reset; a damaged checkpoint is skipped) and catches up with the swarm by loading state from a peer; a whole
 // swarm stopped and restarted resumes with no completed epoch lost; an aux
-// peer keeps the run's state as checkpoints that `ttt export` reads.
+// peer keeps the run's state as checkpoints that `ttt export` reads and
+// serves it to a trainer that has nothing of its own.
 #define BOOST_TEST_MODULE resume_process
 #include <boost/test/unit_test.hpp>
 
@@ -209,10 +210,21 @@ BOOST_AUTO_TEST_CASE(a_whole_swarm_restarted_loses_no_completed_epoch_and_aux_ke
   BOOST_TEST(rc == 0);
   BOOST_TEST(std::filesystem::file_size(out) > 100000u);
 
-  // Everything again: each trainer resumes at its completed epochs.
+  // Everything again. The aux peer serves its newest checkpoint at once: a
+  // trainer with nothing of its own starts from it, not from scratch.
   s.start_dht();
   auto aux2 = s.start("aux", aux_profile);
-  BOOST_REQUIRE_MESSAGE(aux2->wait_for("serving checkpoint", 30s), aux2->output());
+  auto served = aux2->wait_for("serving checkpoint [^ ]+ \\(epoch ([0-9]+)\\)", 30s);
+  BOOST_REQUIRE_MESSAGE(served, aux2->output());
+  auto fresh = s.trainer("fresh");
+  auto from_aux = fresh->wait_for("loaded state of epoch ([0-9]+) from peer", 60s);
+  BOOST_REQUIRE_MESSAGE(from_aux, fresh->output() + "\n--- aux ---\n" + aux2->output());
+  BOOST_TEST(std::stoi((*from_aux)[1]) == std::stoi((*served)[1]));
+  BOOST_TEST(std::stoi((*from_aux)[1]) > 0);
+  fresh->kill(SIGTERM);
+  BOOST_TEST(fresh->wait().value_or(-1) == 0);
+
+  // Each trainer resumes at its completed epochs.
   std::vector<std::unique_ptr<process>> again;
   again.push_back(s.trainer("a"));
   again.push_back(s.trainer("b"));
