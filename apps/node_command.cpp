@@ -324,6 +324,7 @@ int node_command(const args_t& args) {
       // this blocking connect stalls nothing else.
       tc.resolve = [&sys](const averaging::declaration& d) { return reach_averager(sys, d.host, d.port); };
       tc.checkpointer = checkpointer;
+      tc.checkpoint_every = static_cast<uint64_t>(*checkpoint_every);
       tc.share_state = true; // only when reachable: a client-mode trainer serves nothing
       tc.load_state = true;
       tc.resolve_holder = [&sys](const averaging::state_advert& a) {

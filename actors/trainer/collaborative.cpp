@@ -100,7 +100,7 @@ void publish_progress(trainer_ptr self) {
 void offer_state(trainer_ptr self, const epoch_report& r, bool checkpoint = true) {
   auto& st = self->state;
   bool serve = st.cfg.share_state && !st.cfg.declaration.host.empty();
-  checkpoint = checkpoint && st.cfg.checkpointer;
+  checkpoint = checkpoint && st.cfg.checkpointer && checkpoint::due(st.epoch, st.cfg.checkpoint_every);
   if (!checkpoint && !serve)
     return;
   checkpoint::training_state state{st.epoch, st.cfg.model->export_state()};

@@ -67,6 +67,9 @@ struct collaborative_config {
   /// valid checkpoint, and after every epoch it offers the state (the
   /// checkpointer writes the due ones). Null: neither.
   checkpoint::checkpointer_actor checkpointer;
+  /// Epochs between checkpoints (the checkpointer's setting): the state is
+  /// exported for it only when one is due.
+  uint64_t checkpoint_every = 1;
   /// After every epoch, serve the state through the averager and advertise
   /// it under state.<run_id> (only when declaration.host is set: reachable).
   bool share_state = false;
