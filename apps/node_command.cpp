@@ -4,6 +4,7 @@
 #include "actors/dht/dht_node.hpp"
 #include "actors/averager/interface.hpp"
 #include "actors/averager/matchmaker.hpp"
+#include "actors/checkpointer/checkpointer.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/trainer/collaborative.hpp"
 #include "actors/metrics/monitor.hpp"
@@ -38,13 +39,28 @@ const std::set<std::string> known_settings = {
   "run.run_id",        "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time",
+  "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
 };
 
 #if TTT_WITH_MODEL
-const std::set<std::string> available_roles = {"dht", "monitor", "trainer"};
+const std::set<std::string> available_roles = {"dht", "monitor", "trainer", "checkpointer"};
 #else
-const std::set<std::string> available_roles = {"dht", "monitor"};
+const std::set<std::string> available_roles = {"dht", "monitor", "checkpointer"};
 #endif
+
+/// The averager of the peer at host:port, through its gateway (blocking:
+/// called from detached actors only).
+averaging::averager_peer reach_averager(caf::actor_system& sys, const std::string& host, uint16_t port) {
+  averaging::averager_peer result;
+  auto gateway = sys.middleman().remote_actor(host, port);
+  if (!gateway)
+    return result;
+  caf::scoped_actor asker{sys};
+  asker->request(*gateway, std::chrono::seconds(10), avg_who_atom_v)
+    .receive([&](caf::actor& averager) { result = caf::actor_cast<averaging::averager_peer>(averager); },
+             [](caf::error&) {});
+  return result;
+}
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "ttt node: %s\n", message.c_str());
@@ -58,7 +74,9 @@ caf::timespan seconds(double s) {
 } // namespace
 
 int node_command(const args_t& args) {
-  flag_parser flags("ttt node --profile FILE [options]",
+  flag_parser flags("ttt node --profile FILE [options]\n"
+                    "  roles a profile's [node] roles may list: dht, monitor, trainer, checkpointer\n"
+                    "  (configs/node.ini, monitor.ini, trainer.ini, client.ini, aux.ini)",
                     {{"profile", "FILE", "node profile (configs/*.ini)"},
                      {"listen", "HOST:PORT", "where to listen (port 0: any free port)"},
                      {"announce", "HOST:PORT", "the address other peers reach this one at"},
@@ -110,13 +128,23 @@ int node_command(const args_t& args) {
   auto group_size = prof->integer("trainer.group_size", 16, error);
   auto min_group_size = prof->integer("trainer.min_group_size", 2, error);
   auto matchmaking_time = prof->real("trainer.matchmaking_time", 5, error);
+  bool run_checkpointer = std::find(roles.begin(), roles.end(), "checkpointer") != roles.end();
+  auto checkpoint_every = prof->integer("checkpointer.checkpoint_every", 1, error);
+  auto keep_checkpoints = prof->integer("checkpointer.keep_checkpoints", 3, error);
+  auto checkpoint_poll = prof->real("checkpointer.poll_interval", 10, error);
   if (!error.empty())
     return fail(error);
   if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
       *purge <= 0 || *monitor_poll <= 0 || *alive_window <= 0)
     return fail(prof->origin() + ": DHT and monitor settings must be positive");
-  if ((run_monitor || run_trainer) && run_id.empty())
-    return fail(prof->origin() + ": the monitor and trainer roles need [run] run_id");
+  if ((run_monitor || run_trainer || run_checkpointer) && run_id.empty())
+    return fail(prof->origin() + ": the monitor, trainer and checkpointer roles need [run] run_id");
+  if (run_checkpointer && (*checkpoint_every < 1 || *keep_checkpoints < 0 || *checkpoint_poll <= 0))
+    return fail(prof->origin() + ": [checkpointer] checkpoint_every must be at least 1, "
+                "keep_checkpoints at least 0 (0: keep all), poll_interval positive");
+  if (run_checkpointer && !run_trainer && *client_mode)
+    return fail(prof->origin() + ": a checkpointer without a trainer serves state, so it cannot "
+                "run in client mode");
   if (run_trainer && (*target_batch < 1 || *epochs < 0 || *min_group_size < 1 ||
                       *group_size < *min_group_size || *matchmaking_time <= 0))
     return fail(prof->origin() + ": trainer settings out of range");
@@ -191,7 +219,7 @@ int node_command(const args_t& args) {
     dht::dht_actor node;
     // A trainer averages: its averager must be reachable through the gateway.
     averaging::averager_actor averager;
-    if (run_trainer)
+    if (run_trainer || run_checkpointer)
       averager = averaging::spawn_averager(sys, std::string(me->id().raw()));
     uint16_t port = listen->second;
     if (*client_mode) {
@@ -250,6 +278,35 @@ int node_command(const args_t& args) {
     }
 
     std::vector<caf::actor> role_actors;
+    caf::actor trainer_handle;
+    // With a trainer, the checkpointer writes the trainer's state and hands
+    // it back on restart; alone (aux), it follows the swarm's state adverts.
+    checkpoint::checkpointer_actor checkpointer;
+    if (run_checkpointer) {
+      checkpoint::checkpointer_config cc;
+      cc.db = db->get();
+      cc.root = (std::filesystem::path(data_dir) / "checkpoints").string();
+      cc.every = static_cast<uint64_t>(*checkpoint_every);
+      cc.keep = static_cast<size_t>(*keep_checkpoints);
+      cc.clock = dht::wall_clock_seconds;
+      cc.log = log_line;
+      cc.detached = true;
+      cc.follow = !run_trainer;
+      cc.run_id = run_id;
+      cc.dht = node;
+      cc.averager = averager;
+      cc.self = *me;
+      cc.host = announce_host;
+      cc.port = announce_port.value_or(port);
+      cc.resolve = [&sys](const averaging::state_advert& a) { return reach_averager(sys, a.host, a.port); };
+      cc.poll_interval = seconds(*checkpoint_poll);
+      checkpointer = checkpoint::spawn_checkpointer(sys, cc);
+      role_actors.push_back(caf::actor_cast<caf::actor>(checkpointer));
+      log_line(std::string("checkpointer of run '") + run_id + "' started: every " +
+               std::to_string(*checkpoint_every) + " epochs into " + cc.root + ", keeping " +
+               (*keep_checkpoints == 0 ? std::string("all") : std::to_string(*keep_checkpoints)) +
+               (cc.follow ? "; following the swarm's state" : ""));
+    }
 #if TTT_WITH_MODEL
     if (run_trainer) {
       model::swarm_model_options mo;
@@ -282,16 +339,13 @@ int node_command(const args_t& args) {
       }
       // Reached through the member's gateway; the trainer runs detached, so
       // this blocking connect stalls nothing else.
-      tc.resolve = [&sys](const averaging::declaration& d) {
-        averaging::averager_peer result;
-        auto gateway = sys.middleman().remote_actor(d.host, d.port);
-        if (!gateway)
-          return result;
-        caf::scoped_actor asker{sys};
-        asker->request(*gateway, std::chrono::seconds(10), avg_who_atom_v)
-          .receive([&](caf::actor& averager) { result = caf::actor_cast<averaging::averager_peer>(averager); },
-                   [](caf::error&) {});
-        return result;
+      tc.resolve = [&sys](const averaging::declaration& d) { return reach_averager(sys, d.host, d.port); };
+      tc.checkpointer = checkpointer;
+      tc.checkpoint_every = static_cast<uint64_t>(*checkpoint_every);
+      tc.share_state = true; // only when reachable: a client-mode trainer serves nothing
+      tc.load_state = true;
+      tc.resolve_holder = [&sys](const averaging::state_advert& a) {
+        return reach_averager(sys, a.host, a.port);
       };
       tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
       tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);
@@ -303,7 +357,7 @@ int node_command(const args_t& args) {
       tc.detached = true;
       auto trainer_actor = trainer::spawn_collaborative_trainer(sys, tc);
       role_actors.push_back(caf::actor_cast<caf::actor>(matchmaker));
-      role_actors.push_back(caf::actor_cast<caf::actor>(trainer_actor));
+      trainer_handle = caf::actor_cast<caf::actor>(trainer_actor);
       log_line("trainer of run '" + run_id + "' started on " + mo.config + " with data " + mo.data_dir);
     }
 #endif
@@ -318,6 +372,24 @@ int node_command(const args_t& args) {
     dashboard.stop();
     if (monitor)
       caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
+    // The trainer first; then the checkpointer finishes what the trainer
+    // handed it before it stops: an epoch the trainer completed is an epoch
+    // a restart resumes from.
+    if (trainer_handle) {
+      caf::anon_send_exit(trainer_handle, caf::exit_reason::user_shutdown);
+      caf::scoped_actor waiter{sys};
+      waiter->wait_for(trainer_handle);
+    }
+    if (checkpointer) {
+      // Its mailbox is FIFO: the answer to this no-op request (epoch 0 is
+      // never due) comes after every checkpoint requested before it.
+      caf::scoped_actor waiter{sys};
+      waiter->request(checkpointer, std::chrono::seconds(120), ckpt_save_atom_v,
+                      checkpoint::checkpoint_request{})
+        .receive([](bool) {}, [](caf::error& err) {
+          log_line("checkpointer did not finish: " + describe(err));
+        });
+    }
     for (auto& a : role_actors)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     if (averager)

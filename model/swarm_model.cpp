@@ -3,8 +3,15 @@
 #include "model/batch.hpp"
 #include "model/dalle.hpp"
 #include "model/lamb.hpp"
+#include "model/loading.hpp"
 #include "model/safetensors.hpp"
 #include "model/shards.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 namespace ttt::model {
 
@@ -15,8 +22,11 @@ public:
   swarm_model(dalle model, train_config t, dalle_config c, std::vector<std::string> shards,
               const swarm_model_options& o)
     : model_(std::move(model)), t_(t), c_(std::move(c)), data_dir_(o.data_dir),
+      shards_(shards), peer_id_(o.peer_id),
       stream_(std::move(shards), 4096, seed_from_peer_id(o.peer_id), true),
       optimizer_(named_trainable(), t_) {
+    if (auto text = read_file(o.config))
+      config_text_ = *text;
     for (auto& s : optimizer_.slots())
       params_.push_back(s.param);
     model_->zero_grad();
@@ -96,7 +106,114 @@ public:
     return flat;
   }
 
+  /// The layout `ttt train` writes (model.safetensors with its config,
+  /// optimizer.safetensors, config.ini, trainer_state.json, and the data's
+  /// tokenizer and codebook when there are any), so `ttt export`, `ttt
+  /// generate` and `ttt train --out` read these checkpoints as they are.
+  std::vector<trainer::state_file> export_state() const override {
+    scratch_dir dir;
+    if (!dir.ok())
+      return {};
+    auto st = save_safetensors(dir.path + "/model.safetensors", export_weights(*model_),
+                               {{"format", "pt"}, {"step", std::to_string(step_)},
+                                {"config", c_.name}, {"ttt_config", config_text_}});
+    if (!st)
+      return {};
+    tensor_list state;
+    for (auto& s : const_cast<lamb&>(optimizer_).slots()) {
+      state.emplace_back("exp_avg." + s.name, s.exp_avg);
+      state.emplace_back("exp_avg_sq." + s.name, s.exp_avg_sq);
+    }
+    if (!save_safetensors(dir.path + "/optimizer.safetensors", state, {{"step", std::to_string(step_)}}))
+      return {};
+    std::vector<trainer::state_file> files;
+    for (const char* name : {"model.safetensors", "optimizer.safetensors"}) {
+      auto bytes = read_file(dir.path + "/" + name);
+      if (!bytes)
+        return {};
+      files.push_back({name, std::move(*bytes)});
+    }
+    files.push_back({"config.ini", config_text_});
+    // The step is the schedule's position; the data stream restarts from a
+    // seed derived from it (see import_state).
+    files.push_back({"trainer_state.json", "{\"step\": " + std::to_string(step_) + "}\n"});
+    for (const char* name : {"tokenizer.model", "codebook.safetensors"})
+      if (auto bytes = read_file(data_dir_ + "/" + name))
+        files.push_back({name, std::move(*bytes)});
+    return files;
+  }
+
+  std::string import_state(const std::vector<trainer::state_file>& files) override {
+    std::map<std::string, const std::string*> by_name;
+    for (const auto& f : files)
+      by_name[f.name] = &f.bytes;
+    for (const char* name : {"model.safetensors", "optimizer.safetensors", "trainer_state.json"})
+      if (!by_name.count(name))
+        return std::string("the state lacks ") + name;
+    auto colon = by_name["trainer_state.json"]->find(':');
+    if (colon == std::string::npos)
+      return "trainer_state.json is malformed";
+    int64_t step = std::atoll(by_name["trainer_state.json"]->c_str() + colon + 1);
+    if (step < 0)
+      return "trainer_state.json holds a negative step";
+    scratch_dir dir;
+    if (!dir.ok())
+      return "cannot make a scratch directory";
+    for (const char* name : {"model.safetensors", "optimizer.safetensors"}) {
+      std::ofstream out(dir.path + "/" + name, std::ios::binary);
+      out.write(by_name[name]->data(), static_cast<std::streamsize>(by_name[name]->size()));
+      if (!out)
+        return std::string("cannot write scratch ") + name;
+    }
+    auto weights = load_safetensors(dir.path + "/model.safetensors");
+    if (!weights)
+      return weights.error();
+    auto optimizer_state = load_safetensors(dir.path + "/optimizer.safetensors");
+    if (!optimizer_state)
+      return optimizer_state.error();
+    // Every optimizer tensor is checked before anything is copied.
+    std::map<std::string, torch::Tensor> moments(optimizer_state->begin(), optimizer_state->end());
+    for (auto& s : optimizer_.slots()) {
+      auto a = moments.find("exp_avg." + s.name), b = moments.find("exp_avg_sq." + s.name);
+      if (a == moments.end() || b == moments.end() || a->second.sizes() != s.param.sizes() ||
+          b->second.sizes() != s.param.sizes())
+        return "the optimizer state lacks or misshapes " + s.name;
+    }
+    auto st = import_weights(*model_, *weights, "the state's model.safetensors");
+    if (!st)
+      return st.error();
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& s : optimizer_.slots()) {
+        s.exp_avg.copy_(moments["exp_avg." + s.name]);
+        s.exp_avg_sq.copy_(moments["exp_avg_sq." + s.name]);
+      }
+    }
+    step_ = step;
+    model_->zero_grad();
+    accumulated_ = 0;
+    // Not the samples of the run's start again: this peer's order, moved on by the step.
+    stream_ = sample_stream(shards_, 4096, seed_from_peer_id(peer_id_) + static_cast<uint64_t>(step_), true);
+    return {};
+  }
+
 private:
+  /// A directory under the system's temporary one, removed at the end of scope.
+  struct scratch_dir {
+    std::string path;
+    scratch_dir() {
+      auto tmpl = (std::filesystem::temp_directory_path() / "ttt-state-XXXXXX").string();
+      if (::mkdtemp(tmpl.data()) != nullptr)
+        path = tmpl;
+    }
+    ~scratch_dir() {
+      std::error_code ec;
+      if (!path.empty())
+        std::filesystem::remove_all(path, ec);
+    }
+    bool ok() const { return !path.empty(); }
+  };
+
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable() const {
     std::vector<std::pair<std::string, torch::Tensor>> named;
     for (const auto& nt : model_->named_tensors())
@@ -116,6 +233,9 @@ private:
   train_config t_;
   dalle_config c_;
   std::string data_dir_;
+  std::vector<std::string> shards_;
+  std::string peer_id_;
+  std::string config_text_;
   sample_stream stream_;
   lamb optimizer_;
   std::vector<torch::Tensor> params_; ///< in the optimizer's order: the flat layout

@@ -46,4 +46,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   // -- trainer (actors/trainer) ----------------------------------------------
   CAF_ADD_ATOM(ttt, ttt, trn_tick_atom, "trntick")    // internal: run the next micro-batch
 
+  // -- checkpointer (actors/checkpointer) ------------------------------------
+  CAF_ADD_ATOM(ttt, ttt, ckpt_save_atom, "ckptsave")  // local API: checkpoint this state if due
+  CAF_ADD_ATOM(ttt, ttt, ckpt_load_atom, "ckptload")  // local API: the newest valid checkpoint
+  CAF_ADD_ATOM(ttt, ttt, ckpt_poll_atom, "ckptpoll")  // internal: follow the swarm's state adverts
+
 CAF_END_TYPE_ID_BLOCK(ttt)

@@ -29,6 +29,12 @@ struct trainer_state {
   bool fetching = false;
   bool in_round = false; ///< matchmaking or all-reduce of this epoch in progress
   bool stopped = false;
+  bool loading = false;  ///< resuming from a checkpoint or downloading state
+  double next_state_try = 0;
+  /// Looks for served state at start even when no progress record shows the
+  /// swarm ahead (a swarm restarted from nothing but an aux peer's state);
+  /// a few tries, since the DHT may still be joining.
+  int first_looks_left = 3;
 
   double now() const { return cfg.clock(); }
 
@@ -53,6 +59,8 @@ struct trainer_state {
 };
 
 using trainer_ptr = collaborative_actor::stateful_pointer<trainer_state>;
+
+void schedule_tick(trainer_ptr self);
 
 std::string digest(const std::vector<float>& values) {
   unsigned char out[8];
@@ -84,6 +92,38 @@ void publish_progress(trainer_ptr self) {
       self->state.cfg.log("cannot publish progress: " + describe(err));
     });
   st.next_report = st.now() + st.cfg.progress.min_refresh_period;
+}
+
+/// The state after `st.epoch` completed epochs: to the checkpointer (it
+/// writes the due ones) and, when this peer shares, to its averager to serve,
+/// with an advert in the DHT.
+void offer_state(trainer_ptr self, const epoch_report& r, bool checkpoint = true) {
+  auto& st = self->state;
+  bool serve = st.cfg.share_state && !st.cfg.declaration.host.empty();
+  checkpoint = checkpoint && st.cfg.checkpointer && checkpoint::due(st.epoch, st.cfg.checkpoint_every);
+  if (!checkpoint && !serve)
+    return;
+  checkpoint::training_state state{st.epoch, st.cfg.model->export_state()};
+  if (state.files.empty())
+    return;
+  if (serve) {
+    self->request(st.cfg.averager, caf::infinite, avg_serve_atom_v, st.epoch, checkpoint::encode(state))
+      .then([](bool) {}, [](caf::error&) {});
+    auto rec = checkpoint::advert_record(st.cfg.run_id, st.cfg.self, st.cfg.declaration.host,
+                                         st.cfg.declaration.port, st.epoch, st.now(),
+                                         st.cfg.state_advert_lifetime);
+    self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec)
+      .then([](bool) {}, [self](caf::error& err) {
+        self->state.cfg.log("cannot advertise state: " + describe(err));
+      });
+  }
+  if (checkpoint) {
+    checkpoint::checkpoint_request req{std::move(state), r.samples, r.mean_loss};
+    self->request(st.cfg.checkpointer, caf::infinite, ckpt_save_atom_v, std::move(req))
+      .then([](bool) {}, [self](caf::error& err) {
+        self->state.cfg.log("checkpointer failed: " + describe(err));
+      });
+  }
 }
 
 void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per_second) {
@@ -123,6 +163,7 @@ void finish_epoch(trainer_ptr self, const std::vector<float>& mean_gradients, ep
   st.in_round = false;
   st.next_fetch = st.now();
   publish_progress(self);
+  offer_state(self, r);
   if (st.cfg.on_epoch)
     st.cfg.on_epoch(r);
   if (st.cfg.epochs != 0 && st.epoch >= st.cfg.epochs) {
@@ -187,6 +228,76 @@ void begin_round(trainer_ptr self) {
           [self](caf::error& err) { step_alone(self, describe(err)); });
 }
 
+/// Installs `files` as the model's state after `epoch` completed epochs;
+/// false (logged, nothing changed) when the model refuses them.
+bool install_state(trainer_ptr self, uint64_t epoch, const std::vector<state_file>& files,
+                   const std::string& how) {
+  auto& st = self->state;
+  auto why = st.cfg.model->import_state(files);
+  if (!why.empty()) {
+    st.cfg.log("cannot load state of epoch " + std::to_string(epoch) + " (" + how + "): " + why);
+    return false;
+  }
+  st.epoch = epoch;
+  st.samples = 0;
+  st.loss_sum = 0;
+  st.mini_steps = 0;
+  st.epoch_started = st.now();
+  auto d = digest(st.cfg.model->parameters());
+  st.cfg.log("loaded state of epoch " + std::to_string(epoch) + " from " + how + ", parameters " + d);
+  if (st.cfg.on_state_loaded)
+    st.cfg.on_state_loaded(epoch, how, d);
+  return true;
+}
+
+/// The swarm is at `global_epoch`, past this peer: download the state from
+/// the best holder (the averager falls back along the list), load it, and
+/// contribute from there on.
+void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
+  auto& st = self->state;
+  st.loading = true;
+  if (!first_look)
+    st.cfg.log("epoch " + std::to_string(st.epoch) + " is behind the swarm's " +
+               std::to_string(global_epoch) + ": loading state from peers");
+  auto give_up = [self, first_look](const std::string& why) {
+    auto& st = self->state;
+    if (!first_look)
+      st.cfg.log("cannot load state from peers: " + why + "; training on");
+    st.loading = false;
+    st.next_state_try = st.now() + st.cfg.state_retry;
+    schedule_tick(self);
+  };
+  self->request(st.cfg.dht, caf::infinite, dht_get_atom_v, averaging::state_key(st.cfg.run_id), true)
+    .then(
+      [self, give_up](dht::dht_records& records) {
+        auto& st = self->state;
+        averaging::fetch_request req;
+        req.holders = checkpoint::resolve_holders(records, st.cfg.self.id(), st.epoch + 1,
+                                                  st.cfg.resolve_holder);
+        if (req.holders.empty())
+          return give_up("no holder advertises state past epoch " + std::to_string(st.epoch));
+        st.first_looks_left = 0;
+        self->request(st.cfg.averager, caf::infinite, avg_fetch_atom_v, std::move(req))
+          .then(
+            [self, give_up](averaging::fetched_state& fetched) {
+              auto& st = self->state;
+              auto state = checkpoint::decode_training_state(fetched.blob);
+              if (!state)
+                return give_up(describe(state.error()));
+              if (state->epoch != fetched.epoch)
+                return give_up("the state's epoch disagrees with its advert");
+              if (!install_state(self, state->epoch, state->files, "peer"))
+                return give_up("the model refused it");
+              st.loading = false;
+              st.next_fetch = st.now();
+              publish_progress(self);
+              schedule_tick(self);
+            },
+            [give_up](caf::error& err) { give_up(describe(err)); });
+      },
+      [give_up](caf::error& err) { give_up(describe(err)); });
+}
+
 void fetch_progress(trainer_ptr self) {
   auto& st = self->state;
   st.fetching = true;
@@ -205,8 +316,16 @@ void fetch_progress(trainer_ptr self) {
         auto local = st.local();
         auto global = aggregate(local, reports, st.now(), st.cfg.progress);
         st.next_fetch = global.next_fetch_time;
-        if (st.in_round || st.stopped)
+        if (st.in_round || st.stopped || st.loading)
           return;
+        bool is_behind = behind(local, global);
+        if (st.cfg.load_state && (is_behind || st.first_looks_left > 0) &&
+            st.now() >= st.next_state_try) {
+          if (!is_behind)
+            st.first_looks_left -= 1;
+          load_from_peers(self, global.epoch, !is_behind);
+          return;
+        }
         if (ready_to_step(local, global, st.now()))
           begin_round(self);
       },
@@ -219,8 +338,8 @@ void fetch_progress(trainer_ptr self) {
 
 void tick(trainer_ptr self) {
   auto& st = self->state;
-  if (st.stopped || st.in_round)
-    return; // a round's end schedules the next micro-batch
+  if (st.stopped || st.in_round || st.loading)
+    return; // a round's end (or a load's) schedules the next micro-batch
   auto batch = st.cfg.model->accumulate();
   if (!batch.error.empty()) {
     st.cfg.log("micro-batch failed: " + batch.error + "; stopping");
@@ -238,13 +357,43 @@ void tick(trainer_ptr self) {
   schedule_tick(self);
 }
 
+/// Resumes from the newest valid checkpoint, if any, then trains.
+void start(trainer_ptr self) {
+  auto& st = self->state;
+  if (!st.cfg.checkpointer) {
+    schedule_tick(self);
+    return;
+  }
+  st.loading = true;
+  self->request(st.cfg.checkpointer, caf::infinite, ckpt_load_atom_v)
+    .then(
+      [self](checkpoint::loaded_checkpoint& latest) {
+        auto& st = self->state;
+        st.loading = false;
+        if (!latest.found) {
+          st.cfg.log("no checkpoint to resume from: starting at epoch 0");
+        } else if (install_state(self, latest.meta.epoch, latest.files,
+                                 "checkpoint " + latest.meta.path)) {
+          // Serve it at once: a whole swarm restarted has holders again.
+          offer_state(self, epoch_report{}, false);
+        }
+        schedule_tick(self);
+      },
+      [self](caf::error& err) {
+        auto& st = self->state;
+        st.loading = false;
+        st.cfg.log("cannot read checkpoints: " + describe(err) + "; starting at epoch 0");
+        schedule_tick(self);
+      });
+}
+
 collaborative_actor::behavior_type trainer_impl(trainer_ptr self, collaborative_config cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   if (!st.cfg.log)
     st.cfg.log = [](const std::string&) {};
   st.epoch_started = st.now();
-  schedule_tick(self);
+  start(self);
   return {
     [self](trn_tick_atom) { tick(self); },
   };

@@ -8,6 +8,8 @@
 
 #include "actors/averager/interface.hpp"
 #include "actors/averager/matchmaker.hpp"
+#include "actors/checkpointer/interface.hpp"
+#include "actors/checkpointer/state_sharing.hpp"
 #include "actors/common/identity.hpp"
 #include "actors/dht/interface.hpp"
 #include "actors/trainer/local_model.hpp"
@@ -59,6 +61,29 @@ struct collaborative_config {
   std::function<void(const epoch_report&)> on_epoch;
   /// Run on a thread of its own: a real model blocks on compute.
   bool detached = false;
+
+  // -- state: checkpoints, resuming, sharing ----------------------------------
+  /// This peer's checkpointer: on start the trainer resumes from its newest
+  /// valid checkpoint, and after every epoch it offers the state (the
+  /// checkpointer writes the due ones). Null: neither.
+  checkpoint::checkpointer_actor checkpointer;
+  /// Epochs between checkpoints (the checkpointer's setting): the state is
+  /// exported for it only when one is due.
+  uint64_t checkpoint_every = 1;
+  /// After every epoch, serve the state through the averager and advertise
+  /// it under state.<run_id> (only when declaration.host is set: reachable).
+  bool share_state = false;
+  /// When the swarm's global epoch is past this peer's, download the state
+  /// from the best holder and continue from there.
+  bool load_state = false;
+  /// Reaches a holder's averager (the node: through its gateway).
+  checkpoint::holder_resolver resolve_holder;
+  double state_advert_lifetime = 120;
+  /// Seconds before another download try after a failed one.
+  double state_retry = 5;
+  /// Called when state was loaded: (epochs completed, "checkpoint" or "peer",
+  /// digest of the parameters loaded) (tests).
+  std::function<void(uint64_t, const std::string&, const std::string&)> on_state_loaded;
 };
 
 using collaborative_actor = caf::typed_actor<caf::reacts_to<trn_tick_atom>>;

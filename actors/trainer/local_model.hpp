@@ -17,6 +17,13 @@ struct micro_batch {
   std::string error;    ///< non-empty: the micro-batch failed (bad data...), why
 };
 
+/// One file of a model's training state ("model.safetensors", ...): the
+/// unit a checkpoint directory holds and a newcomer downloads.
+struct state_file {
+  std::string name;  ///< a plain file name, no directories
+  std::string bytes;
+};
+
 class local_model {
 public:
   virtual ~local_model() = default;
@@ -34,6 +41,20 @@ public:
 
   /// The parameters, flattened in parameter order (tests, state averaging).
   virtual std::vector<float> parameters() const = 0;
+
+  /// The full training state: parameters, optimizer state, the schedule's
+  /// position and as much of the data position as is reasonable, as named
+  /// files. actors/checkpointer writes them atomically (save) and bundles
+  /// them for the averager to serve (to_bytes). Empty: this model keeps no state.
+  virtual std::vector<state_file> export_state() const { return {}; }
+
+  /// Replaces the training state with files export_state made (here, or on
+  /// another peer of the run) and clears the accumulated gradients. Returns
+  /// why it could not (nothing changed then); empty on success.
+  virtual std::string import_state(const std::vector<state_file>& files) {
+    (void)files;
+    return "this model cannot load state";
+  }
 };
 
 } // namespace ttt::trainer

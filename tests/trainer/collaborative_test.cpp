@@ -11,6 +11,7 @@
 #include "tests/dht/sim_network.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 
 using namespace ttt;
@@ -74,6 +75,34 @@ public:
   }
   std::vector<float> parameters() const override {
     return std::vector<float>(w_.begin(), w_.end());
+  }
+  /// The weights to the bit, and this peer's data position.
+  std::vector<state_file> export_state() const override {
+    std::string weights(reinterpret_cast<const char*>(w_.data()), sizeof(w_));
+    return {{"weights.bin", weights}, {"position.txt", std::to_string(next_)}};
+  }
+  /// Takes the weights; the data position only when it is this peer's own
+  /// stream (another peer's position would make two peers read the same samples).
+  std::string import_state(const std::vector<state_file>& files) override {
+    const std::string* weights = nullptr;
+    const std::string* position = nullptr;
+    for (const auto& f : files) {
+      if (f.name == "weights.bin")
+        weights = &f.bytes;
+      if (f.name == "position.txt")
+        position = &f.bytes;
+    }
+    if (weights == nullptr || weights->size() != sizeof(w_))
+      return "weights.bin missing or of another size";
+    std::memcpy(w_.data(), weights->data(), sizeof(w_));
+    if (position != nullptr) {
+      uint64_t next = std::stoull(*position);
+      if (next % stride_ == next_ % stride_)
+        next_ = std::max(next_, next);
+    }
+    grad_sum_ = {};
+    count_ = 0;
+    return {};
   }
 
 private:
@@ -220,4 +249,126 @@ BOOST_AUTO_TEST_CASE(two_peers_end_with_the_same_parameters_as_each_other_and_cl
 
 BOOST_AUTO_TEST_CASE(four_peers_end_with_the_same_parameters_as_each_other_and_close_to_one) {
   check_equivalence(4);
+}
+
+namespace {
+
+/// One trainer of the join test, spawned at a time of the test's choosing.
+struct joining_peer {
+  std::shared_ptr<linear_model> model;
+  identity id = identity::generate();
+  std::vector<epoch_report> epochs;
+  std::vector<std::tuple<uint64_t, std::string, std::string>> loads; ///< (epoch, how, digest)
+};
+
+std::unique_ptr<joining_peer>
+spawn_sharing_peer(sim_network& net, size_t index, size_t count, uint64_t batch, uint64_t epochs,
+                   std::shared_ptr<std::map<node_id, averaging::averager_peer>> handles) {
+  auto p = std::make_unique<joining_peer>();
+  auto cfg = net.config(static_cast<uint16_t>(100 + index), 300 + index);
+  p->id = cfg.self;
+  auto node = net.spawn(cfg);
+  net.bootstrap(node, {"10.0.0.1:1"});
+  auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(p->id.id().raw())));
+  (*handles)[p->id.id()] = caf::actor_cast<averaging::averager_peer>(averager);
+  averaging::matchmaker_config mc;
+  mc.dht = node;
+  mc.self = p->id;
+  mc.clock = [&net] { return net.now; };
+  mc.poll_interval = std::chrono::milliseconds(200);
+  auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
+  p->model = std::make_shared<linear_model>(index, count);
+  collaborative_config tc;
+  tc.run_id = "run1";
+  tc.model = p->model;
+  tc.dht = node;
+  tc.matchmaker = matchmaker;
+  tc.averager = averager;
+  tc.self = p->id;
+  tc.declaration.host = "10.0.0.1";
+  tc.declaration.port = static_cast<uint16_t>(100 + index);
+  tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
+  tc.progress.target_batch_size = batch;
+  tc.progress.min_refresh_period = 0.2;
+  tc.matchmaking.target_group_size = count;
+  tc.matchmaking.min_group_size = 2;
+  tc.matchmaking.matchmaking_time = 1.0;
+  tc.matchmaking.announce_grace = 2.0;
+  tc.epochs = epochs;
+  tc.pace = std::chrono::milliseconds(50);
+  tc.clock = [&net] { return net.now; };
+  tc.share_state = true;
+  tc.load_state = true;
+  tc.resolve_holder = [handles](const averaging::state_advert& a) {
+    auto it = handles->find(a.peer);
+    return it == handles->end() ? averaging::averager_peer{} : it->second;
+  };
+  auto* raw = p.get();
+  tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
+  tc.on_state_loaded = [raw](uint64_t epoch, const std::string& how, const std::string& digest) {
+    raw->loads.emplace_back(epoch, how, digest);
+  };
+  net.adopt(spawn_collaborative_trainer(net.system(), tc));
+  return p;
+}
+
+void run_until(sim_network& net, const std::function<bool()>& done, int max_steps = 20000) {
+  for (int step = 0; step < max_steps && !done(); ++step) {
+    net.now += 0.05;
+    net.sched().clock().advance_time(std::chrono::milliseconds(50));
+    net.settle();
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_peer_joining_mid_run_loads_the_current_state_and_contributes_next_epoch) {
+  const uint64_t batch = 64, epochs = 8;
+  const size_t count = 3;
+  sim_network net;
+  std::vector<dht::dht_actor> backbone;
+  for (uint16_t i = 1; i <= 6; ++i) {
+    backbone.push_back(net.spawn(net.config(i, 70 + i)));
+    if (i > 1)
+      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
+  }
+  auto handles = std::make_shared<std::map<node_id, averaging::averager_peer>>();
+  std::vector<std::unique_ptr<joining_peer>> peers;
+  peers.push_back(spawn_sharing_peer(net, 0, count, batch, epochs, handles));
+  peers.push_back(spawn_sharing_peer(net, 1, count, batch, epochs, handles));
+  run_until(net, [&] { return peers[0]->epochs.size() >= 3 && peers[1]->epochs.size() >= 3; });
+  BOOST_REQUIRE(peers[0]->epochs.size() >= 3);
+  peers.push_back(spawn_sharing_peer(net, 2, count, batch, epochs, handles));
+  auto& newcomer = *peers[2];
+  run_until(net, [&] {
+    for (auto& p : peers)
+      if (p->epochs.empty() || p->epochs.back().epoch + 1 < epochs)
+        return false;
+    return true;
+  });
+  // It loaded the state from a peer: the parameters the others held after
+  // that many epochs, to the bit.
+  BOOST_REQUIRE_MESSAGE(!newcomer.loads.empty(), "the newcomer never loaded state");
+  auto [loaded_epoch, how, loaded_digest] = newcomer.loads.front();
+  BOOST_TEST(how == "peer");
+  BOOST_TEST(loaded_epoch >= 3u);
+  bool matches = false;
+  for (const auto& e : peers[0]->epochs)
+    if (e.epoch + 1 == loaded_epoch)
+      matches = e.parameters_digest == loaded_digest;
+  BOOST_TEST(matches);
+  // Then it contributed from that epoch on: averaged with the whole group,
+  // never a step of its own from the initial parameters.
+  BOOST_REQUIRE(!newcomer.epochs.empty());
+  BOOST_TEST(newcomer.epochs.front().epoch == loaded_epoch);
+  size_t averaged_with_all = 0;
+  for (const auto& e : newcomer.epochs) {
+    BOOST_TEST(e.averaged);
+    averaged_with_all += e.group_size == count ? 1 : 0;
+  }
+  BOOST_TEST(averaged_with_all >= 1u);
+  // And all three end with the same parameters.
+  auto reference = peers[0]->model->parameters();
+  for (auto& p : peers)
+    BOOST_TEST((p->model->parameters() == reference));
 }
