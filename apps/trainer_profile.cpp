@@ -7,7 +7,7 @@ const std::set<std::string>& trainer_mode_keys() {
     "trainer.mode",        "trainer.inner_steps",  "trainer.inner_batch_size",
     "trainer.inner_lr",    "trainer.inner_beta1",  "trainer.inner_beta2",
     "trainer.inner_weight_decay", "trainer.inner_warmup_steps", "trainer.inner_max_grad_norm",
-    "trainer.outer_lr",    "trainer.outer_momentum", "trainer.outer_nesterov",
+    "trainer.outer_lr",    "trainer.outer_momentum", "trainer.outer_nesterov", "trainer.outer_overlap",
   };
   return keys;
 }
@@ -31,6 +31,7 @@ bool read_trainer_mode(const profile& prof, trainer_mode_settings& out, std::str
   auto outer_lr = prof.real("trainer.outer_lr", d.outer.learning_rate, error);
   auto momentum = prof.real("trainer.outer_momentum", d.outer.momentum, error);
   auto nesterov = prof.boolean("trainer.outer_nesterov", d.outer.nesterov, error);
+  auto overlap = prof.boolean("trainer.outer_overlap", d.overlap, error);
   if (!error.empty())
     return false;
   if (*inner_steps < 1 || *inner_batch < 1 || !(*inner_lr > 0) || !(*beta1 >= 0 && *beta1 < 1) ||
@@ -44,6 +45,7 @@ bool read_trainer_mode(const profile& prof, trainer_mode_settings& out, std::str
   out.diloco.outer.learning_rate = *outer_lr;
   out.diloco.outer.momentum = *momentum;
   out.diloco.outer.nesterov = *nesterov;
+  out.diloco.overlap = *overlap;
   out.inner.learning_rate = *inner_lr;
   out.inner.beta1 = *beta1;
   out.inner.beta2 = *beta2;

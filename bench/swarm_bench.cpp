@@ -9,7 +9,8 @@
 //
 // Utilization: a trainer's time inside forward/backward and its optimizer
 // steps (local_model calls, timed around the model) ÷ its wall time, over the
-// measured epochs (after --warmup epochs, which absorb start-up). Samples/s:
+// measured epochs (after --warmup epochs, which absorb start-up, and before
+// the last epoch, whose round nothing overlaps). Samples/s:
 // the sum over trainers of samples trained in the measured epochs ÷ the
 // trainer's wall time for them. The baseline is the 1-trainer run of the same
 // mode in the same invocation.
@@ -221,8 +222,8 @@ int worker_main(const worker_options& o, size_t index) {
   while (std::getline(std::cin, command)) {
     if (command == "start" && !trainer_actor) {
       started = steady::now();
-      trainer_actor = o.mode == "diloco" ? trainer::spawn_diloco_trainer(sys, tc, o.diloco)
-                                         : trainer::spawn_collaborative_trainer(sys, tc);
+      trainer_actor = o.mode == "hivemind" ? trainer::spawn_collaborative_trainer(sys, tc)
+                                           : trainer::spawn_diloco_trainer(sys, tc, o.diloco);
     } else if (command == "exit") {
       break;
     }
@@ -315,16 +316,19 @@ swarm_outcome run_swarm(const std::string& exe, const std::vector<std::string>& 
     w->wait_exit(deadline);
   for (size_t i = 0; i < trainers; ++i) {
     const auto& l = lines[i];
-    if (l.size() != epochs || warmup == 0 || warmup >= epochs) {
+    if (l.size() != epochs || warmup == 0 || warmup + 1 >= epochs) {
       out.error = "trainer " + std::to_string(i) + " reported " + std::to_string(l.size()) + " epochs";
       return out;
     }
+    // From the end of the warm-up to the end of the second-to-last epoch:
+    // the last round never overlaps (nothing follows it), so its wait is
+    // left out in every mode alike.
     const auto& a = l[warmup - 1];
-    const auto& b = l.back();
+    const auto& b = l[l.size() - 2];
     double wall = b.wall - a.wall;
     out.utilization.push_back((b.compute - a.compute) / wall);
     out.samples_per_second += static_cast<double>(b.samples - a.samples) / wall;
-    for (size_t e = warmup; e < l.size(); ++e)
+    for (size_t e = warmup; e + 1 < l.size(); ++e)
       if (trainers > 1 && !l[e].averaged)
         ++out.epochs_alone;
   }
@@ -350,11 +354,13 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
   apps::flag_parser flags(
     "ttt bench swarm [--trainers 1,2,4] [--mode hivemind|diloco|both] [options]",
     {{"trainers", "N,N,...", "swarm sizes to run (default 1,2,4; 1 always runs as the baseline)"},
-     {"mode", "MODE", "hivemind, diloco or both (default both)"},
+     {"mode", "MODE,...", "hivemind, diloco, diloco-overlap (rounds overlap the next inner steps); "
+                          "both = hivemind,diloco (default)"},
      {"config", "FILE", "model config (default configs/model/dalle-tiny.ini)"},
      {"data", "DIR", "training shards (default: a fresh synthetic shapes set)"},
-     {"epochs", "N", "epochs per trainer, warm-up included (default 3)"},
-     {"warmup", "N", "epochs left out of the figures (default 1)"},
+     {"epochs", "N", "epochs per trainer: warm-up, measured, and a last one left out (default 4)"},
+     {"warmup", "N", "epochs left out of the figures at the start (default 1)"},
+     {"threads", "N", "compute threads per trainer (OMP/OpenBLAS; default 1)"},
      {"target-batch", "N", "hivemind: the swarm's samples per epoch (default 1024)"},
      {"inner-steps", "N", "DiLoCo: AdamW steps per outer step (default 50)"},
      {"inner-batch", "N", "DiLoCo: samples per inner step (default 32)"},
@@ -363,7 +369,8 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
      {"initial-peer", "HOST:PORT", "(internal) the worker's first DHT peer"}});
   if (int rc = flags.parse_or_exit(args, "ttt bench swarm"); rc >= 0)
     return rc;
-  auto epochs = flags.integer("epochs", 3);
+  auto epochs = flags.integer("epochs", 4);
+  auto threads = flags.integer("threads", 1);
   auto warmup = flags.integer("warmup", 1);
   auto target_batch = flags.integer("target-batch", 1024);
   auto inner_steps = flags.integer("inner-steps", 50);
@@ -371,9 +378,19 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
   auto worker = flags.integer("worker", -1);
   auto trainer_list = parse_list(flags.value_or("trainers", "1,2,4"));
   auto mode = flags.value_or("mode", "both");
-  if (!epochs || !warmup || !target_batch || !inner_steps || !inner_batch || !worker ||
-      trainer_list.empty() || *warmup < 1 || *epochs <= *warmup || *target_batch < 1 ||
-      *inner_steps < 1 || *inner_batch < 1 || (mode != "hivemind" && mode != "diloco" && mode != "both")) {
+  std::vector<std::string> modes;
+  {
+    std::stringstream in(mode == "both" ? "hivemind,diloco" : mode);
+    std::string item;
+    while (std::getline(in, item, ','))
+      modes.push_back(item);
+  }
+  bool modes_ok = !modes.empty();
+  for (const auto& m : modes)
+    modes_ok = modes_ok && (m == "hivemind" || m == "diloco" || m == "diloco-overlap");
+  if (!epochs || !warmup || !threads || !target_batch || !inner_steps || !inner_batch || !worker ||
+      trainer_list.empty() || *warmup < 1 || *epochs <= *warmup + 1 || *threads < 1 || *target_batch < 1 ||
+      *inner_steps < 1 || *inner_batch < 1 || !modes_ok || (*worker >= 0 && modes.size() != 1)) {
     std::fprintf(stderr, "ttt bench swarm: bad arguments (see --help)\n");
     return 2;
   }
@@ -381,7 +398,7 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
 
   if (*worker >= 0) {
     worker_options o;
-    o.mode = mode;
+    o.mode = modes.front();
     o.trainers = trainer_list.front();
     o.initial_peer = flags.value_or("initial-peer", "");
     o.config = config;
@@ -390,6 +407,7 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
     o.target_batch = static_cast<uint64_t>(*target_batch);
     o.diloco.inner_steps = static_cast<uint64_t>(*inner_steps);
     o.diloco.inner_batch_size = static_cast<uint64_t>(*inner_batch);
+    o.diloco.overlap = o.mode == "diloco-overlap";
     o.verbose = flags.has("verbose");
     return worker_main(o, static_cast<size_t>(*worker));
   }
@@ -415,8 +433,10 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
     }
   }
   auto exe = self_exe();
-  std::vector<std::string> modes = mode == "both" ? std::vector<std::string>{"hivemind", "diloco"}
-                                                  : std::vector<std::string>{mode};
+  // Each trainer gets the same compute threads whatever the swarm's size
+  // (read by libtorch and OpenBLAS when a worker starts).
+  for (const char* var : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
+    ::setenv(var, std::to_string(*threads).c_str(), 1);
   std::sort(trainer_list.begin(), trainer_list.end());
   trainer_list.erase(std::unique(trainer_list.begin(), trainer_list.end()), trainer_list.end());
   if (trainer_list.front() != 1)
@@ -451,11 +471,11 @@ int run_swarm_benchmark(const std::vector<std::string>& args) {
                       static_cast<double>(r.utilization.size());
       char line[1024];
       std::snprintf(line, sizeof(line),
-                    "bench swarm mode=%s trainers=%zu epochs=%lld warmup=%lld %s samples_per_s=%.2f "
+                    "bench swarm mode=%s trainers=%zu threads=%lld epochs=%lld warmup=%lld %s samples_per_s=%.2f "
                     "utilization=%s min_utilization=%.3f mean_utilization=%.3f epochs_alone=%zu "
                     "baseline_samples_per_s=%.2f speedup=%.2f",
-                    m.c_str(), n, static_cast<long long>(*epochs), static_cast<long long>(*warmup),
-                    m == "diloco" ? ("inner_steps=" + std::to_string(*inner_steps) + " inner_batch=" +
+                    m.c_str(), n, static_cast<long long>(*threads), static_cast<long long>(*epochs), static_cast<long long>(*warmup),
+                    m != "hivemind" ? ("inner_steps=" + std::to_string(*inner_steps) + " inner_batch=" +
                                      std::to_string(*inner_batch) + " codec=blockwise8")
                                       .c_str()
                                   : ("target_batch=" + std::to_string(*target_batch)).c_str(),

@@ -39,7 +39,7 @@ struct diloco_state {
   diloco_settings settings;
   outer_optimizer outer;
   std::vector<float> start; ///< θ_start: the parameters after the last outer step
-  uint64_t epoch = 0;
+  uint64_t epoch = 0;          ///< the epoch whose inner steps run now
   uint64_t samples = 0;        ///< trained on in this epoch
   uint64_t inner_samples = 0;  ///< accumulated for the next inner step
   uint64_t inner_done = 0;     ///< inner steps in this epoch
@@ -48,8 +48,15 @@ struct diloco_state {
   double epoch_started = 0;
   double next_report = 0;
   steady::time_point wall_started = steady::now();
-  double compute_seconds = 0; ///< inside forward/backward/optimizers in this epoch
-  bool in_round = false;
+  double compute_seconds = 0; ///< inside forward/backward/optimizers since the last outer step
+  // The round in flight (at most one): the epoch it closes, the local
+  // parameters and pseudo-gradient it was started with, what to report.
+  bool round_in_flight = false;
+  std::vector<float> sent_local;
+  std::vector<float> sent_pseudo_gradient;
+  epoch_report pending;
+  uint64_t epochs_done = 0;
+  bool waiting = false; ///< no inner steps until the round in flight ends
   bool stopped = false;
 
   double now() const { return cfg.clock(); }
@@ -117,20 +124,26 @@ void publish_metrics(diloco_ptr self, const epoch_report& r, double samples_per_
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
 
-/// The outer step with `mean_pseudo_gradient` (the group's, or this peer's
-/// own): the same θ on every peer that got the same average.
-void finish_epoch(diloco_ptr self, const std::vector<float>& mean_pseudo_gradient, epoch_report r) {
+void launch_round(diloco_ptr self);
+
+/// Ends the round in flight with `mean_pseudo_gradient` (the group's, or
+/// this peer's own): the outer step from θ_start, the same θ on every peer
+/// that got the same average. With overlap, the inner steps this peer took
+/// meanwhile are kept on top of the new θ.
+void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradient, epoch_report r) {
   auto& st = self->state;
   auto t0 = steady::now();
   st.start = st.outer.step(st.start, mean_pseudo_gradient);
-  st.cfg.model->set_parameters(st.start);
+  auto local = st.cfg.model->parameters();
+  for (size_t i = 0; i < local.size(); ++i)
+    local[i] = st.start[i] + (local[i] - st.sent_local[i]); // exactly θ without overlap
+  st.cfg.model->set_parameters(local);
   st.compute_seconds += seconds_since(t0);
-  r.epoch = st.epoch;
-  r.samples = st.samples;
+  r.epoch = st.pending.epoch;
+  r.samples = st.pending.samples;
+  r.mean_loss = st.pending.mean_loss;
   r.parameters_digest = digest(st.start);
-  r.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
-  auto rate = st.local().samples_per_second;
-  publish_metrics(self, r, rate);
+  publish_metrics(self, r, st.local().samples_per_second);
   double wall = seconds_since(st.wall_started);
   char line[320];
   std::snprintf(line, sizeof(line),
@@ -142,40 +155,37 @@ void finish_epoch(diloco_ptr self, const std::vector<float>& mean_pseudo_gradien
                               (r.partial ? " (partial)" : ""))
                                .c_str()
                            : "stepped alone",
-                static_cast<unsigned long long>(st.inner_done),
+                static_cast<unsigned long long>(st.settings.inner_steps),
                 wall > 0 ? 100.0 * st.compute_seconds / wall : 0.0);
   st.cfg.log(line);
-  st.epoch += 1;
-  st.samples = 0;
-  st.inner_samples = 0;
-  st.inner_done = 0;
-  st.loss_sum = 0;
-  st.mini_steps = 0;
   st.compute_seconds = 0;
   st.wall_started = steady::now();
-  st.epoch_started = st.now();
-  st.in_round = false;
-  publish_progress(self);
+  st.round_in_flight = false;
+  st.epochs_done += 1;
   if (st.cfg.on_epoch)
     st.cfg.on_epoch(r);
-  if (st.cfg.epochs != 0 && st.epoch >= st.cfg.epochs) {
+  if (st.cfg.epochs != 0 && st.epochs_done >= st.cfg.epochs) {
     st.stopped = true;
-    st.cfg.log("trained " + std::to_string(st.epoch) + " epochs: stopping");
+    st.cfg.log("trained " + std::to_string(st.epochs_done) + " epochs: stopping");
+    return;
+  }
+  if (!st.waiting)
+    return; // overlapping: inner steps go on
+  st.waiting = false;
+  if (st.inner_done >= st.settings.inner_steps) {
+    launch_round(self); // the next epoch's inner steps ended while this round ran
     return;
   }
   schedule_tick(self);
 }
 
-std::vector<float> own_pseudo_gradient(diloco_ptr self) {
-  auto& st = self->state;
-  return pseudo_gradient(st.start, st.cfg.model->parameters());
-}
-
 void step_alone(diloco_ptr self, const std::string& why) {
+  auto& st = self->state;
   if (!why.empty())
-    self->state.cfg.log("epoch " + std::to_string(self->state.epoch) + ": no averaging (" + why +
-                        "), outer step with the local pseudo-gradient");
-  finish_epoch(self, own_pseudo_gradient(self), epoch_report{});
+    st.cfg.log("epoch " + std::to_string(st.pending.epoch) + ": no averaging (" + why +
+               "), outer step with the local pseudo-gradient");
+  auto own = std::move(st.sent_pseudo_gradient);
+  complete_round(self, own, epoch_report{});
 }
 
 void run_allreduce(diloco_ptr self, const averaging::announcement& group) {
@@ -194,9 +204,9 @@ void run_allreduce(diloco_ptr self, const averaging::announcement& group) {
     bool connect = i != *me && (client || i < *me);
     req.handles.push_back(connect ? st.cfg.resolve(group.members[i]) : averaging::averager_peer{});
   }
-  req.values = own_pseudo_gradient(self);
+  req.values = st.sent_pseudo_gradient;
   req.total_elements = req.values.size();
-  req.weight = static_cast<double>(std::max<uint64_t>(st.samples, 1));
+  req.weight = static_cast<double>(std::max<uint64_t>(st.pending.samples, 1));
   req.config = st.cfg.round;
   req.config.codecs = st.settings.codecs;
   auto size = group.members.size();
@@ -207,21 +217,42 @@ void run_allreduce(diloco_ptr self, const averaging::announcement& group) {
         r.group_size = size;
         r.averaged = true;
         r.partial = result.partial();
-        finish_epoch(self, result.values, r);
+        complete_round(self, result.values, r);
       },
       [self](caf::error& err) { step_alone(self, "all-reduce failed: " + describe(err)); });
 }
 
-void begin_round(diloco_ptr self) {
+/// The epoch's inner steps are done: start the round that averages its
+/// pseudo-gradient. Without overlap (and after the last epoch) no inner step
+/// runs until the round ends; with overlap the next epoch's start at once.
+void launch_round(diloco_ptr self) {
   auto& st = self->state;
-  st.in_round = true;
+  st.sent_local = st.cfg.model->parameters();
+  st.sent_pseudo_gradient = pseudo_gradient(st.start, st.sent_local);
+  st.pending = epoch_report{};
+  st.pending.epoch = st.epoch;
+  st.pending.samples = st.samples;
+  st.pending.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
+  st.round_in_flight = true;
+  uint64_t round_epoch = st.epoch;
+  bool last = st.cfg.epochs != 0 && round_epoch + 1 >= st.cfg.epochs;
+  st.waiting = !st.settings.overlap || last;
+  st.epoch += 1;
+  st.samples = 0;
+  st.inner_samples = 0;
+  st.inner_done = 0;
+  st.loss_sum = 0;
+  st.mini_steps = 0;
+  st.epoch_started = st.now();
   publish_progress(self);
+  if (!st.waiting)
+    schedule_tick(self);
   if (st.cfg.matchmaking.target_group_size <= 1) {
     step_alone(self, "");
     return;
   }
   averaging::match_request req;
-  req.round = st.cfg.run_id + ".diloco." + std::to_string(st.epoch);
+  req.round = st.cfg.run_id + ".diloco." + std::to_string(round_epoch);
   req.self = st.cfg.declaration;
   req.self.deadline = 0;
   req.settings = st.cfg.matchmaking;
@@ -232,8 +263,8 @@ void begin_round(diloco_ptr self) {
 
 void tick(diloco_ptr self) {
   auto& st = self->state;
-  if (st.stopped || st.in_round)
-    return; // a round's end schedules the next micro-batch
+  if (st.stopped || st.waiting)
+    return; // the round's end schedules the next micro-batch
   auto t0 = steady::now();
   auto batch = st.cfg.model->accumulate();
   if (!batch.error.empty()) {
@@ -252,7 +283,10 @@ void tick(diloco_ptr self) {
   }
   st.compute_seconds += seconds_since(t0);
   if (st.inner_done >= st.settings.inner_steps) {
-    begin_round(self);
+    if (st.round_in_flight)
+      st.waiting = true; // overlapping, and the previous round is still running
+    else
+      launch_round(self);
     return;
   }
   if (st.now() >= st.next_report)

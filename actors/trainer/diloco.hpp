@@ -7,7 +7,8 @@
 // same outer Nesterov step from θ_start. An outer step is an epoch: progress
 // records, metrics and the "epoch N done" log line are as in hivemind mode.
 // A peer that finds no group (or whose all-reduce fails) applies the outer
-// step with its own pseudo-gradient.
+// step with its own pseudo-gradient. Optionally the round overlaps the next
+// epoch's inner steps (see diloco_settings::overlap).
 
 #include "actors/trainer/collaborative.hpp"
 #include "actors/trainer/outer_optimizer.hpp"
@@ -26,6 +27,12 @@ struct diloco_settings {
   uint64_t inner_steps = 50;      ///< H: local steps between two outer steps
   uint64_t inner_batch_size = 32; ///< samples per inner step (whole micro-batches, at least this many)
   outer_settings outer;           ///< lr 0.7, Nesterov momentum 0.9
+  /// Overlap the round with the next epoch's inner steps: the outer step
+  /// lands one epoch late (the inner progress made meanwhile is kept on top
+  /// of the new θ), so the peer computes while the group gathers and averages
+  /// ("one-step-delayed" DiLoCo; Kale et al. 2025 study its effect on loss).
+  /// False: the DiLoCo of the paper, idle during the round.
+  bool overlap = false;
   /// The pseudo-gradient's codec: blockwise 8-bit (int8, one scale per 4096 values).
   averaging::codec_choice codecs = averaging::codec_choice::fixed(averaging::codec::blockwise_8bit);
 };

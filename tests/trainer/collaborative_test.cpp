@@ -304,3 +304,32 @@ BOOST_AUTO_TEST_CASE(diloco_peers_end_with_the_same_parameters_close_to_the_refe
   for (size_t d = 0; d < dim; ++d)
     BOOST_TEST(std::abs(reference[d] - expected[d]) < 0.05);
 }
+
+BOOST_AUTO_TEST_CASE(overlapped_diloco_peers_agree_on_every_outer_step_and_train) {
+  // The round runs while the next epoch's inner steps do: the outer
+  // parameters θ_start are still the same on both peers after every round.
+  diloco_settings s;
+  s.inner_steps = 4;
+  s.inner_batch_size = 8;
+  s.overlap = true;
+  const uint64_t epochs = 6;
+  sim_network net;
+  auto peers = train_together(net, 2, 64, epochs, &s);
+  for (auto& p : peers) {
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size()
+                                                                          << " epochs");
+    for (const auto& e : p->epochs) {
+      BOOST_TEST(e.averaged);
+      BOOST_TEST(e.group_size == 2u);
+    }
+  }
+  for (uint64_t e = 0; e < epochs; ++e)
+    BOOST_TEST(peers[0]->epochs[e].parameters_digest == peers[1]->epochs[e].parameters_digest);
+  // The last round does not overlap: both end on the same θ.
+  auto reference = peers[0]->model->parameters();
+  BOOST_TEST((peers[1]->model->parameters() == reference));
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  double swarm_loss = eval_loss(reference);
+  BOOST_TEST_MESSAGE("overlapped diloco loss: start " << start << ", swarm " << swarm_loss);
+  BOOST_TEST(swarm_loss < 0.5 * start);
+}
