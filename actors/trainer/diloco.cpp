@@ -55,6 +55,9 @@ struct diloco_state {
   std::vector<float> sent_local;
   std::vector<float> sent_pseudo_gradient;
   epoch_report pending;
+  double pending_loss_sum = 0;
+  uint32_t pending_mini_steps = 0;
+  double pending_rate = 0; ///< samples/s of the epoch the round closes
   uint64_t epochs_done = 0;
   bool waiting = false; ///< no inner steps until the round in flight ends
   bool stopped = false;
@@ -115,10 +118,11 @@ void publish_progress(diloco_ptr self) {
   st.next_report = st.now() + st.cfg.progress.min_refresh_period;
 }
 
-void publish_metrics(diloco_ptr self, const epoch_report& r, double samples_per_second) {
+/// The metrics of the epoch the round in flight closes.
+void publish_metrics(diloco_ptr self, const epoch_report& r) {
   auto& st = self->state;
-  metrics::peer_metrics m{st.cfg.self.id(), r.epoch, samples_per_second, r.samples,
-                          st.loss_sum, st.mini_steps, st.now()};
+  metrics::peer_metrics m{st.cfg.self.id(), r.epoch, st.pending_rate, r.samples,
+                          st.pending_loss_sum, st.pending_mini_steps, st.now()};
   auto rec = st.signed_record("metrics." + st.cfg.run_id, metrics::encode(m),
                               2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
@@ -143,7 +147,7 @@ void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradi
   r.samples = st.pending.samples;
   r.mean_loss = st.pending.mean_loss;
   r.parameters_digest = digest(st.start);
-  publish_metrics(self, r, st.local().samples_per_second);
+  publish_metrics(self, r);
   double wall = seconds_since(st.wall_started);
   char line[320];
   std::snprintf(line, sizeof(line),
@@ -233,6 +237,9 @@ void launch_round(diloco_ptr self) {
   st.pending.epoch = st.epoch;
   st.pending.samples = st.samples;
   st.pending.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
+  st.pending_loss_sum = st.loss_sum;
+  st.pending_mini_steps = st.mini_steps;
+  st.pending_rate = st.local().samples_per_second;
   st.round_in_flight = true;
   uint64_t round_epoch = st.epoch;
   bool last = st.cfg.epochs != 0 && round_epoch + 1 >= st.cfg.epochs;
