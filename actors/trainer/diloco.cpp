@@ -228,7 +228,8 @@ void run_allreduce(diloco_ptr self, const averaging::announcement& group) {
 
 /// The epoch's inner steps are done: start the round that averages its
 /// pseudo-gradient. Without overlap (and after the last epoch) no inner step
-/// runs until the round ends; with overlap the next epoch's start at once.
+/// runs until the round ends; with overlap the next epoch's inner steps
+/// start at once.
 void launch_round(diloco_ptr self) {
   auto& st = self->state;
   st.sent_local = st.cfg.model->parameters();
