@@ -4,6 +4,7 @@
 #include "bench/allreduce_bench.hpp"
 #include "bench/dht_bench.hpp"
 #if TTT_WITH_MODEL
+#include "bench/swarm_bench.hpp"
 #include "model/bench_train.hpp"
 #endif
 
@@ -27,12 +28,21 @@ int bench_command(const args_t& args) {
     return 2;
 #endif
   }
+  if (name == "swarm") {
+#if TTT_WITH_MODEL
+    return bench::run_swarm_benchmark(rest);
+#else
+    std::fprintf(stderr, "ttt bench swarm: this build has no model (configured with -Dmodel=disabled)\n");
+    return 2;
+#endif
+  }
   bool help = name == "--help" || name == "-h";
   std::fprintf(help ? stdout : stderr,
                "usage: ttt bench <name> [options]   (ttt bench <name> --help)\n\n"
                "  dht        DHT store/get success and latency over many peers\n"
                "  allreduce  butterfly all-reduce of N floats over 4 processes, beside Gloo's ring\n"
-               "  train      time, samples/s and peak memory of a training step of a model config\n");
+               "  train      time, samples/s and peak memory of a training step of a model config\n"
+               "  swarm      samples/s and compute utilization of 1, 2, 4 local trainers, hivemind and DiLoCo\n");
   return help ? 0 : 2;
 }
 

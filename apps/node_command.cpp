@@ -12,6 +12,7 @@
 #include "apps/flags.hpp"
 #include "apps/profile.hpp"
 #include "apps/runtime.hpp"
+#include "apps/trainer_profile.hpp"
 #include "storage/database.hpp"
 #if TTT_WITH_MODEL
 #include "model/swarm_model.hpp"
@@ -93,7 +94,9 @@ int node_command(const args_t& args) {
   auto prof = profile::load(*profile_path, error);
   if (!prof)
     return fail(error);
-  if (!prof->check_known(known_settings, error))
+  auto known = known_settings;
+  known.insert(trainer_mode_keys().begin(), trainer_mode_keys().end());
+  if (!prof->check_known(known, error))
     return fail(error);
   for (const auto& role : prof->list("node.roles"))
     if (!available_roles.count(role))
@@ -132,6 +135,9 @@ int node_command(const args_t& args) {
   auto checkpoint_every = prof->integer("checkpointer.checkpoint_every", 1, error);
   auto keep_checkpoints = prof->integer("checkpointer.keep_checkpoints", 3, error);
   auto checkpoint_poll = prof->real("checkpointer.poll_interval", 10, error);
+  trainer_mode_settings trainer_mode;
+  if (error.empty())
+    read_trainer_mode(*prof, trainer_mode, error);
   if (!error.empty())
     return fail(error);
   if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
@@ -313,6 +319,7 @@ int node_command(const args_t& args) {
       mo.config = *prof->text("trainer.config", "configs/model/dalle-tiny.ini");
       mo.data_dir = *prof->text("trainer.data", "");
       mo.peer_id = me->id().to_hex();
+      mo.inner = trainer_mode.inner;
       auto model = model::make_swarm_model(mo);
       if (!model) {
         caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
@@ -355,10 +362,13 @@ int node_command(const args_t& args) {
       tc.clock = dht::wall_clock_seconds;
       tc.log = log_line;
       tc.detached = true;
-      auto trainer_actor = trainer::spawn_collaborative_trainer(sys, tc);
+      bool diloco = trainer_mode.mode == trainer::trainer_mode::diloco;
+      auto trainer_actor = diloco ? trainer::spawn_diloco_trainer(sys, tc, trainer_mode.diloco)
+                                  : trainer::spawn_collaborative_trainer(sys, tc);
       role_actors.push_back(caf::actor_cast<caf::actor>(matchmaker));
       trainer_handle = caf::actor_cast<caf::actor>(trainer_actor);
-      log_line("trainer of run '" + run_id + "' started on " + mo.config + " with data " + mo.data_dir);
+      log_line(std::string(diloco ? "DiLoCo" : "hivemind") + " trainer of run '" + run_id +
+               "' started on " + mo.config + " with data " + mo.data_dir);
     }
 #endif
 

@@ -1,5 +1,6 @@
 #include "model/swarm_model.hpp"
 
+#include "model/adamw.hpp"
 #include "model/batch.hpp"
 #include "model/dalle.hpp"
 #include "model/lamb.hpp"
@@ -24,7 +25,7 @@ public:
     : model_(std::move(model)), t_(t), c_(std::move(c)), data_dir_(o.data_dir),
       shards_(shards), peer_id_(o.peer_id),
       stream_(std::move(shards), 4096, seed_from_peer_id(o.peer_id), true),
-      optimizer_(named_trainable(), t_) {
+      optimizer_(named_trainable(), t_), inner_settings_(o.inner) {
     if (auto text = read_file(o.config))
       config_text_ = *text;
     for (auto& s : optimizer_.slots())
@@ -197,6 +198,36 @@ public:
     return {};
   }
 
+  void inner_step() override {
+    if (!inner_)
+      inner_ = std::make_unique<adamw>(named_trainable(), inner_settings_);
+    {
+      // Summed over samples in accumulate(): the mean gradient, as step() uses.
+      torch::NoGradGuard no_grad;
+      double scale = accumulated_ > 0 ? 1.0 / static_cast<double>(accumulated_) : 0.0;
+      for (auto& p : params_)
+        if (p.grad().defined())
+          p.mutable_grad().mul_(scale);
+    }
+    inner_->step();
+    model_->zero_grad();
+    accumulated_ = 0;
+  }
+
+  void set_parameters(const std::vector<float>& values) override {
+    torch::NoGradGuard no_grad;
+    size_t offset = 0;
+    for (auto& p : params_) {
+      auto n = static_cast<size_t>(p.numel());
+      if (offset + n > values.size())
+        throw std::invalid_argument("set_parameters: too few values");
+      p.copy_(torch::from_blob(const_cast<float*>(values.data() + offset), p.sizes(), torch::kFloat));
+      offset += n;
+    }
+    if (offset != values.size())
+      throw std::invalid_argument("set_parameters: too many values");
+  }
+
 private:
   /// A directory under the system's temporary one, removed at the end of scope.
   struct scratch_dir {
@@ -239,6 +270,8 @@ private:
   sample_stream stream_;
   lamb optimizer_;
   std::vector<torch::Tensor> params_; ///< in the optimizer's order: the flat layout
+  adamw_settings inner_settings_;
+  std::unique_ptr<adamw> inner_; ///< created by the first inner_step (DiLoCo only)
   uint64_t accumulated_ = 0;
   int64_t step_ = 0;
 };

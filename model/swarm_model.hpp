@@ -1,9 +1,10 @@
 #pragma once
 // The DALL-E as the collaborative optimizer trains it: trainer::local_model
 // implemented with libtorch (LAMB with the 2021 settings and schedule, global
-// clipping after averaging). Torch-free header.
+// clipping after averaging; AdamW for DiLoCo's inner steps). Torch-free header.
 
 #include "actors/trainer/local_model.hpp"
+#include "model/adamw_settings.hpp"
 #include "model/result.hpp"
 
 #include <memory>
@@ -19,6 +20,8 @@ struct swarm_model_options {
   /// Every peer of a run starts from the same parameters: the model is
   /// initialized from this seed, not from the peer id.
   uint64_t init_seed = 0;
+  /// DiLoCo's inner optimizer (inner_step); hivemind mode never creates it.
+  adamw_settings inner;
 };
 
 result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model_options& options);

@@ -55,6 +55,16 @@ public:
     (void)files;
     return "this model cannot load state";
   }
+  // -- DiLoCo (actors/trainer/diloco.hpp) -----------------------------------
+
+  /// One local inner optimizer step (AdamW) with the mean gradient over the
+  /// samples accumulated since the last step; clears the accumulators. The
+  /// inner optimizer's state stays on this peer across outer steps.
+  virtual void inner_step() = 0;
+
+  /// Overwrites the parameters with `values` (flattened in parameter order,
+  /// as parameters() gives them): the outer step's result.
+  virtual void set_parameters(const std::vector<float>& values) = 0;
 };
 
 } // namespace ttt::trainer

@@ -2,11 +2,13 @@
 // own DHT nodes, matchmakers and averagers on a simulated network (CAF test
 // coordinator), training an exact linear model. Peers that average every
 // epoch must end with the same parameters, close to one peer training alone
-// with the same target batch.
+// with the same target batch. The same in DiLoCo mode (H local steps, then an
+// 8-bit all-reduce of the pseudo-gradients and one outer Nesterov step).
 #define BOOST_TEST_MODULE collaborative
 #include <boost/test/unit_test.hpp>
 
 #include "actors/trainer/collaborative.hpp"
+#include "actors/trainer/diloco.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
 
@@ -105,6 +107,13 @@ public:
     return {};
   }
 
+  /// The exact model's inner optimizer is plain SGD at the same rate.
+  void inner_step() override { step(gradients()); }
+  void set_parameters(const std::vector<float>& values) override {
+    for (size_t d = 0; d < dim; ++d)
+      w_[d] = values.at(d);
+  }
+
 private:
   std::array<double, dim> w_{};
   std::array<double, dim> grad_sum_{};
@@ -148,9 +157,11 @@ struct peer {
   std::vector<epoch_report> epochs;
 };
 
-/// Trains `count` peers together until each has done `epochs` epochs.
+/// Trains `count` peers together until each has done `epochs` epochs; in
+/// DiLoCo mode when `diloco` is given.
 std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count, uint64_t batch,
-                                                  uint64_t epochs) {
+                                                  uint64_t epochs,
+                                                  const diloco_settings* diloco = nullptr) {
   std::vector<dht::dht_actor> backbone;
   for (uint16_t i = 1; i <= 6; ++i) {
     backbone.push_back(net.spawn(net.config(i, 70 + i)));
@@ -196,7 +207,10 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
     tc.clock = [&net] { return net.now; };
     auto* raw = p.get();
     tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
-    net.adopt(spawn_collaborative_trainer(net.system(), tc));
+    if (diloco != nullptr)
+      net.adopt(spawn_diloco_trainer(net.system(), tc, *diloco));
+    else
+      net.adopt(spawn_collaborative_trainer(net.system(), tc));
     peers.push_back(std::move(p));
   }
   auto all_done = [&] {
@@ -320,6 +334,35 @@ void run_until(sim_network& net, const std::function<bool()>& done, int max_step
   }
 }
 
+/// DiLoCo on the exact model without a network: `count` peers on the same
+/// interleaved streams, each taking `inner` SGD steps of `inner_batch`
+/// samples, then one outer step with the mean pseudo-gradient (unquantized).
+std::vector<float> diloco_reference(size_t count, const diloco_settings& s, uint64_t epochs) {
+  std::vector<linear_model> models;
+  for (size_t i = 0; i < count; ++i)
+    models.emplace_back(i, count);
+  outer_optimizer outer(s.outer);
+  std::vector<float> start(dim, 0.0f);
+  for (uint64_t e = 0; e < epochs; ++e) {
+    std::vector<float> mean(dim, 0.0f);
+    for (auto& m : models) {
+      for (uint64_t step = 0; step < s.inner_steps; ++step) {
+        uint64_t n = 0;
+        while (n < s.inner_batch_size)
+          n += m.accumulate().samples;
+        m.inner_step();
+      }
+      auto g = pseudo_gradient(start, m.parameters());
+      for (size_t d = 0; d < dim; ++d)
+        mean[d] += g[d] / static_cast<float>(count);
+    }
+    start = outer.step(start, mean);
+    for (auto& m : models)
+      m.set_parameters(start);
+  }
+  return start;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_peer_joining_mid_run_loads_the_current_state_and_contributes_next_epoch) {
@@ -371,4 +414,70 @@ BOOST_AUTO_TEST_CASE(a_peer_joining_mid_run_loads_the_current_state_and_contribu
   auto reference = peers[0]->model->parameters();
   for (auto& p : peers)
     BOOST_TEST((p->model->parameters() == reference));
+}
+
+BOOST_AUTO_TEST_CASE(diloco_peers_end_with_the_same_parameters_close_to_the_reference) {
+  diloco_settings s;
+  s.inner_steps = 4;
+  s.inner_batch_size = 8; // two micro-batches of 4
+  s.outer.learning_rate = 0.7;
+  s.outer.momentum = 0.9;
+  const uint64_t epochs = 5;
+  sim_network net;
+  auto peers = train_together(net, 2, 64, epochs, &s);
+  for (auto& p : peers) {
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size()
+                                                                          << " epochs");
+    for (const auto& e : p->epochs) {
+      BOOST_TEST(e.averaged);
+      BOOST_TEST(e.group_size == 2u);
+      BOOST_TEST(e.samples == s.inner_steps * s.inner_batch_size);
+    }
+  }
+  // The same outer step from the same start with the same 8-bit average on
+  // both peers: the same parameters, to the bit, after every epoch.
+  for (uint64_t e = 0; e < epochs; ++e)
+    BOOST_TEST(peers[0]->epochs[e].parameters_digest == peers[1]->epochs[e].parameters_digest);
+  auto reference = peers[0]->model->parameters();
+  BOOST_TEST((peers[1]->model->parameters() == reference));
+  // And it trains like DiLoCo computed without a network or quantization.
+  auto expected = diloco_reference(2, s, epochs);
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  double swarm_loss = eval_loss(reference);
+  double expected_loss = eval_loss(expected);
+  BOOST_TEST_MESSAGE("diloco loss: start " << start << ", swarm " << swarm_loss << ", reference "
+                                           << expected_loss);
+  BOOST_TEST(swarm_loss < 0.25 * start);
+  BOOST_TEST(std::abs(swarm_loss - expected_loss) < 0.1 * expected_loss + 1e-3);
+  for (size_t d = 0; d < dim; ++d)
+    BOOST_TEST(std::abs(reference[d] - expected[d]) < 0.05);
+}
+
+BOOST_AUTO_TEST_CASE(overlapped_diloco_peers_agree_on_every_outer_step_and_train) {
+  // The round runs while the next epoch's inner steps do: the outer
+  // parameters θ_start are still the same on both peers after every round.
+  diloco_settings s;
+  s.inner_steps = 4;
+  s.inner_batch_size = 8;
+  s.overlap = true;
+  const uint64_t epochs = 6;
+  sim_network net;
+  auto peers = train_together(net, 2, 64, epochs, &s);
+  for (auto& p : peers) {
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size()
+                                                                          << " epochs");
+    for (const auto& e : p->epochs) {
+      BOOST_TEST(e.averaged);
+      BOOST_TEST(e.group_size == 2u);
+    }
+  }
+  for (uint64_t e = 0; e < epochs; ++e)
+    BOOST_TEST(peers[0]->epochs[e].parameters_digest == peers[1]->epochs[e].parameters_digest);
+  // The last round does not overlap: both end on the same θ.
+  auto reference = peers[0]->model->parameters();
+  BOOST_TEST((peers[1]->model->parameters() == reference));
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  double swarm_loss = eval_loss(reference);
+  BOOST_TEST_MESSAGE("overlapped diloco loss: start " << start << ", swarm " << swarm_loss);
+  BOOST_TEST(swarm_loss < 0.5 * start);
 }

@@ -1,0 +1,128 @@
+// The real DALL-E (dalle-tiny, libtorch) trained in DiLoCo mode by two
+// trainers on a simulated network: H AdamW steps each, then the 8-bit
+// all-reduce of the pseudo-gradients and the same outer Nesterov step. Both
+// end every epoch with exactly the same parameters, and the loss drops.
+#define BOOST_TEST_MODULE swarm_diloco
+#include <boost/test/unit_test.hpp>
+
+#include "actors/trainer/diloco.hpp"
+#include "model/api.hpp"
+#include "model/swarm_model.hpp"
+#include "tests/dht/printing.hpp"
+#include "tests/dht/sim_network.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <unistd.h>
+
+using namespace ttt;
+using namespace ttt::trainer;
+using ttt::test::sim_network;
+
+BOOST_AUTO_TEST_CASE(two_diloco_trainers_agree_exactly_and_the_loss_drops) {
+  char tmpl[] = "/tmp/ttt-swarm-diloco-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string dir = tmpl;
+  model::shapes_options so;
+  so.out_dir = dir + "/data";
+  so.count = 128;
+  so.valid_count = 16;
+  auto shapes = model::make_shapes_dataset(so, [](const std::string&) {});
+  BOOST_REQUIRE_MESSAGE(shapes, shapes.error());
+  // dalle-tiny, in micro-batches of 8.
+  std::ifstream in(TTT_SOURCE_DIR "/configs/model/dalle-tiny.ini");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::ofstream(dir + "/tiny.ini")
+    << std::regex_replace(text.str(), std::regex("micro_batch_size = [0-9]+"), "micro_batch_size = 8");
+
+  const uint64_t epochs = 6;
+  diloco_settings ds;
+  ds.inner_steps = 8;
+  ds.inner_batch_size = 8;
+  std::vector<std::shared_ptr<local_model>> models;
+  std::vector<std::vector<epoch_report>> reports(2);
+  std::vector<float> initial;
+  {
+    sim_network net;
+    std::vector<dht::dht_actor> backbone;
+    for (uint16_t i = 1; i <= 4; ++i) {
+      backbone.push_back(net.spawn(net.config(i, 90 + i)));
+      if (i > 1)
+        net.bootstrap(backbone.back(), {"10.0.0.1:1"});
+    }
+    auto handles = std::make_shared<std::map<node_id, averaging::averager_peer>>();
+    for (size_t i = 0; i < 2; ++i) {
+      auto cfg = net.config(static_cast<uint16_t>(50 + i), 900 + i);
+      auto node = net.spawn(cfg);
+      net.bootstrap(node, {"10.0.0.1:1"});
+      auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(cfg.self.id().raw())));
+      (*handles)[cfg.self.id()] = caf::actor_cast<averaging::averager_peer>(averager);
+      averaging::matchmaker_config mc;
+      mc.dht = node;
+      mc.self = cfg.self;
+      mc.clock = [&net] { return net.now; };
+      mc.poll_interval = std::chrono::milliseconds(200);
+      auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
+      model::swarm_model_options mo;
+      mo.config = dir + "/tiny.ini";
+      mo.data_dir = so.out_dir;
+      mo.peer_id = "peer" + std::to_string(i);
+      mo.inner.learning_rate = 3e-3;
+      auto m = model::make_swarm_model(mo);
+      BOOST_REQUIRE_MESSAGE(m, m.error());
+      models.push_back(*m);
+      if (i == 0)
+        initial = models[0]->parameters();
+      collaborative_config tc;
+      tc.run_id = "tiny";
+      tc.model = *m;
+      tc.dht = node;
+      tc.matchmaker = matchmaker;
+      tc.averager = averager;
+      tc.self = cfg.self;
+      tc.declaration.host = "10.0.0.1";
+      tc.declaration.port = static_cast<uint16_t>(50 + i);
+      tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
+      tc.progress.min_refresh_period = 0.2;
+      tc.matchmaking.target_group_size = 2;
+      tc.matchmaking.min_group_size = 2;
+      tc.matchmaking.matchmaking_time = 1.0;
+      tc.epochs = epochs;
+      tc.pace = std::chrono::milliseconds(100);
+      tc.clock = [&net] { return net.now; };
+      tc.on_epoch = [&reports, i](const epoch_report& r) { reports[i].push_back(r); };
+      net.adopt(spawn_diloco_trainer(net.system(), tc, ds));
+    }
+    for (int step = 0; step < 4000 && (reports[0].size() < epochs || reports[1].size() < epochs); ++step) {
+      net.now += 0.1;
+      net.sched().clock().advance_time(std::chrono::milliseconds(100));
+      net.settle();
+    }
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    BOOST_REQUIRE(reports[i].size() == epochs);
+    for (const auto& r : reports[i]) {
+      BOOST_TEST(r.averaged);
+      BOOST_TEST(r.group_size == 2u);
+      BOOST_TEST(r.samples == ds.inner_steps * ds.inner_batch_size);
+      BOOST_TEST(std::isfinite(r.mean_loss));
+    }
+  }
+  for (uint64_t e = 0; e < epochs; ++e)
+    BOOST_TEST(reports[0][e].parameters_digest == reports[1][e].parameters_digest);
+  auto a = models[0]->parameters();
+  BOOST_TEST((a == models[1]->parameters()));
+  BOOST_TEST((a != initial));
+  double first = (reports[0].front().mean_loss + reports[1].front().mean_loss) / 2;
+  double last = (reports[0].back().mean_loss + reports[1].back().mean_loss) / 2;
+  BOOST_TEST_MESSAGE("diloco dalle-tiny: mean loss epoch 0 " << first << ", epoch " << epochs - 1 << " "
+                                                              << last);
+  for (size_t e = 0; e < epochs; ++e)
+    BOOST_TEST_MESSAGE("  epoch " << e << ": " << reports[0][e].mean_loss << " / " << reports[1][e].mean_loss);
+  BOOST_TEST(last < 0.75 * first);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
