@@ -39,7 +39,7 @@ const std::set<std::string> known_settings = {
   "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
   "run.run_id",        "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
-  "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time",
+  "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
 };
 
@@ -318,6 +318,7 @@ int node_command(const args_t& args) {
       model::swarm_model_options mo;
       mo.config = *prof->text("trainer.config", "configs/model/dalle-tiny.ini");
       mo.data_dir = *prof->text("trainer.data", "");
+      mo.device = *prof->text("trainer.device", "auto");
       mo.peer_id = me->id().to_hex();
       mo.inner = trainer_mode.inner;
       auto model = model::make_swarm_model(mo);

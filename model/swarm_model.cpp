@@ -3,6 +3,7 @@
 #include "model/adamw.hpp"
 #include "model/batch.hpp"
 #include "model/dalle.hpp"
+#include "model/device.hpp"
 #include "model/lamb.hpp"
 #include "model/loading.hpp"
 #include "model/safetensors.hpp"
@@ -53,27 +54,29 @@ public:
       out.error = b.error();
       return out;
     }
-    auto losses = model_->loss(b->text, b->image);
-    // Summed over samples; gradients() divides by the count, so the result is
-    // the mean gradient however many micro-batches an epoch took.
-    (losses.loss * static_cast<double>(samples.size())).backward();
-    out.loss = losses.loss.item<double>();
+    auto device = device_of();
+    auto text = b->text.to(device, /*non_blocking=*/true), image = b->image.to(device, /*non_blocking=*/true);
+    torch::Tensor loss;
+    {
+      autocast_scope bf16(device); // the forward and the recomputing backward
+      loss = model_->loss(text, image).loss;
+      // Summed over samples; gradients() divides by the count, so the result is
+      // the mean gradient however many micro-batches an epoch took.
+      (loss * static_cast<double>(samples.size())).backward();
+    }
+    // Read after the backward is queued: the host waits once per micro-batch,
+    // when the GPU has its work.
+    out.loss = loss.item<double>();
     out.samples = samples.size();
     accumulated_ += out.samples;
     return out;
   }
 
   std::vector<float> gradients() const override {
-    std::vector<float> flat;
-    flat.reserve(total_size());
     double scale = accumulated_ > 0 ? 1.0 / static_cast<double>(accumulated_) : 0.0;
-    for (const auto& p : params_) {
-      auto g = p.grad().defined() ? (p.grad() * scale).contiguous().to(torch::kFloat).flatten()
-                                  : torch::zeros({p.numel()});
-      auto data = g.data_ptr<float>();
-      flat.insert(flat.end(), data, data + g.numel());
-    }
-    return flat;
+    return to_host([&](const torch::Tensor& p) {
+      return p.grad().defined() ? p.grad() * scale : torch::zeros_like(p);
+    });
   }
 
   void step(const std::vector<float>& mean_gradients) override {
@@ -98,13 +101,7 @@ public:
   }
 
   std::vector<float> parameters() const override {
-    std::vector<float> flat;
-    flat.reserve(total_size());
-    for (const auto& p : params_) {
-      auto v = p.detach().contiguous().flatten();
-      flat.insert(flat.end(), v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
-    }
-    return flat;
+    return to_host([](const torch::Tensor& p) { return p.detach(); });
   }
 
   /// The layout `ttt train` writes (model.safetensors with its config,
@@ -229,6 +226,24 @@ public:
   }
 
 private:
+  torch::Device device_of() const { return params_.empty() ? torch::Device(torch::kCPU) : params_.front().device(); }
+
+  /// One tensor per parameter, flattened in parameter order into host
+  /// memory: queued as asynchronous copies into a pinned buffer (on a GPU),
+  /// waited for once, then handed over as the averager's float vector.
+  template <class PerParameter>
+  std::vector<float> to_host(PerParameter&& of) const {
+    torch::NoGradGuard no_grad;
+    staging_.reserve(static_cast<int64_t>(total_size()), device_of());
+    int64_t offset = 0;
+    for (const auto& p : params_) {
+      staging_.copy_async(of(p), offset);
+      offset += p.numel();
+    }
+    staging_.wait();
+    return std::vector<float>(staging_.data(), staging_.data() + staging_.size());
+  }
+
   /// A directory under the system's temporary one, removed at the end of scope.
   struct scratch_dir {
     std::string path;
@@ -260,6 +275,7 @@ private:
     return n;
   }
 
+  mutable host_staging staging_; ///< pinned on a GPU; reused across epochs
   dalle model_;
   train_config t_;
   dalle_config c_;
@@ -287,12 +303,16 @@ result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model
     return failure{"data directory '" + o.data_dir +
                    "' holds no train-*.shard files (make some with ttt data shapes)"};
   torch::manual_seed(o.init_seed);
+  auto device = select_device(o.device);
+  if (!device)
+    return failure{device.error()};
   dalle model(cfg->model);
   if (!o.weights.empty()) {
     auto st = load_weights_file(*model, o.weights);
     if (!st)
       return failure{st.error()};
   }
+  model->to(*device); // before the optimizers, whose state is made beside the parameters
   model->train();
   return std::shared_ptr<trainer::local_model>(
     std::make_shared<swarm_model>(std::move(model), cfg->train, cfg->model, std::move(shards), o));

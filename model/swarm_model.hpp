@@ -22,6 +22,9 @@ struct swarm_model_options {
   uint64_t init_seed = 0;
   /// DiLoCo's inner optimizer (inner_step); hivemind mode never creates it.
   adamw_settings inner;
+  /// auto, cpu, cuda, cuda:N: where the model, its optimizer state and the
+  /// batches live (a GPU computes in bf16 autocast; see model/device.hpp).
+  std::string device = "auto";
 };
 
 result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model_options& options);

@@ -2,9 +2,12 @@
 # The ttt demo: installs what is missing, builds, starts a small local swarm
 # of DHT peers on loopback, shows values stored through one peer being read
 # through others, kills a peer with SIGKILL and restarts it from its data
-# directory; then makes the synthetic shapes dataset and has a monitor and
-# three trainers train dalle-tiny together, averaging every epoch, while the
-# monitor prints the swarm's loss. Stops every process it started (also on Ctrl-C).
+# directory; then makes the synthetic shapes dataset and runs a training
+# swarm on it: a monitor (with its dashboard), an aux peer that keeps the
+# run's state, and three trainers that train dalle-tiny together, averaging
+# every epoch and checkpointing, while the monitor prints the swarm's loss;
+# finally it generates images for a few prompts from the latest checkpoint
+# into PNG files. Stops every process it started (also on Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,24 +85,37 @@ say "Making the synthetic dataset (captioned scenes of coloured shapes)"
 "$ttt" data shapes --out "$run_dir/shapes" --count 600 | tail -3
 echo "a preview of the scenes: $run_dir/shapes/preview.png"
 
-say "Training dalle-tiny with a monitor and 3 trainers (all averaging every epoch)"
+say "Training dalle-tiny: a monitor, an aux peer and 3 trainers (all averaging every epoch)"
 epochs=${TTT_DEMO_EPOCHS:-40}
 sed -e "s|config = configs/|config = $PWD/configs/|; s/target_batch_size = [0-9]*/target_batch_size = 96/" \
     -e "s/epochs = [0-9]*/epochs = $epochs/; s/group_size = 16/group_size = 3/" \
-    -e "s/matchmaking_time = [0-9]*/matchmaking_time = 10/" configs/trainer.ini >"$run_dir/trainer.ini"
-sed -e "s/poll_interval = [0-9]*/poll_interval = 1/" configs/monitor.ini >"$run_dir/monitor.ini"
+    -e "s/matchmaking_time = [0-9]*/matchmaking_time = 10/" \
+    -e "s/checkpoint_every = [0-9]*/checkpoint_every = 5/" configs/trainer.ini >"$run_dir/trainer.ini"
+sed -e "s/poll_interval = [0-9]*/poll_interval = 1/; s/^dashboard = .*/dashboard = 127.0.0.1:0/" \
+    configs/monitor.ini >"$run_dir/monitor.ini"
+sed -e "s/poll_interval = [0-9]*/poll_interval = 2/" configs/aux.ini >"$run_dir/aux.ini"
 "$ttt" node --profile "$run_dir/monitor.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
   --data-dir "$run_dir/monitor" >"$run_dir/monitor.log" 2>&1 &
+pids+=($!)
+"$ttt" node --profile "$run_dir/aux.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
+  --data-dir "$run_dir/aux" >"$run_dir/aux.log" 2>&1 &
 pids+=($!)
 for i in 1 2 3; do
   "$ttt" node --profile "$run_dir/trainer.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
     --data "$run_dir/shapes" --data-dir "$run_dir/trainer$i" >"$run_dir/trainer$i.log" 2>&1 &
   pids+=($!)
 done
+dashboard=
+for _ in $(seq 1 100); do
+  dashboard=$( (grep -o "at http://[0-9.:]*/" "$run_dir/monitor.log" || true) | head -1 | cut -c4-)
+  [ -n "$dashboard" ] && break
+  sleep 0.1
+done
+[ -n "$dashboard" ] && echo "dashboard (loss curve, peers; Prometheus at /metrics): $dashboard"
 # The monitor's line per epoch is the swarm's progress.
 tail -n +1 -f "$run_dir/monitor.log" > >(grep --line-buffered "epoch") &
 tail_pid=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1200); do
   done_count=$( (grep -l "trained $epochs epochs" "$run_dir"/trainer?.log 2>/dev/null || true) | wc -l)
   [ "$done_count" -eq 3 ] && break
   sleep 0.5
@@ -115,6 +131,25 @@ echo "(the same parameter digest on every trainer means they hold the same model
 for i in 1 2 3; do
   (grep "done" "$run_dir/trainer$i.log" || true) | tail -1 | (grep -o "parameters [0-9a-f]*" || true) | sed "s/^/  trainer $i: /"
 done
+if [ -n "$dashboard" ] && command -v curl >/dev/null; then
+  curl -s "$dashboard" -o "$run_dir/dashboard.html" && echo "the dashboard as it ended: $run_dir/dashboard.html"
+fi
+
+say "Generating images from the swarm's latest checkpoint"
+checkpoint=$(ls -d "$run_dir"/trainer1/checkpoints/epoch-* 2>/dev/null | tail -1)
+if [ -z "$checkpoint" ]; then
+  echo "demo: trainer 1 wrote no checkpoint; its log:"; tail -20 "$run_dir/trainer1.log"; exit 1
+fi
+echo "checkpoint: $checkpoint"
+mkdir -p "$run_dir/images"
+n=0
+for prompt in "big red circle top left" "small blue square middle center" "big green triangle bottom right" \
+              "small yellow circle top right and big purple square bottom left"; do
+  n=$((n + 1))
+  "$ttt" generate --checkpoint "$checkpoint" --prompt "$prompt" --count 4 --seed "$n" \
+    --out "$run_dir/images/prompt$n.png" | tail -1 | sed "s|^|  \"$prompt\": |"
+done
+echo "images: $run_dir/images/prompt1.png … prompt$n.png (4 samples per prompt, side by side)"
 
 say "Done"
 echo "Logs: $run_dir/*.log. Stopping the swarm."
