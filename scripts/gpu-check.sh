@@ -28,7 +28,7 @@ if [ ! -f build-gpu/build.ninja ]; then
     -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS > "$out/setup.txt" 2>&1 ||
     { tail -40 "$out/setup.txt"; exit 1; }
 fi
-if ! ninja -C build-gpu -j"$(nproc)" apps/ttt tests/model/model_test tests/common/flags_test > "$out/build.txt" 2>&1; then
+if ! ninja -C build-gpu -j"$(nproc)" apps/ttt tests/model/model_test tests/trainer/swarm_dalle_test > "$out/build.txt" 2>&1; then
   grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
   exit 1
 fi
@@ -56,6 +56,10 @@ if [ "${1:-}" != quick ]; then
   bench 120 --config configs/model/dalle-ttt.ini --batch 32 --steps 3 --reversible on
 fi
 tail -4 "$out/bench-progress.txt"
+
+echo "== two dalle-tiny trainers averaging, on the GPU (device = auto)"
+timeout 120 build-gpu/tests/trainer/swarm_dalle_test --log_level=test_suite --log_sink=stderr --report_level=short 2>&1 |
+  grep -vE "Entering test" | tail -8
 
 echo "== all model tests"
 model_test 120 > "$out/model_test.txt"

@@ -1,6 +1,7 @@
 #include "actors/trainer/collaborative.hpp"
 
 #include "actors/common/describe.hpp"
+#include "actors/trainer/records.hpp"
 #include "actors/dht/validator.hpp"
 #include "actors/metrics/swarm_metrics.hpp"
 
@@ -10,7 +11,6 @@
 
 #include <cstdio>
 
-#include <sodium.h>
 
 namespace ttt::trainer {
 
@@ -47,33 +47,13 @@ struct trainer_state {
 
   /// A record under `key`, this peer's subkey, signed by it.
   dht::dht_record signed_record(std::string key, std::string value, double ttl) const {
-    dht::dht_record rec;
-    rec.key = std::move(key);
-    rec.subkey = dht::owner_marker(cfg.self.public_key());
-    rec.has_subkey = true;
-    rec.value = std::move(value);
-    rec.expiration = now() + ttl;
-    dht::sign_record(rec, cfg.self);
-    return rec;
+    return trainer::signed_record(cfg.self, std::move(key), std::move(value), now() + ttl);
   }
 };
 
 using trainer_ptr = collaborative_actor::stateful_pointer<trainer_state>;
 
 void schedule_tick(trainer_ptr self);
-
-std::string digest(const std::vector<float>& values) {
-  unsigned char out[8];
-  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(values.data()),
-                     values.size() * sizeof(float), nullptr, 0);
-  static const char hex[] = "0123456789abcdef";
-  std::string text;
-  for (auto b : out) {
-    text += hex[b >> 4];
-    text += hex[b & 15];
-  }
-  return text;
-}
 
 void schedule_tick(trainer_ptr self) {
   auto& st = self->state;
@@ -130,8 +110,7 @@ void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per
   auto& st = self->state;
   metrics::peer_metrics m{st.cfg.self.id(), r.epoch, samples_per_second, r.samples,
                           st.loss_sum, st.mini_steps, st.now()};
-  auto rec = st.signed_record("metrics." + st.cfg.run_id, metrics::encode(m),
-                              2 * st.cfg.progress.report_lifetime);
+  auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
 
@@ -142,7 +121,7 @@ void finish_epoch(trainer_ptr self, const std::vector<float>& mean_gradients, ep
   st.cfg.model->step(mean_gradients);
   r.epoch = st.epoch;
   r.samples = st.samples;
-  r.parameters_digest = digest(st.cfg.model->parameters());
+  r.parameters_digest = parameters_digest(st.cfg.model->parameters());
   r.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
   auto rate = st.local().samples_per_second;
   publish_metrics(self, r, rate);
@@ -243,7 +222,7 @@ bool install_state(trainer_ptr self, uint64_t epoch, const std::vector<state_fil
   st.loss_sum = 0;
   st.mini_steps = 0;
   st.epoch_started = st.now();
-  auto d = digest(st.cfg.model->parameters());
+  auto d = parameters_digest(st.cfg.model->parameters());
   st.cfg.log("loaded state of epoch " + std::to_string(epoch) + " from " + how + ", parameters " + d);
   if (st.cfg.on_state_loaded)
     st.cfg.on_state_loaded(epoch, how, d);

@@ -1,6 +1,7 @@
 #include "actors/trainer/diloco.hpp"
 
 #include "actors/common/describe.hpp"
+#include "actors/trainer/records.hpp"
 #include "actors/dht/validator.hpp"
 #include "actors/metrics/swarm_metrics.hpp"
 
@@ -11,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 
-#include <sodium.h>
 
 namespace ttt::trainer {
 
@@ -85,20 +85,6 @@ struct diloco_state {
 
 using diloco_ptr = collaborative_actor::stateful_pointer<diloco_state>;
 
-/// BLAKE2b-64 in hex, as hivemind mode logs it: equal digests, equal models.
-std::string digest(const std::vector<float>& values) {
-  unsigned char out[8];
-  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(values.data()),
-                     values.size() * sizeof(float), nullptr, 0);
-  static const char hex[] = "0123456789abcdef";
-  std::string text;
-  for (auto b : out) {
-    text += hex[b >> 4];
-    text += hex[b & 15];
-  }
-  return text;
-}
-
 void schedule_tick(diloco_ptr self) {
   auto& st = self->state;
   if (st.cfg.pace.count() > 0)
@@ -123,8 +109,7 @@ void publish_metrics(diloco_ptr self, const epoch_report& r) {
   auto& st = self->state;
   metrics::peer_metrics m{st.cfg.self.id(), r.epoch, st.pending_rate, r.samples,
                           st.pending_loss_sum, st.pending_mini_steps, st.now()};
-  auto rec = st.signed_record("metrics." + st.cfg.run_id, metrics::encode(m),
-                              2 * st.cfg.progress.report_lifetime);
+  auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
 
@@ -146,7 +131,7 @@ void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradi
   r.epoch = st.pending.epoch;
   r.samples = st.pending.samples;
   r.mean_loss = st.pending.mean_loss;
-  r.parameters_digest = digest(st.start);
+  r.parameters_digest = parameters_digest(st.start);
   publish_metrics(self, r);
   double wall = seconds_since(st.wall_started);
   char line[320];
