@@ -34,7 +34,7 @@ result<torch::Device> select_device(const std::string& spec) {
   if (spec != "cuda" && spec.rfind("cuda:", 0) != 0)
     return failure{"device '" + spec + "': expected auto, cpu, cuda or cuda:N"};
   int64_t index = 0;
-  if (spec.size() > 5) {
+  if (spec.rfind("cuda:", 0) == 0) {
     auto digits = spec.substr(5);
     if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos)
       return failure{"device '" + spec + "': expected cuda:N with N a GPU number"};

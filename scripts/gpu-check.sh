@@ -28,7 +28,7 @@ if [ ! -f build-gpu/build.ninja ]; then
     -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS > "$out/setup.txt" 2>&1 ||
     { tail -40 "$out/setup.txt"; exit 1; }
 fi
-if ! ninja -C build-gpu -j"$(nproc)" apps/ttt tests/model/model_test tests/trainer/swarm_dalle_test > "$out/build.txt" 2>&1; then
+if ! ninja -C build-gpu -j"$(nproc)" apps/ttt model/libttt_sentencepiece.so tests/model/model_test tests/trainer/swarm_dalle_test > "$out/build.txt" 2>&1; then
   grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
   exit 1
 fi
