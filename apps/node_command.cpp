@@ -40,6 +40,7 @@ const std::set<std::string> known_settings = {
   "run.run_id",        "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
+  "trainer.average_state_every",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
 };
 
@@ -131,6 +132,7 @@ int node_command(const args_t& args) {
   auto group_size = prof->integer("trainer.group_size", 16, error);
   auto min_group_size = prof->integer("trainer.min_group_size", 2, error);
   auto matchmaking_time = prof->real("trainer.matchmaking_time", 5, error);
+  auto average_state_every = prof->integer("trainer.average_state_every", 0, error);
   bool run_checkpointer = std::find(roles.begin(), roles.end(), "checkpointer") != roles.end();
   auto checkpoint_every = prof->integer("checkpointer.checkpoint_every", 1, error);
   auto keep_checkpoints = prof->integer("checkpointer.keep_checkpoints", 3, error);
@@ -152,7 +154,7 @@ int node_command(const args_t& args) {
     return fail(prof->origin() + ": a checkpointer without a trainer serves state, so it cannot "
                 "run in client mode");
   if (run_trainer && (*target_batch < 1 || *epochs < 0 || *min_group_size < 1 ||
-                      *group_size < *min_group_size || *matchmaking_time <= 0))
+                      *group_size < *min_group_size || *matchmaking_time <= 0 || *average_state_every < 0))
     return fail(prof->origin() + ": trainer settings out of range");
 
   // [monitor] dashboard = HOST:PORT serves the dashboard (port 0: any); empty: none.
@@ -360,6 +362,7 @@ int node_command(const args_t& args) {
       tc.matchmaking.min_group_size = static_cast<size_t>(*min_group_size);
       tc.matchmaking.matchmaking_time = *matchmaking_time;
       tc.epochs = static_cast<uint64_t>(*epochs);
+      tc.average_state_every = static_cast<uint64_t>(*average_state_every);
       tc.clock = dht::wall_clock_seconds;
       tc.log = log_line;
       tc.detached = true;

@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <cstdio>
+#include <optional>
 
 
 namespace ttt::trainer {
@@ -114,11 +115,39 @@ void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
 
+void close_epoch(trainer_ptr self, epoch_report r);
+
 /// Ends the epoch with `mean_gradients`: the same step on every peer that
 /// got the same average.
 void finish_epoch(trainer_ptr self, const std::vector<float>& mean_gradients, epoch_report r) {
+  self->state.cfg.model->step(mean_gradients);
+  close_epoch(self, std::move(r));
+}
+
+/// After the step, every average_state_every epochs: the group's mean of its
+/// parameters (equal weights), in a round of its own with the same members.
+void average_parameters(trainer_ptr self, averaging::round_request req, epoch_report r) {
   auto& st = self->state;
-  st.cfg.model->step(mean_gradients);
+  req.group.group_id += ".params";
+  req.values = st.cfg.model->parameters();
+  req.total_elements = req.values.size();
+  req.weight = 1;
+  self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))
+    .then(
+      [self, r](averaging::round_result& result) mutable {
+        self->state.cfg.model->set_parameters(result.values);
+        r.parameters_averaged = true;
+        close_epoch(self, r);
+      },
+      [self, r](caf::error& err) {
+        self->state.cfg.log("epoch " + std::to_string(self->state.epoch) +
+                            ": parameter averaging failed (" + describe(err) + "), keeping this peer's");
+        close_epoch(self, r);
+      });
+}
+
+void close_epoch(trainer_ptr self, epoch_report r) {
+  auto& st = self->state;
   r.epoch = st.epoch;
   r.samples = st.samples;
   r.parameters_digest = parameters_digest(st.cfg.model->parameters());
@@ -130,7 +159,7 @@ void finish_epoch(trainer_ptr self, const std::vector<float>& mean_gradients, ep
                 static_cast<unsigned long long>(r.epoch), r.mean_loss,
                 static_cast<unsigned long long>(r.samples), r.parameters_digest.c_str(),
                 r.averaged ? ("averaged with " + std::to_string(r.group_size) + " peers" +
-                              (r.partial ? " (partial)" : ""))
+                              (r.partial ? " (partial)" : "") + (r.parameters_averaged ? ", parameters too" : ""))
                                .c_str()
                            : "stepped alone");
   st.cfg.log(line);
@@ -176,19 +205,28 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
     bool connect = i != *me && (client || i < *me);
     req.handles.push_back(connect ? st.cfg.resolve(group.members[i]) : averaging::averager_peer{});
   }
+  req.total_elements = 0;
+  req.config = st.cfg.round;
+  auto size = group.members.size();
+  // The parameters' round reuses the members and handles (not the values).
+  bool average_state = st.cfg.average_state_every > 0 && (st.epoch + 1) % st.cfg.average_state_every == 0;
+  auto params_req = average_state ? std::optional<averaging::round_request>(req) : std::nullopt;
   req.values = st.cfg.model->gradients();
   req.total_elements = req.values.size();
   req.weight = static_cast<double>(std::max<uint64_t>(st.samples, 1));
-  req.config = st.cfg.round;
-  auto size = group.members.size();
   self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))
     .then(
-      [self, size](averaging::round_result& result) {
+      [self, size, params_req](averaging::round_result& result) {
         epoch_report r;
         r.group_size = size;
         r.averaged = true;
         r.partial = result.partial();
-        finish_epoch(self, result.values, r);
+        if (!params_req) {
+          finish_epoch(self, result.values, r);
+          return;
+        }
+        self->state.cfg.model->step(result.values);
+        average_parameters(self, *params_req, r);
       },
       [self](caf::error& err) { step_alone(self, "all-reduce failed: " + describe(err)); });
 }

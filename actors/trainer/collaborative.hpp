@@ -32,6 +32,10 @@ struct epoch_report {
   size_t group_size = 0;      ///< peers it averaged with (1: stepped alone)
   bool averaged = false;      ///< false: stepped with its own gradients
   bool partial = false;       ///< the all-reduce lost someone mid-round
+  /// The group also averaged its parameters after the step (every
+  /// average_state_every epochs): peers that drifted apart (a step alone, a
+  /// partial round) come back together.
+  bool parameters_averaged = false;
   /// BLAKE2b-64 of the parameters after the step, in hex: peers that agree
   /// on it hold the same model, bit for bit.
   std::string parameters_digest;
@@ -53,6 +57,9 @@ struct collaborative_config {
   averaging::matchmaking_settings matchmaking;
   averaging::round_config round;
   uint64_t epochs = 0; ///< stop after this many epochs (0: never)
+  /// After every this many epochs' steps the group averages its parameters
+  /// too (hivemind's average_state_every; 0: never).
+  uint64_t average_state_every = 0;
   /// Delay between micro-batches (0 in a node; tests simulate compute time).
   caf::timespan pace = caf::timespan{0};
   std::function<double()> clock;

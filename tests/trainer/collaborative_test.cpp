@@ -161,7 +161,9 @@ struct peer {
 /// DiLoCo mode when `diloco` is given.
 std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count, uint64_t batch,
                                                   uint64_t epochs,
-                                                  const diloco_settings* diloco = nullptr) {
+                                                  const diloco_settings* diloco = nullptr,
+                                                  uint64_t average_state_every = 0,
+                                                  bool second_peer_starts_elsewhere = false) {
   std::vector<dht::dht_actor> backbone;
   for (uint16_t i = 1; i <= 6; ++i) {
     backbone.push_back(net.spawn(net.config(i, 70 + i)));
@@ -186,8 +188,11 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
     auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
 
     p->model = std::make_shared<linear_model>(i, count);
+    if (second_peer_starts_elsewhere && i == 1)
+      p->model->set_parameters(std::vector<float>(dim, 0.5f));
     collaborative_config tc;
     tc.run_id = "run1";
+    tc.average_state_every = average_state_every;
     tc.model = p->model;
     tc.dht = node;
     tc.matchmaker = matchmaker;
@@ -480,4 +485,27 @@ BOOST_AUTO_TEST_CASE(overlapped_diloco_peers_agree_on_every_outer_step_and_train
   double swarm_loss = eval_loss(reference);
   BOOST_TEST_MESSAGE("overlapped diloco loss: start " << start << ", swarm " << swarm_loss);
   BOOST_TEST(swarm_loss < 0.5 * start);
+}
+
+BOOST_AUTO_TEST_CASE(parameters_averaged_every_n_epochs_bring_drifted_peers_together) {
+  // Peer 1 starts from other parameters: averaged gradients alone keep the
+  // two apart; averaging the parameters every 2 epochs makes them one model.
+  sim_network net;
+  const uint64_t epochs = 4;
+  auto peers = train_together(net, 2, 64, epochs, nullptr, 2, true);
+  for (auto& p : peers)
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size() << " epochs");
+  auto& a = peers[0]->epochs;
+  auto& b = peers[1]->epochs;
+  BOOST_TEST(a[0].averaged);
+  BOOST_TEST(!a[0].parameters_averaged);
+  BOOST_TEST(a[0].parameters_digest != b[0].parameters_digest);
+  for (uint64_t e : {1u, 3u}) {
+    BOOST_TEST(a[e].parameters_averaged);
+    BOOST_TEST(b[e].parameters_averaged);
+    BOOST_TEST(a[e].parameters_digest == b[e].parameters_digest);
+  }
+  BOOST_TEST(!a[2].parameters_averaged);
+  BOOST_TEST(a[2].parameters_digest == b[2].parameters_digest); // together since epoch 1
+  BOOST_TEST((peers[0]->model->parameters() == peers[1]->model->parameters()));
 }
