@@ -129,7 +129,7 @@ echo "swarm loss: ${first:-?} at the first epoch, ${last:-?} at the last"
 echo "trainer 1 says: $( (grep "done" "$run_dir/trainer1.log" || true) | tail -1 | cut -d' ' -f2-)"
 echo "(the same parameter digest on every trainer means they hold the same model:)"
 for i in 1 2 3; do
-  (grep "done" "$run_dir/trainer$i.log" || true) | tail -1 | (grep -o "parameters [0-9a-f]*" || true) | sed "s/^/  trainer $i: /"
+  (grep "done" "$run_dir/trainer$i.log" || true) | tail -1 | (grep -o "parameters [0-9a-f]\{16\}" || true) | sed "s/^/  trainer $i: /"
 done
 if [ -n "$dashboard" ] && command -v curl >/dev/null; then
   curl -s "$dashboard" -o "$run_dir/dashboard.html" && echo "the dashboard as it ended: $run_dir/dashboard.html"
