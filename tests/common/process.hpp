@@ -31,6 +31,14 @@ inline std::string ttt_binary() {
   return path;
 }
 
+/// A whole file (a log) as text; empty when it cannot be read.
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 /// A fresh directory under /tmp, removed at the end of the test.
 class temp_dir {
 public:

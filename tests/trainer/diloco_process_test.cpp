@@ -16,13 +16,6 @@ using namespace ttt::test;
 
 namespace {
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct epoch_line {
   int epoch;
   std::string digest, how;
@@ -51,7 +44,7 @@ BOOST_AUTO_TEST_CASE(two_diloco_trainer_processes_average_and_agree) {
   BOOST_REQUIRE_MESSAGE(rc == 0, out);
 
   auto profile = tmp.path() + "/trainer.ini";
-  std::string text = read(TTT_SOURCE_DIR "/configs/trainer.ini");
+  std::string text = read_text(TTT_SOURCE_DIR "/configs/trainer.ini");
   text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
   text = set(text, "mode", "diloco");
   text = set(text, "inner_steps", "3");

@@ -21,13 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// Every number the first group of `pattern` matches in `log`, in order.
 std::vector<int> numbers(const std::string& log, const std::string& pattern) {
   std::vector<int> out;
@@ -58,7 +51,7 @@ struct swarm {
     auto [rc, out] = run({ttt_binary(), "data", "shapes", "--out", data, "--count", "64"},
                          tmp.path() + "/shapes.log", 120s);
     BOOST_REQUIRE_MESSAGE(rc == 0, out);
-    std::string text = read(TTT_SOURCE_DIR "/configs/trainer.ini");
+    std::string text = read_text(TTT_SOURCE_DIR "/configs/trainer.ini");
     text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
     text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
     text = std::regex_replace(text, std::regex("matchmaking_time = [0-9]+"), "matchmaking_time = 4");
@@ -158,7 +151,7 @@ BOOST_AUTO_TEST_CASE(a_killed_trainer_does_not_stop_the_others_and_resumes_from_
   // A trainer behind NAT (configs/client.ini: only outgoing connections)
   // joining now loads the swarm's state over the connection it opened.
   auto client_profile = s.tmp.path() + "/client.ini";
-  std::string text = read(TTT_SOURCE_DIR "/configs/client.ini");
+  std::string text = read_text(TTT_SOURCE_DIR "/configs/client.ini");
   text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
   text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
   text = std::regex_replace(text, std::regex("matchmaking_time = [0-9]+"), "matchmaking_time = 4");
@@ -180,7 +173,7 @@ BOOST_AUTO_TEST_CASE(a_killed_trainer_does_not_stop_the_others_and_resumes_from_
 BOOST_AUTO_TEST_CASE(a_whole_swarm_restarted_loses_no_completed_epoch_and_aux_keeps_the_state) {
   swarm s;
   auto aux_profile = s.tmp.path() + "/aux.ini";
-  std::ofstream(aux_profile) << std::regex_replace(read(TTT_SOURCE_DIR "/configs/aux.ini"),
+  std::ofstream(aux_profile) << std::regex_replace(read_text(TTT_SOURCE_DIR "/configs/aux.ini"),
                                                    std::regex("poll_interval = [0-9]+"), "poll_interval = 1");
   auto aux = s.start("aux", aux_profile);
   std::vector<std::unique_ptr<process>> trainers;
@@ -261,7 +254,7 @@ BOOST_AUTO_TEST_CASE(checkpointer_profiles_are_checked_with_clear_errors) {
   auto profile = [&](const std::string& name, const std::string& from, const std::string& pattern,
                      const std::string& replacement) {
     auto path = tmp.path() + "/" + name;
-    std::ofstream(path) << std::regex_replace(read(from), std::regex(pattern), replacement);
+    std::ofstream(path) << std::regex_replace(read_text(from), std::regex(pattern), replacement);
     return path;
   };
   expect(node({"--help"}), 0, "checkpointer");

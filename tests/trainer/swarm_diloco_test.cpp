@@ -8,6 +8,7 @@
 #include "actors/trainer/diloco.hpp"
 #include "model/api.hpp"
 #include "model/swarm_model.hpp"
+#include "tests/trainer/tiny_dalle.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
 
@@ -23,21 +24,8 @@ using namespace ttt::trainer;
 using ttt::test::sim_network;
 
 BOOST_AUTO_TEST_CASE(two_diloco_trainers_agree_exactly_and_the_loss_drops) {
-  char tmpl[] = "/tmp/ttt-swarm-diloco-XXXXXX";
-  BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
-  std::string dir = tmpl;
-  model::shapes_options so;
-  so.out_dir = dir + "/data";
-  so.count = 128;
-  so.valid_count = 16;
-  auto shapes = model::make_shapes_dataset(so, [](const std::string&) {});
-  BOOST_REQUIRE_MESSAGE(shapes, shapes.error());
-  // dalle-tiny, in micro-batches of 8.
-  std::ifstream in(TTT_SOURCE_DIR "/configs/model/dalle-tiny.ini");
-  std::stringstream text;
-  text << in.rdbuf();
-  std::ofstream(dir + "/tiny.ini")
-    << std::regex_replace(text.str(), std::regex("micro_batch_size = [0-9]+"), "micro_batch_size = 8");
+  auto files = test::make_tiny_dalle("swarm-diloco", 128, 8); // dalle-tiny, in micro-batches of 8
+  const std::string& dir = files.dir;
 
   const uint64_t epochs = 6;
   diloco_settings ds;
@@ -68,8 +56,8 @@ BOOST_AUTO_TEST_CASE(two_diloco_trainers_agree_exactly_and_the_loss_drops) {
       mc.poll_interval = std::chrono::milliseconds(200);
       auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
       model::swarm_model_options mo;
-      mo.config = dir + "/tiny.ini";
-      mo.data_dir = so.out_dir;
+      mo.config = files.config;
+      mo.data_dir = files.data;
       mo.peer_id = "peer" + std::to_string(i);
       mo.inner.learning_rate = 3e-3;
       auto m = model::make_swarm_model(mo);

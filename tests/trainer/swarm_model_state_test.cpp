@@ -11,6 +11,7 @@
 #include "actors/checkpointer/checkpoint_store.hpp"
 #include "model/api.hpp"
 #include "model/swarm_model.hpp"
+#include "tests/trainer/tiny_dalle.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -28,20 +29,7 @@ struct fixture {
   model::swarm_model_options options;
 
   fixture() {
-    char tmpl[] = "/tmp/ttt-model-state-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    model::shapes_options so;
-    so.out_dir = dir + "/data";
-    so.count = 32;
-    so.valid_count = 16;
-    auto shapes = model::make_shapes_dataset(so, [](const std::string&) {});
-    BOOST_REQUIRE_MESSAGE(shapes, shapes.error());
-    std::ifstream in(TTT_SOURCE_DIR "/configs/model/dalle-tiny.ini");
-    std::stringstream text;
-    text << in.rdbuf();
-    std::ofstream(dir + "/tiny.ini")
-      << std::regex_replace(text.str(), std::regex("micro_batch_size = [0-9]+"), "micro_batch_size = 4");
+    dir = test::make_tiny_dalle("model-state", 32, 4).dir;
     options.config = dir + "/tiny.ini";
     options.data_dir = dir + "/data";
   }

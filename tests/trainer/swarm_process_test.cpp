@@ -15,13 +15,6 @@ using namespace ttt::test;
 
 namespace {
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// (epoch, digest, group) of every "epoch N done" line.
 std::vector<std::tuple<int, std::string, std::string>> epochs_of(const std::string& log) {
   std::vector<std::tuple<int, std::string, std::string>> out;
@@ -41,7 +34,7 @@ BOOST_AUTO_TEST_CASE(two_trainer_processes_average_and_agree) {
   BOOST_REQUIRE_MESSAGE(rc == 0, out);
 
   auto profile = tmp.path() + "/trainer.ini";
-  std::string text = read(TTT_SOURCE_DIR "/configs/trainer.ini");
+  std::string text = read_text(TTT_SOURCE_DIR "/configs/trainer.ini");
   text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
   text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
   text = std::regex_replace(text, std::regex("epochs = [0-9]+"), "epochs = 2");
