@@ -2,6 +2,7 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/trainer/records.hpp"
+#include "actors/trainer/trainer_loop.hpp"
 #include "actors/dht/validator.hpp"
 #include "actors/metrics/swarm_metrics.hpp"
 
@@ -53,27 +54,6 @@ struct trainer_state {
 };
 
 using trainer_ptr = collaborative_actor::stateful_pointer<trainer_state>;
-
-void schedule_tick(trainer_ptr self);
-
-void schedule_tick(trainer_ptr self) {
-  auto& st = self->state;
-  if (st.cfg.pace.count() > 0)
-    self->delayed_send(self, st.cfg.pace, trn_tick_atom_v);
-  else
-    self->send(self, trn_tick_atom_v);
-}
-
-void publish_progress(trainer_ptr self) {
-  auto& st = self->state;
-  auto rec = st.signed_record(progress_key(st.cfg.run_id), encode(st.local()),
-                              st.cfg.progress.report_lifetime);
-  self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec)
-    .then([](bool) {}, [self](caf::error& err) {
-      self->state.cfg.log("cannot publish progress: " + describe(err));
-    });
-  st.next_report = st.now() + st.cfg.progress.min_refresh_period;
-}
 
 /// The state after `st.epoch` completed epochs: to the checkpointer (it
 /// writes the due ones) and, when this peer shares, to its averager to serve,

@@ -2,6 +2,7 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/trainer/records.hpp"
+#include "actors/trainer/trainer_loop.hpp"
 #include "actors/dht/validator.hpp"
 #include "actors/metrics/swarm_metrics.hpp"
 
@@ -84,25 +85,6 @@ struct diloco_state {
 };
 
 using diloco_ptr = collaborative_actor::stateful_pointer<diloco_state>;
-
-void schedule_tick(diloco_ptr self) {
-  auto& st = self->state;
-  if (st.cfg.pace.count() > 0)
-    self->delayed_send(self, st.cfg.pace, trn_tick_atom_v);
-  else
-    self->send(self, trn_tick_atom_v);
-}
-
-void publish_progress(diloco_ptr self) {
-  auto& st = self->state;
-  auto rec = st.signed_record(progress_key(st.cfg.run_id), encode(st.local()),
-                              st.cfg.progress.report_lifetime);
-  self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec)
-    .then([](bool) {}, [self](caf::error& err) {
-      self->state.cfg.log("cannot publish progress: " + describe(err));
-    });
-  st.next_report = st.now() + st.cfg.progress.min_refresh_period;
-}
 
 /// The metrics of the epoch the round in flight closes.
 void publish_metrics(diloco_ptr self, const epoch_report& r) {
