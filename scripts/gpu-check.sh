@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of ttt, for a machine with a CUDA GPU and PyTorch's libtorch
-# (the `device` machines; see ../shared/device/README.md for the kit copied to
-# .device-kit/): builds ttt against the CUDA libtorch, runs the model tests
+# (the `device` machines; scripts/gpu-kit.sh prepares .device-kit/ here, to
+# travel with carry [".device-kit"]): builds ttt against the CUDA libtorch, runs the model tests
 # (their GPU cases compare CUDA with the CPU), and benchmarks training on the
 # GPU. Results go to $OUT (default: gpu-check-out/).
 #   scripts/gpu-check.sh [quick]     quick: dalle-small only
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check-out}
 mkdir -p "$out"
 if [ ! -f .device-kit/gpu-env.sh ]; then
-  echo "gpu-check: .device-kit/gpu-env.sh is missing (copy ../shared/device/ to .device-kit/)" >&2
+  echo "gpu-check: .device-kit/gpu-env.sh is missing (run scripts/gpu-kit.sh first)" >&2
   exit 2
 fi
 source .device-kit/gpu-env.sh > "$out/env.txt" 2>&1

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Prepares .device-kit/ for scripts/gpu-check.sh on a `device` GPU machine
+# (no package registry there): the shared kit (../shared/device: CAF, Cap'n
+# Proto, RocksDB, libsodium, Boost.Test as Debian packages) plus what ttt's
+# model/ needs beyond it (SentencePiece, libpng, zlib headers), downloaded
+# here with apt-get. Then run, with carry [".device-kit"]:
+#   bash scripts/gpu-check.sh [quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kit=${1:-../shared/device}
+if [ ! -f "$kit/gpu-env.sh" ]; then
+  echo "gpu-kit: no kit at $kit (give its folder as the argument)" >&2
+  exit 2
+fi
+rm -rf .device-kit
+mkdir -p .device-kit
+cp -r "$kit"/. .device-kit/
+extra=(libsentencepiece0 libsentencepiece-dev libpng16-16 libpng-dev zlib1g-dev)
+(cd .device-kit/debs && apt-get download "${extra[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+for p in "${extra[@]}"; do
+  ls .device-kit/debs/"${p}"_*.deb >/dev/null 2>&1 || { echo "gpu-kit: could not download $p" >&2; exit 1; }
+done
+echo "gpu-kit: .device-kit ready ($(du -sh .device-kit | cut -f1)); it is ignored by git and travels with carry"
