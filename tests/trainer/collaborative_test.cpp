@@ -157,6 +157,47 @@ struct peer {
   std::vector<epoch_report> epochs;
 };
 
+using averager_handles = std::map<node_id, averaging::averager_peer>;
+
+/// Peer `index` of `count` on the simulated network: its DHT node, averager
+/// and matchmaker, and its trainer's settings for the exact model.
+collaborative_config sim_peer_config(sim_network& net, size_t index, size_t count, uint64_t batch, uint64_t epochs,
+                                     identity& id, std::shared_ptr<local_model> model,
+                                     const std::shared_ptr<averager_handles>& handles) {
+  auto cfg = net.config(static_cast<uint16_t>(100 + index), 300 + index);
+  id = cfg.self;
+  auto node = net.spawn(cfg);
+  net.bootstrap(node, {"10.0.0.1:1"});
+  auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(id.id().raw())));
+  (*handles)[id.id()] = caf::actor_cast<averaging::averager_peer>(averager);
+  averaging::matchmaker_config mc;
+  mc.dht = node;
+  mc.self = id;
+  mc.clock = [&net] { return net.now; };
+  mc.poll_interval = std::chrono::milliseconds(200);
+  auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
+  collaborative_config tc;
+  tc.run_id = "run1";
+  tc.model = std::move(model);
+  tc.dht = node;
+  tc.matchmaker = matchmaker;
+  tc.averager = averager;
+  tc.self = id;
+  tc.declaration.host = "10.0.0.1";
+  tc.declaration.port = static_cast<uint16_t>(100 + index);
+  tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
+  tc.progress.target_batch_size = batch;
+  tc.progress.min_refresh_period = 0.2;
+  tc.matchmaking.target_group_size = count;
+  tc.matchmaking.min_group_size = 2;
+  tc.matchmaking.matchmaking_time = 1.0;
+  tc.matchmaking.announce_grace = 2.0;
+  tc.epochs = epochs;
+  tc.pace = std::chrono::milliseconds(50);
+  tc.clock = [&net] { return net.now; };
+  return tc;
+}
+
 /// Trains `count` peers together until each has done `epochs` epochs; in
 /// DiLoCo mode when `diloco` is given.
 std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count, uint64_t batch,
@@ -170,46 +211,15 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
     if (i > 1)
       net.bootstrap(backbone.back(), {"10.0.0.1:1"});
   }
-  auto handles = std::make_shared<std::map<node_id, averaging::averager_peer>>();
+  auto handles = std::make_shared<averager_handles>();
   std::vector<std::unique_ptr<peer>> peers;
   for (size_t i = 0; i < count; ++i) {
     auto p = std::make_unique<peer>();
-    auto cfg = net.config(static_cast<uint16_t>(100 + i), 300 + i);
-    p->id = cfg.self;
-    auto node = net.spawn(cfg);
-    net.bootstrap(node, {"10.0.0.1:1"});
-    auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(p->id.id().raw())));
-    (*handles)[p->id.id()] = caf::actor_cast<averaging::averager_peer>(averager);
-    averaging::matchmaker_config mc;
-    mc.dht = node;
-    mc.self = p->id;
-    mc.clock = [&net] { return net.now; };
-    mc.poll_interval = std::chrono::milliseconds(200);
-    auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
-
     p->model = std::make_shared<linear_model>(i, count);
     if (second_peer_starts_elsewhere && i == 1)
       p->model->set_parameters(std::vector<float>(dim, 0.5f));
-    collaborative_config tc;
-    tc.run_id = "run1";
+    auto tc = sim_peer_config(net, i, count, batch, epochs, p->id, p->model, handles);
     tc.average_state_every = average_state_every;
-    tc.model = p->model;
-    tc.dht = node;
-    tc.matchmaker = matchmaker;
-    tc.averager = averager;
-    tc.self = p->id;
-    tc.declaration.host = "10.0.0.1";
-    tc.declaration.port = static_cast<uint16_t>(100 + i);
-    tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
-    tc.progress.target_batch_size = batch;
-    tc.progress.min_refresh_period = 0.2;
-    tc.matchmaking.target_group_size = count;
-    tc.matchmaking.min_group_size = 2;
-    tc.matchmaking.matchmaking_time = 1.0;
-    tc.matchmaking.announce_grace = 2.0;
-    tc.epochs = epochs;
-    tc.pace = std::chrono::milliseconds(50);
-    tc.clock = [&net] { return net.now; };
     auto* raw = p.get();
     tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
     if (diloco != nullptr)
@@ -282,40 +292,10 @@ struct joining_peer {
 
 std::unique_ptr<joining_peer>
 spawn_sharing_peer(sim_network& net, size_t index, size_t count, uint64_t batch, uint64_t epochs,
-                   std::shared_ptr<std::map<node_id, averaging::averager_peer>> handles) {
+                   std::shared_ptr<averager_handles> handles) {
   auto p = std::make_unique<joining_peer>();
-  auto cfg = net.config(static_cast<uint16_t>(100 + index), 300 + index);
-  p->id = cfg.self;
-  auto node = net.spawn(cfg);
-  net.bootstrap(node, {"10.0.0.1:1"});
-  auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(p->id.id().raw())));
-  (*handles)[p->id.id()] = caf::actor_cast<averaging::averager_peer>(averager);
-  averaging::matchmaker_config mc;
-  mc.dht = node;
-  mc.self = p->id;
-  mc.clock = [&net] { return net.now; };
-  mc.poll_interval = std::chrono::milliseconds(200);
-  auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
   p->model = std::make_shared<linear_model>(index, count);
-  collaborative_config tc;
-  tc.run_id = "run1";
-  tc.model = p->model;
-  tc.dht = node;
-  tc.matchmaker = matchmaker;
-  tc.averager = averager;
-  tc.self = p->id;
-  tc.declaration.host = "10.0.0.1";
-  tc.declaration.port = static_cast<uint16_t>(100 + index);
-  tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
-  tc.progress.target_batch_size = batch;
-  tc.progress.min_refresh_period = 0.2;
-  tc.matchmaking.target_group_size = count;
-  tc.matchmaking.min_group_size = 2;
-  tc.matchmaking.matchmaking_time = 1.0;
-  tc.matchmaking.announce_grace = 2.0;
-  tc.epochs = epochs;
-  tc.pace = std::chrono::milliseconds(50);
-  tc.clock = [&net] { return net.now; };
+  auto tc = sim_peer_config(net, index, count, batch, epochs, p->id, p->model, handles);
   tc.share_state = true;
   tc.load_state = true;
   tc.resolve_holder = [handles](const averaging::state_advert& a) {
@@ -380,7 +360,7 @@ BOOST_AUTO_TEST_CASE(a_peer_joining_mid_run_loads_the_current_state_and_contribu
     if (i > 1)
       net.bootstrap(backbone.back(), {"10.0.0.1:1"});
   }
-  auto handles = std::make_shared<std::map<node_id, averaging::averager_peer>>();
+  auto handles = std::make_shared<averager_handles>();
   std::vector<std::unique_ptr<joining_peer>> peers;
   peers.push_back(spawn_sharing_peer(net, 0, count, batch, epochs, handles));
   peers.push_back(spawn_sharing_peer(net, 1, count, batch, epochs, handles));
