@@ -489,3 +489,46 @@ BOOST_AUTO_TEST_CASE(parameters_averaged_every_n_epochs_bring_drifted_peers_toge
   BOOST_TEST(a[2].parameters_digest == b[2].parameters_digest); // together since epoch 1
   BOOST_TEST((peers[0]->model->parameters() == peers[1]->model->parameters()));
 }
+
+BOOST_AUTO_TEST_CASE(peers_of_different_runs_never_mix) {
+  // Three peers on one DHT: two train run1, one trains run2. The run1 pair
+  // averages every epoch as a group of two; the run2 peer never finds a
+  // group (its keys carry its own run id) and steps alone.
+  sim_network net;
+  std::vector<dht::dht_actor> backbone;
+  for (uint16_t i = 1; i <= 6; ++i) {
+    backbone.push_back(net.spawn(net.config(i, 70 + i)));
+    if (i > 1)
+      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
+  }
+  auto handles = std::make_shared<averager_handles>();
+  const uint64_t epochs = 3;
+  std::vector<std::unique_ptr<peer>> peers;
+  for (size_t i = 0; i < 3; ++i) {
+    auto p = std::make_unique<peer>();
+    p->model = std::make_shared<linear_model>(i, 3);
+    auto tc = sim_peer_config(net, i, 3, 64, epochs, p->id, p->model, handles);
+    tc.run_id = i == 2 ? "run2" : "run1";
+    auto* raw = p.get();
+    tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
+    net.adopt(spawn_collaborative_trainer(net.system(), tc));
+    peers.push_back(std::move(p));
+  }
+  run_until(net, [&] {
+    for (auto& p : peers)
+      if (p->epochs.size() < epochs)
+        return false;
+    return true;
+  });
+  for (auto& p : peers)
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size() << " epochs");
+  for (size_t i = 0; i < 2; ++i)
+    for (const auto& e : peers[i]->epochs) {
+      BOOST_TEST(e.averaged);
+      BOOST_TEST(e.group_size == 2u);
+    }
+  for (const auto& e : peers[2]->epochs)
+    BOOST_TEST(!e.averaged);
+  BOOST_TEST((peers[0]->model->parameters() == peers[1]->model->parameters()));
+  BOOST_TEST((peers[2]->model->parameters() != peers[0]->model->parameters()));
+}
