@@ -170,23 +170,12 @@ void step_alone(trainer_ptr self, const std::string& why) {
 
 void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
   auto& st = self->state;
-  auto me = group.index_of(st.cfg.self.id());
-  if (!me) {
+  auto round = group_round(st.cfg, group);
+  if (!round) {
     step_alone(self, "the group does not list this peer");
     return;
   }
-  averaging::round_request req;
-  req.group = group.group();
-  req.self_index = *me;
-  bool client = st.cfg.declaration.host.empty();
-  for (size_t i = 0; i < group.members.size(); ++i) {
-    // Connect only to members before us (a client to everyone): the others
-    // connect to us, so two peers never open crossing connections.
-    bool connect = i != *me && (client || i < *me);
-    req.handles.push_back(connect ? st.cfg.resolve(group.members[i]) : averaging::averager_peer{});
-  }
-  req.total_elements = 0;
-  req.config = st.cfg.round;
+  auto& req = *round;
   auto size = group.members.size();
   // The parameters' round reuses the members and handles (not the values).
   bool average_state = st.cfg.average_state_every > 0 && (st.epoch + 1) % st.cfg.average_state_every == 0;

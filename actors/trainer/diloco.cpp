@@ -161,24 +161,15 @@ void step_alone(diloco_ptr self, const std::string& why) {
 
 void run_allreduce(diloco_ptr self, const averaging::announcement& group) {
   auto& st = self->state;
-  auto me = group.index_of(st.cfg.self.id());
-  if (!me) {
+  auto round = group_round(st.cfg, group);
+  if (!round) {
     step_alone(self, "the group does not list this peer");
     return;
   }
-  averaging::round_request req;
-  req.group = group.group();
-  req.self_index = *me;
-  bool client = st.cfg.declaration.host.empty();
-  for (size_t i = 0; i < group.members.size(); ++i) {
-    // As in hivemind mode: connect only to earlier members (a client to all).
-    bool connect = i != *me && (client || i < *me);
-    req.handles.push_back(connect ? st.cfg.resolve(group.members[i]) : averaging::averager_peer{});
-  }
+  auto& req = *round;
   req.values = st.sent_pseudo_gradient;
   req.total_elements = req.values.size();
   req.weight = static_cast<double>(std::max<uint64_t>(st.pending.samples, 1));
-  req.config = st.cfg.round;
   req.config.codecs = st.settings.codecs;
   auto size = group.members.size();
   self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))

@@ -9,6 +9,8 @@
 
 #include <caf/event_based_actor.hpp>
 
+#include <optional>
+
 namespace ttt::trainer {
 
 /// The next micro-batch: at once, or after the configured pace.
@@ -30,6 +32,27 @@ void publish_progress(Self self) {
     self->state.cfg.log("cannot publish progress: " + describe(err));
   });
   st.next_report = st.now() + st.cfg.progress.min_refresh_period;
+}
+
+/// A round with `group` (values, weight and codecs left to the caller); none
+/// when the group does not list this peer.
+inline std::optional<averaging::round_request> group_round(const collaborative_config& cfg,
+                                                           const averaging::announcement& group) {
+  auto me = group.index_of(cfg.self.id());
+  if (!me)
+    return std::nullopt;
+  averaging::round_request req;
+  req.group = group.group();
+  req.self_index = *me;
+  bool client = cfg.declaration.host.empty();
+  for (size_t i = 0; i < group.members.size(); ++i) {
+    // Connect only to members before us (a client to everyone): the others
+    // connect to us, so two peers never open crossing connections.
+    bool connect = i != *me && (client || i < *me);
+    req.handles.push_back(connect ? cfg.resolve(group.members[i]) : averaging::averager_peer{});
+  }
+  req.config = cfg.round;
+  return req;
 }
 
 } // namespace ttt::trainer

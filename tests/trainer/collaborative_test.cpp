@@ -11,6 +11,7 @@
 #include "actors/trainer/diloco.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
+#include "tests/trainer/sim_trainer.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -157,35 +158,16 @@ struct peer {
   std::vector<epoch_report> epochs;
 };
 
-using averager_handles = std::map<node_id, averaging::averager_peer>;
+using test::averager_handles;
 
-/// Peer `index` of `count` on the simulated network: its DHT node, averager
-/// and matchmaker, and its trainer's settings for the exact model.
+/// Peer `index` of `count` on the simulated network, with the exact model's
+/// training settings.
 collaborative_config sim_peer_config(sim_network& net, size_t index, size_t count, uint64_t batch, uint64_t epochs,
                                      identity& id, std::shared_ptr<local_model> model,
                                      const std::shared_ptr<averager_handles>& handles) {
-  auto cfg = net.config(static_cast<uint16_t>(100 + index), 300 + index);
-  id = cfg.self;
-  auto node = net.spawn(cfg);
-  net.bootstrap(node, {"10.0.0.1:1"});
-  auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(id.id().raw())));
-  (*handles)[id.id()] = caf::actor_cast<averaging::averager_peer>(averager);
-  averaging::matchmaker_config mc;
-  mc.dht = node;
-  mc.self = id;
-  mc.clock = [&net] { return net.now; };
-  mc.poll_interval = std::chrono::milliseconds(200);
-  auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
-  collaborative_config tc;
+  auto tc = test::sim_trainer_config(net, static_cast<uint16_t>(100 + index), 300 + index, std::move(model), handles);
+  id = tc.self;
   tc.run_id = "run1";
-  tc.model = std::move(model);
-  tc.dht = node;
-  tc.matchmaker = matchmaker;
-  tc.averager = averager;
-  tc.self = id;
-  tc.declaration.host = "10.0.0.1";
-  tc.declaration.port = static_cast<uint16_t>(100 + index);
-  tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
   tc.progress.target_batch_size = batch;
   tc.progress.min_refresh_period = 0.2;
   tc.matchmaking.target_group_size = count;
@@ -194,7 +176,6 @@ collaborative_config sim_peer_config(sim_network& net, size_t index, size_t coun
   tc.matchmaking.announce_grace = 2.0;
   tc.epochs = epochs;
   tc.pace = std::chrono::milliseconds(50);
-  tc.clock = [&net] { return net.now; };
   return tc;
 }
 

@@ -8,6 +8,7 @@
 #include "actors/trainer/diloco.hpp"
 #include "model/api.hpp"
 #include "model/swarm_model.hpp"
+#include "tests/trainer/sim_trainer.hpp"
 #include "tests/trainer/tiny_dalle.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
@@ -42,19 +43,8 @@ BOOST_AUTO_TEST_CASE(two_diloco_trainers_agree_exactly_and_the_loss_drops) {
       if (i > 1)
         net.bootstrap(backbone.back(), {"10.0.0.1:1"});
     }
-    auto handles = std::make_shared<std::map<node_id, averaging::averager_peer>>();
+    auto handles = std::make_shared<test::averager_handles>();
     for (size_t i = 0; i < 2; ++i) {
-      auto cfg = net.config(static_cast<uint16_t>(50 + i), 900 + i);
-      auto node = net.spawn(cfg);
-      net.bootstrap(node, {"10.0.0.1:1"});
-      auto averager = net.adopt(averaging::spawn_averager(net.system(), std::string(cfg.self.id().raw())));
-      (*handles)[cfg.self.id()] = caf::actor_cast<averaging::averager_peer>(averager);
-      averaging::matchmaker_config mc;
-      mc.dht = node;
-      mc.self = cfg.self;
-      mc.clock = [&net] { return net.now; };
-      mc.poll_interval = std::chrono::milliseconds(200);
-      auto matchmaker = net.adopt(averaging::spawn_matchmaker(net.system(), mc));
       model::swarm_model_options mo;
       mo.config = files.config;
       mo.data_dir = files.data;
@@ -65,23 +55,14 @@ BOOST_AUTO_TEST_CASE(two_diloco_trainers_agree_exactly_and_the_loss_drops) {
       models.push_back(*m);
       if (i == 0)
         initial = models[0]->parameters();
-      collaborative_config tc;
+      auto tc = test::sim_trainer_config(net, static_cast<uint16_t>(50 + i), 900 + i, *m, handles);
       tc.run_id = "tiny";
-      tc.model = *m;
-      tc.dht = node;
-      tc.matchmaker = matchmaker;
-      tc.averager = averager;
-      tc.self = cfg.self;
-      tc.declaration.host = "10.0.0.1";
-      tc.declaration.port = static_cast<uint16_t>(50 + i);
-      tc.resolve = [handles](const averaging::declaration& d) { return handles->at(d.peer); };
       tc.progress.min_refresh_period = 0.2;
       tc.matchmaking.target_group_size = 2;
       tc.matchmaking.min_group_size = 2;
       tc.matchmaking.matchmaking_time = 1.0;
       tc.epochs = epochs;
       tc.pace = std::chrono::milliseconds(100);
-      tc.clock = [&net] { return net.now; };
       tc.on_epoch = [&reports, i](const epoch_report& r) { reports[i].push_back(r); };
       net.adopt(spawn_diloco_trainer(net.system(), tc, ds));
     }
