@@ -7,11 +7,19 @@
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
+#if __has_include(<torch/csrc/autograd/profiler_kineto.h>)
+#include <torch/csrc/autograd/profiler_kineto.h>
+#define TTT_HAVE_KINETO 1
+#endif
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <map>
 
 namespace ttt::model {
 
@@ -102,17 +110,157 @@ double known_peak_tflops(const std::string& device_name) {
   return 0;
 }
 
+/// Which of libtorch's attention kernels the model's calls get on `device`
+/// (dalle_impl::fused_attention's three shapes): text (causal), lines (axial
+/// layers' image queries), masked (other layers).
+std::string attention_kernels(const dalle_config& c, int64_t batch, const torch::Device& device) {
+#ifdef TTT_WITH_CUDA
+  if (device.is_cuda()) {
+    auto name = [](int64_t choice) {
+      switch (choice) {
+      case 0: return "math";
+      case 1: return "flash";
+      case 2: return "efficient";
+      case 3: return "cudnn";
+      default: return "other";
+      }
+    };
+    auto o = torch::TensorOptions().device(device).dtype(torch::kBFloat16);
+    int64_t h = c.heads, dh = c.dim_head, t = c.text_len(), side = c.image_fmap_size, n = c.seq_len();
+    double scale = std::pow(static_cast<double>(dh), -0.5);
+    auto text = torch::empty({batch, h, t, dh}, o);
+    auto lines_q = torch::empty({batch, h * side, side, dh}, o), lines_k = torch::empty({batch, h * side, t + side, dh}, o);
+    auto full = torch::empty({batch, h, n, dh}, o);
+    auto bools = torch::TensorOptions().device(device).dtype(torch::kBool);
+    auto choice_text = at::_fused_sdp_choice(text, text, text, {}, 0.0, true, scale);
+    auto choice_lines = at::_fused_sdp_choice(lines_q, lines_k, lines_k, torch::ones({side, t + side}, bools), 0.0, false, scale);
+    auto choice_masked = at::_fused_sdp_choice(full, full, full, torch::ones({n, n}, bools), 0.0, false, scale);
+    return std::string("text:") + name(choice_text) + ",lines:" + name(choice_lines) + ",masked:" + name(choice_masked);
+  }
+#endif
+  (void)c;
+  (void)batch;
+  return device.is_cuda() ? "fused" : "explicit";
+}
+
+/// One training step under libtorch's profiler (kineto): the trace for
+/// chrome://tracing or Perfetto goes to `path`, and `path`.txt lists the
+/// GPU kernels by their total time.
+class step_profiler {
+public:
+  step_profiler(std::string path, bool gpu) : path_(std::move(path)), gpu_(gpu) {}
+
+  result<bool> start() {
+#ifdef TTT_HAVE_KINETO
+    try {
+      torch::autograd::profiler::prepareProfiler(config(), activities());
+      torch::autograd::profiler::enableProfiler(config(), activities());
+      started_ = std::chrono::steady_clock::now();
+      return true;
+    } catch (const c10::Error& e) {
+      return failure{"the profiler: " + std::string(e.what_without_backtrace())};
+    }
+#else
+    return failure{"this libtorch has no kineto profiler"};
+#endif
+  }
+
+  result<std::string> stop() {
+#ifdef TTT_HAVE_KINETO
+    double wall_ms = since(started_);
+    auto trace = torch::autograd::profiler::disableProfiler();
+    trace->save(path_);
+    std::map<std::string, std::pair<double, int64_t>> kernels; // ms, count
+    double busy_ms = 0;
+    for (const auto& e : trace->events()) {
+      if (e.deviceType() != c10::DeviceType::CUDA)
+        continue;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+      double ms = static_cast<double>(e.durationNs()) / 1e6;
+#else
+      double ms = static_cast<double>(e.durationUs()) / 1e3;
+#endif
+      auto& k = kernels[e.name().substr(0, 110)];
+      k.first += ms;
+      k.second += 1;
+      busy_ms += ms;
+    }
+    std::vector<std::pair<std::string, std::pair<double, int64_t>>> sorted(kernels.begin(), kernels.end());
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+    std::ofstream out(path_ + ".txt");
+    char line[256];
+    std::snprintf(line, sizeof line, "step wall %.1f ms, GPU kernels %.1f ms (%.0f%% busy), %zu kinds\n", wall_ms,
+                  busy_ms, wall_ms > 0 ? 100.0 * busy_ms / wall_ms : 0.0, kernels.size());
+    out << line << "      ms  share  count  kernel\n";
+    for (size_t i = 0; i < sorted.size() && i < 40; ++i) {
+      const auto& [name, v] = sorted[i];
+      std::snprintf(line, sizeof line, "%8.1f %5.1f%% %6lld  ", v.first, busy_ms > 0 ? 100.0 * v.first / busy_ms : 0.0,
+                    static_cast<long long>(v.second));
+      out << line << name << "\n";
+    }
+    return path_ + ".txt";
+#else
+    return failure{"this libtorch has no kineto profiler"};
+#endif
+  }
+
+private:
+#ifdef TTT_HAVE_KINETO
+  torch::profiler::impl::ProfilerConfig config() const {
+    return torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::KINETO);
+  }
+  std::set<torch::profiler::impl::ActivityType> activities() const {
+    std::set<torch::profiler::impl::ActivityType> a{torch::profiler::impl::ActivityType::CPU};
+    if (gpu_)
+      a.insert(torch::profiler::impl::ActivityType::CUDA);
+    return a;
+  }
+#endif
+  std::string path_;
+  bool gpu_;
+  std::chrono::steady_clock::time_point started_;
+};
+
 } // namespace
+
+int64_t attention_pairs(const dalle_config& c, const std::string& type) {
+  // The (query, key) pairs the layer's mask allows (dalle_impl's masks),
+  // counted per query: the work attention needs, not what a kernel may waste.
+  int64_t t = c.text_len(), side = c.image_fmap_size, n = c.seq_len();
+  int64_t half = (c.conv_kernel_size - 1) / 2, d = c.conv_dilation, pairs = 0;
+  for (int64_t q = 0; q < n; ++q) {
+    if (q < t || type == "full") {
+      pairs += q + 1;
+      continue;
+    }
+    int64_t cell = q - t, row = cell / side, col = cell % side, seen = 0;
+    if (type == "axial_row")
+      seen = col + 1;
+    else if (type == "axial_col")
+      seen = row + 1;
+    else // conv_like: the causal part of the window, inside the grid
+      for (int64_t dr = -half; dr <= half; ++dr)
+        for (int64_t dc = -half; dc <= half; ++dc) {
+          int64_t r = row + dr * d, k = col + dc * d;
+          seen += r >= 0 && k >= 0 && k < side && r * side + k <= cell;
+        }
+    pairs += t + seen;
+  }
+  return pairs;
+}
 
 double model_flops_per_sample(const dalle_config& c) {
   double n = static_cast<double>(c.seq_len());
   double dim = static_cast<double>(c.dim), inner = static_cast<double>(c.heads * c.dim_head);
   double mult = static_cast<double>(c.ff_mult);
   double weights_per_layer = dim * 3 * inner + inner * dim + dim * 2 * mult * dim + mult * dim * dim;
-  double attention_pairs = n * (n + 1) / 2; // the causal half
-  double per_layer = 2 * n * weights_per_layer + 2 * 2 * inner * attention_pairs;
-  double logits = 2 * n * dim * static_cast<double>(c.total_tokens());
-  return 3 * (static_cast<double>(c.depth) * per_layer + logits);
+  double forward = 0;
+  for (const auto& type : c.attn_types) // q·kᵀ and the weights' product with v, per allowed pair
+    forward += 2 * n * weights_per_layer + 2 * 2 * inner * static_cast<double>(attention_pairs(c, type));
+  // Each part's logits over its own vocabulary (the rest are masked).
+  forward += 2 * dim *
+             static_cast<double>(c.text_seq_len * c.total_text_tokens() + c.image_seq_len() * c.num_image_tokens);
+  return 3 * forward;
 }
 
 result<double> measure_matmul_tflops(const std::string& device_spec) {
@@ -139,7 +287,8 @@ result<double> measure_matmul_tflops(const std::string& device_spec) {
 }
 
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
-                                                  bool recompute, const std::string& device_spec) {
+                                                  bool recompute, const std::string& device_spec, int64_t accumulate,
+                                                  const std::string& profile_path) {
   auto prepared = prepare(config_path, device_spec);
   if (!prepared)
     return failure{prepared.error()};
@@ -161,7 +310,14 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
     auto image = torch::randint(0, c.num_image_tokens, {batch, c.image_seq_len()}, ids);
     int64_t peak_bytes = 0;
     double wall_ms = 0;
+    accumulate = std::max<int64_t>(1, accumulate);
     for (int64_t s = 0; s <= steps; ++s) {
+      std::unique_ptr<step_profiler> profiler;
+      if (!profile_path.empty() && s == steps) { // the last step, warm
+        profiler = std::make_unique<step_profiler>(profile_path, gpu);
+        if (auto started = profiler->start(); !started)
+          return failure{started.error()};
+      }
       bool timed = s > 0 || steps == 0; // the first step also allocates gradients and state
       if (timed && (s == 1 || steps == 0))
         reset_gpu_peak(device);
@@ -173,17 +329,17 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
       }
       auto start = std::chrono::steady_clock::now();
       auto t0 = start;
-      torch::Tensor loss;
-      double f, b;
-      {
+      double f = 0, b = 0;
+      for (int64_t micro = 0; micro < accumulate; ++micro) { // gradients add up, as in the trainer
         autocast_scope bf16(device); // forward and the recomputing backward alike
-        loss = model->loss(text, image).loss;
+        auto loss = model->loss(text, image).loss;
         synchronize(device);
-        f = since(t0);
+        f += since(t0);
         t0 = std::chrono::steady_clock::now();
         loss.backward();
         synchronize(device);
-        b = since(t0);
+        b += since(t0);
+        t0 = std::chrono::steady_clock::now();
       }
       t0 = std::chrono::steady_clock::now();
       optimizer.step(1e-4);
@@ -200,6 +356,13 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
       if (steps > 1)
         std::fprintf(stderr, "  %s step %lld/%lld: %.0f ms\n", c.name.c_str(), static_cast<long long>(s),
                      static_cast<long long>(steps), since(start));
+      if (profiler) {
+        auto summary = profiler->stop();
+        if (!summary)
+          return failure{summary.error()};
+        std::fprintf(stderr, "  profile of the last step: %s (kernels by time: %s)\n", profile_path.c_str(),
+                     summary->c_str());
+      }
     }
     if (gpu)
       peak_bytes = gpu_peak_bytes(device);
@@ -207,7 +370,7 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
     m.forward_ms /= n;
     m.backward_ms /= n;
     m.step_ms /= n;
-    m.samples_per_second = batch / (wall_ms / n / 1000.0);
+    m.samples_per_second = static_cast<double>(batch * accumulate) / (wall_ms / n / 1000.0);
     m.tokens_per_second = m.samples_per_second * static_cast<double>(c.seq_len());
     m.model_tflops = model_flops_per_sample(c) * m.samples_per_second / 1e12;
     m.peak_mib = peak_bytes / 1048576.0;
@@ -293,7 +456,9 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                            {"threads", "N", "libtorch threads (default: libtorch's choice)"},
                            {"device", "D", "auto (default), cpu, cuda or cuda:N; a GPU trains in bf16 autocast"},
                            {"peak-tflops", "X", "the device's peak TFLOP/s for MFU (default: known GPUs' bf16 peak)"},
-                           {"compare-cpu", "", "first check one step on the device against the CPU (fp32 and bf16)"}});
+                           {"compare-cpu", "", "first check one step on the device against the CPU (fp32 and bf16)"},
+                           {"accumulate", "N", "micro-batches of --batch per optimizer step (default 1)"},
+                           {"profile", "FILE", "profile the last step: a trace to FILE, kernels by time to FILE.txt"}});
   if (int rc = flags.parse_or_exit(args, "ttt bench train"); rc >= 0)
     return rc;
   if (!flags.has("config")) {
@@ -306,15 +471,16 @@ int run_train_benchmark(const std::vector<std::string>& args) {
     return 1;
   }
   auto batch = flags.integer("batch", cfg->train.micro_batch_size), steps = flags.integer("steps", 5),
-       threads = flags.integer("threads", 0);
+       threads = flags.integer("threads", 0), accumulate = flags.integer("accumulate", 1);
   auto peak_flag = flags.real("peak-tflops", 0);
   std::string mode = flags.value_or("reversible", "both");
   std::string device_spec = flags.value_or("device", "auto");
-  if (!batch || !steps || !threads || !peak_flag || *batch < 1 || *steps < 0 || *peak_flag < 0 ||
-      (mode != "both" && mode != "on" && mode != "off")) {
+  if (!batch || !steps || !threads || !peak_flag || !accumulate || *batch < 1 || *steps < 0 || *peak_flag < 0 ||
+      *accumulate < 1 || (mode != "both" && mode != "on" && mode != "off")) {
     std::fprintf(stderr, "ttt bench train: %s\n",
-                 flags.error().empty() ? "--batch ≥ 1, --steps ≥ 0, --reversible both|on|off, --peak-tflops ≥ 0"
-                                       : flags.error().c_str());
+                 flags.error().empty()
+                     ? "--batch ≥ 1, --steps ≥ 0, --accumulate ≥ 1, --reversible both|on|off, --peak-tflops ≥ 0"
+                     : flags.error().c_str());
     return 2;
   }
   auto device = select_device(device_spec);
@@ -355,7 +521,10 @@ int run_train_benchmark(const std::vector<std::string>& args) {
     modes.push_back(false);
   int rc = 0;
   for (bool recompute : modes) {
-    auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute, device->str());
+    std::string profile = flags.value_or("profile", "");
+    if (!profile.empty() && modes.size() > 1)
+      profile += recompute ? ".recompute" : ".kept";
+    auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute, device->str(), *accumulate, profile);
     if (!m) {
       // E.g. out of GPU memory without recomputation: say so, go on with the other mode.
       std::fprintf(stderr, "ttt bench train: %s\n", m.error().c_str());
@@ -365,13 +534,15 @@ int run_train_benchmark(const std::vector<std::string>& args) {
     char mfu[96] = "mfu=unknown(no --peak-tflops)";
     if (peak > 0)
       std::snprintf(mfu, sizeof mfu, "mfu=%.1f%% peak_tflops=%.1f", 100.0 * m->model_tflops / peak, peak);
-    std::printf("bench train config=%s device=\"%s\" precision=%s reversible=%s batch=%lld steps=%lld threads=%d "
+    std::printf("bench train config=%s device=\"%s\" precision=%s reversible=%s batch=%lld accumulate=%lld "
+                "steps=%lld threads=%d attention=%s "
                 "forward_ms=%.1f backward_ms=%.1f step_ms=%.1f samples_per_s=%.2f tokens_per_s=%.0f "
                 "peak_step_mib=%.1f model_tflop_per_sample=%.4g model_tflops=%.2f %s "
                 "baseline_matmul_tflops=%.1f of_baseline=%.1f%%\n",
                 cfg->model.name.c_str(), m->device.c_str(), device->is_cuda() ? "bf16-autocast" : "fp32",
-                recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*steps),
-                torch::get_num_threads(), m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*accumulate),
+                static_cast<long long>(*steps), torch::get_num_threads(),
+                attention_kernels(cfg->model, *batch, *device).c_str(), m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
                 m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
                 *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);

@@ -25,17 +25,24 @@ struct train_step_measurement {
 };
 
 /// The model's work per training sample: its matmuls (every weight used, with
-/// shared weights counted each time they are used) and attention (q·kᵀ and
-/// the weighted sum over the causal half of the n×n pairs), forward ×3 for
-/// forward + backward. Recomputation in backward is not counted (MFU, not HFU).
+/// shared weights counted each time they are used; logits over each part's own
+/// vocabulary) and attention (q·kᵀ and the weighted sum over the pairs each
+/// layer's mask allows), forward ×3 for forward + backward. Recomputation in
+/// backward is not counted (MFU, not HFU).
 double model_flops_per_sample(const dalle_config& config);
+/// The (query, key) pairs an attention type's mask allows over a full sequence.
+int64_t attention_pairs(const dalle_config& config, const std::string& attn_type);
 
 /// Builds the model of `config_path` (seeded), then times `steps` training
 /// steps on random data after one warm-up step (steps = 0: times that one).
 /// `recompute`: reversible backward that recomputes activations. `device`:
 /// auto, cpu, cuda[:N] (GPU: bf16 autocast, fp32 weights and LAMB state).
+/// `accumulate`: micro-batches of `batch` whose gradients add up before each
+/// LAMB step, as the trainer accumulates. `profile_path`: where the last
+/// step's profiler trace goes (with a kernel summary beside it, `.txt`).
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
-                                                  bool recompute, const std::string& device = "cpu");
+                                                  bool recompute, const std::string& device = "cpu",
+                                                  int64_t accumulate = 1, const std::string& profile_path = "");
 
 /// The reachable peak beside it: TFLOP/s of a large matmul on the device
 /// (GPU: bf16 8192³; CPU: fp32 2048³).

@@ -102,6 +102,83 @@ struct reversible_function : torch::autograd::Function<reversible_function> {
   }
 };
 
+// Token shift (MODEL.md) is a linear map that only moves channel groups
+// between positions, so it is written as slice copies into one new tensor (one
+// pass over memory instead of a chain of pads and concatenations), and its
+// backward is the adjoint map, the same copies the other way. Positions:
+// [0, text_len) text (bos included), then the image grid row by row, possibly
+// short of its last cells.
+struct shift_geometry {
+  int64_t text_len, side;
+  int64_t half(int64_t d) const { return (d + 1) / 2; }
+  int64_t quarter(int64_t d) const { return (d + 3) / 4; }
+};
+
+using torch::indexing::None;
+using torch::indexing::Slice;
+
+void shift_into(torch::Tensor& out, const torch::Tensor& x, const shift_geometry& g) {
+  int64_t n = x.size(1), d = x.size(2), half = g.half(d), q = g.quarter(d);
+  int64_t text_n = std::min(n, g.text_len), k = n - text_n;
+  out.index({Slice(), Slice(0, 1), Slice(0, half)}).zero_();
+  out.index({Slice(), Slice(1, text_n), Slice(0, half)}).copy_(x.index({Slice(), Slice(0, text_n - 1), Slice(0, half)}));
+  out.index({Slice(), Slice(0, text_n), Slice(half, None)}).copy_(x.index({Slice(), Slice(0, text_n), Slice(half, None)}));
+  if (k <= 0)
+    return;
+  int64_t t = g.text_len, s = g.side;
+  // From the row above: a shift by one row; the first row gets zeros.
+  out.index({Slice(), Slice(t, t + std::min(s, k)), Slice(0, q)}).zero_();
+  if (k > s)
+    out.index({Slice(), Slice(t + s, n), Slice(0, q)}).copy_(x.index({Slice(), Slice(t, n - s), Slice(0, q)}));
+  // From the left: a shift by one position, then zeros in the first column.
+  out.index({Slice(), Slice(t + 1, n), Slice(q, 2 * q)}).copy_(x.index({Slice(), Slice(t, n - 1), Slice(q, 2 * q)}));
+  out.index({Slice(), Slice(t, n, s), Slice(q, 2 * q)}).zero_();
+  out.index({Slice(), Slice(t, n), Slice(2 * q, None)}).copy_(x.index({Slice(), Slice(t, n), Slice(2 * q, None)}));
+}
+
+void shift_adjoint_into(torch::Tensor& out, const torch::Tensor& grad, const shift_geometry& g) {
+  int64_t n = grad.size(1), d = grad.size(2), half = g.half(d), q = g.quarter(d);
+  int64_t text_n = std::min(n, g.text_len), k = n - text_n;
+  out.index({Slice(), Slice(0, text_n - 1), Slice(0, half)}).copy_(grad.index({Slice(), Slice(1, text_n), Slice(0, half)}));
+  out.index({Slice(), Slice(text_n - 1, text_n), Slice(0, half)}).zero_();
+  out.index({Slice(), Slice(0, text_n), Slice(half, None)}).copy_(grad.index({Slice(), Slice(0, text_n), Slice(half, None)}));
+  if (k <= 0)
+    return;
+  int64_t t = g.text_len, s = g.side;
+  if (k > s)
+    out.index({Slice(), Slice(t, n - s), Slice(0, q)}).copy_(grad.index({Slice(), Slice(t + s, n), Slice(0, q)}));
+  out.index({Slice(), Slice(std::max(t, n - s), n), Slice(0, q)}).zero_();
+  // A cell's left part went to its right neighbour, except in the last column.
+  out.index({Slice(), Slice(t, n - 1), Slice(q, 2 * q)}).copy_(grad.index({Slice(), Slice(t + 1, n), Slice(q, 2 * q)}));
+  out.index({Slice(), Slice(t + s - 1, n, s), Slice(q, 2 * q)}).zero_();
+  out.index({Slice(), Slice(n - 1, n), Slice(q, 2 * q)}).zero_();
+  out.index({Slice(), Slice(t, n), Slice(2 * q, None)}).copy_(grad.index({Slice(), Slice(t, n), Slice(2 * q, None)}));
+}
+
+struct token_shift_function : torch::autograd::Function<token_shift_function> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t text_len,
+                               int64_t side, int64_t out_type) {
+    ctx->saved_data["text_len"] = text_len;
+    ctx->saved_data["side"] = side;
+    ctx->saved_data["in_type"] = static_cast<int64_t>(x.scalar_type());
+    auto out = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
+    shift_into(out, x, {text_len, side});
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    shift_geometry g{ctx->saved_data["text_len"].toInt(), ctx->saved_data["side"].toInt()};
+    auto type = static_cast<c10::ScalarType>(ctx->saved_data["in_type"].toInt());
+    auto grad = grads[0];
+    auto out = torch::empty(grad.sizes(), grad.options().dtype(type));
+    shift_adjoint_into(out, grad, g);
+    return {out, {}, {}, {}};
+  }
+};
+
+int64_t total_positions(const dalle_config& c) { return c.text_len() + c.image_seq_len(); }
+
 double layer_scale_init(int64_t depth_1based) {
   if (depth_1based <= 18)
     return 0.1;
@@ -173,8 +250,11 @@ dalle_impl::dalle_impl(const dalle_config& config) : config_(config) {
   auto freqs = torch::cat({torch::cat({text_lang, img_lang}, 0), torch::cat({text_axial, img_axial}, 0)}, -1);
   pos_emb_ = register_buffer("pos_emb", freqs.unsqueeze(0));
   // Buffers move with the module to its device (Module::to keeps their identity).
-  rot_cos_ = register_buffer("rot_cos", freqs.cos());
-  rot_sin_ = register_buffer("rot_sin", freqs.sin());
+  // As wide as a head: past the rotated dims cos is 1 and sin 0, so one
+  // multiply-add rotates a whole head with no slicing.
+  int64_t rest = c.dim_head - 6 * m;
+  rot_cos_ = register_buffer("rot_cos", torch::cat({freqs.cos(), torch::ones({total_positions(c), rest}, f32)}, -1));
+  rot_sin_ = register_buffer("rot_sin", torch::cat({freqs.sin(), torch::zeros({total_positions(c), rest}, f32)}, -1));
 
   // One mask per attention type over the padded sequence (seq_len + 1
   // positions, as dalle-pytorch pads); slices of it serve shorter inputs.
@@ -205,6 +285,10 @@ dalle_impl::dalle_impl(const dalle_config& config) : config_(config) {
     }
     blocked_by_type_[type] = register_buffer("blocked_" + type, blocked);
   }
+  // What a cell of an axial line sees: all text, then the line's cells up to itself.
+  auto line = torch::ones({h, text_len + h}, torch::kBool);
+  line.slice(1, text_len).copy_(torch::ones({h, h}, torch::kBool).tril());
+  line_allowed_ = register_buffer("line_allowed", line);
 
   std::set<const void*> seen;
   auto add = [&](const torch::Tensor& p) {
@@ -260,61 +344,88 @@ torch::Tensor dalle_impl::embed(const torch::Tensor& text, const torch::Tensor& 
 }
 
 torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t n) const {
-  int64_t rot = rot_cos_.size(1);
-  auto cos = rot_cos_.slice(0, begin, begin + n);
-  auto sin = rot_sin_.slice(0, begin, begin + n);
-  auto part = t.slice(-1, 0, rot);
-  auto pairs = part.unflatten(-1, {rot / 2, 2});
+  // Positions on dim -2. Interleaved pairs (x0, x1) rotate to (-x1, x0).
+  auto cos = rot_cos_.slice(0, begin, begin + n), sin = rot_sin_.slice(0, begin, begin + n);
+  if (t.scalar_type() != cos.scalar_type()) { // bf16 under autocast: stay in it
+    cos = cos.to(t.scalar_type());
+    sin = sin.to(t.scalar_type());
+  }
+  auto pairs = t.unflatten(-1, {t.size(-1) / 2, 2});
   auto rotated = torch::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).flatten(-2);
-  return torch::cat({part * cos + rotated * sin, t.slice(-1, rot)}, -1);
+  return t * cos + rotated * sin;
 }
 
 torch::Tensor dalle_impl::shift(const torch::Tensor& x) const {
-  const auto& c = config_;
-  int64_t b = x.size(0), n = x.size(1), d = x.size(2);
-  int64_t text_n = std::min(n, c.text_len());
-  int64_t half = (d + 1) / 2, quarter = (d + 3) / 4;
-  auto text = x.slice(1, 0, text_n);
-  auto text_shifted = torch::cat({torch::zeros({b, 1, half}, x.options()), text.slice(1, 0, text_n - 1).slice(2, 0, half)}, 1);
-  auto text_out = torch::cat({text_shifted, text.slice(2, half)}, 2);
-  if (n <= c.text_len())
-    return text_out;
-  int64_t h = c.image_fmap_size, k = n - c.text_len();
-  auto img = x.slice(1, c.text_len());
-  img = torch::cat({img, torch::zeros({b, c.image_seq_len() - k, d}, x.options())}, 1).view({b, h, h, d});
-  auto top = torch::cat({torch::zeros({b, 1, h, quarter}, x.options()), img.slice(1, 0, h - 1).slice(3, 0, quarter)}, 1);
-  auto left = torch::cat({torch::zeros({b, h, 1, quarter}, x.options()),
-                          img.slice(2, 0, h - 1).slice(3, quarter, 2 * quarter)}, 2);
-  auto img_out = torch::cat({top, left, img.slice(3, 2 * quarter)}, 3).view({b, c.image_seq_len(), d}).slice(1, 0, k);
-  return torch::cat({text_out, img_out}, 1);
+  // Under autocast on a GPU the shifted copy is made in bf16 at once: the
+  // projection that reads it would cast it anyway.
+  auto out_type = x.is_cuda() && autocast_active() ? torch::kBFloat16 : x.scalar_type();
+  return token_shift_function::apply(x, config_.text_len(), config_.image_fmap_size, static_cast<int64_t>(out_type));
 }
 
 torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   const auto& c = config_;
   auto a = attns_[attn_index_[layer]];
   int64_t b = x.size(0), n = x.size(1);
-  auto qkv = a->to_qkv->forward(x).chunk(3, -1);
-  auto heads = [&](const torch::Tensor& t) { return rotate(t.view({b, n, c.heads, c.dim_head}).transpose(1, 2), 0, n); };
-  auto q = heads(qkv[0]) * std::pow(static_cast<double>(c.dim_head), -0.5);
-  auto k = heads(qkv[1]), v = heads(qkv[2]);
+  // q, k and v of every head rotated in one go: [B, 3, H, n, Dh].
+  auto qkv = rotate(a->to_qkv->forward(x).view({b, n, 3 * c.heads, c.dim_head}).transpose(1, 2), 0, n)
+                 .unflatten(1, {3, c.heads});
+  auto q = qkv.select(1, 0), k = qkv.select(1, 1), v = qkv.select(1, 2);
+  double scale = std::pow(static_cast<double>(c.dim_head), -0.5);
   torch::Tensor out;
 #ifdef TTT_WITH_CUDA
   if (x.is_cuda()) {
-    // The fused kernel libtorch picks for an arbitrary mask (memory-efficient
-    // attention): the same softmax(q·kᵀ masked)·v without the n×n scores in
-    // memory. Every query sees at least itself, so no row is fully masked.
-    auto dtype = autocast_active() ? torch::kBFloat16 : q.scalar_type();
-    out = at::scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype), blocked(layer, n).logical_not(),
-                                           0.0, false, 1.0);
+    out = fused_attention(layer, q, k, v, scale);
   } else
 #endif
   {
-    auto dots = torch::matmul(q, k.transpose(-1, -2));
+    auto dots = torch::matmul(q * scale, k.transpose(-1, -2));
     dots = dots.masked_fill(blocked(layer, n), lowest(dots));
     out = torch::matmul(torch::softmax(dots, -1), v);
   }
   return a->to_out->forward(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}));
 }
+
+#ifdef TTT_WITH_CUDA
+torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v,
+                                          double scale) const {
+  const auto& c = config_;
+  auto dtype = autocast_active() ? torch::kBFloat16 : q.scalar_type();
+  q = q.to(dtype);
+  k = k.to(dtype);
+  v = v.to(dtype);
+  const auto& type = c.attn_types[layer];
+  int64_t b = q.size(0), h = q.size(1), n = q.size(2), dh = q.size(3);
+  int64_t t = c.text_len(), side = c.image_fmap_size, cells = n - t;
+  if ((type != "axial_row" && type != "axial_col") || cells <= 0) {
+    // libtorch's fused kernel for an arbitrary mask (memory-efficient
+    // attention): every query sees at least itself, so no row is all masked.
+    return at::scaled_dot_product_attention(q, k, v, blocked(layer, n).logical_not(), 0.0, false, scale);
+  }
+  // Axial attention as its structure: text queries see earlier text (causal,
+  // the flash kernel), an image query sees all text and the earlier cells of
+  // its line (row or column). Each line is one small attention over
+  // text + line keys, so the n×n scores the mask would discard are never
+  // computed. The grid is padded to full; the padding cell is the last of its
+  // line, seen only by its own (discarded) query.
+  auto text = at::scaled_dot_product_attention(q.slice(2, 0, t), k.slice(2, 0, t), v.slice(2, 0, t), {}, 0.0, true,
+                                               scale);
+  bool by_column = type == "axial_col";
+  auto lines = [&](const torch::Tensor& u) { // [B, H, side lines, side cells, Dh]
+    auto grid = torch::constant_pad_nd(u.slice(2, t), {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
+    return by_column ? grid.transpose(2, 3) : grid;
+  };
+  auto with_text = [&](const torch::Tensor& u) { // [B, H·side, t + side, Dh]
+    auto shared = u.slice(2, 0, t).unsqueeze(2).expand({b, h, side, t, dh});
+    return torch::cat({shared, lines(u)}, 3).flatten(1, 2);
+  };
+  auto image = at::scaled_dot_product_attention(lines(q).flatten(1, 2), with_text(k), with_text(v), line_allowed_, 0.0,
+                                                false, scale)
+                   .unflatten(1, {h, side});
+  if (by_column)
+    image = image.transpose(2, 3);
+  return torch::cat({text, image.flatten(2, 3).slice(2, 0, cells)}, 2);
+}
+#endif
 
 torch::Tensor dalle_impl::block_f(size_t i, const torch::Tensor& x) {
   auto normed = layers_[i]->norm_f->forward(x);
@@ -370,18 +481,23 @@ torch::Tensor dalle_impl::forward(const torch::Tensor& text, const torch::Tensor
 
 dalle_impl::losses dalle_impl::loss(const torch::Tensor& text, const torch::Tensor& image) {
   const auto& c = config_;
-  auto logits = forward(text, image);
-  auto labels = torch::cat({prepare_text(text).slice(1, 1), image + c.total_text_tokens()}, 1);
-  int64_t v = c.total_tokens();
-  auto ce = [&](int64_t begin, int64_t end) {
-    return torch::nn::functional::cross_entropy(logits.slice(1, begin, end).reshape({-1, v}),
-                                                labels.slice(1, begin, end).reshape({-1}));
+  auto out = final_norm_->forward(transform(embed(text, image)));
+  // Text positions may only predict text ids and image positions image ids
+  // (mask_logits): the masked ids get probability 0, so a cross-entropy over
+  // each part's own vocabulary is the same loss, without computing the
+  // logits the mask would throw away.
+  auto ce = [&](int64_t begin, int64_t end, int64_t first_id, int64_t ids, const torch::Tensor& labels) {
+    const auto& w = to_logits_->weight;
+    const auto& bias = to_logits_->bias;
+    auto logits = torch::nn::functional::linear(out.slice(1, begin, end), w.slice(0, first_id, first_id + ids),
+                                                bias.slice(0, first_id, first_id + ids));
+    return torch::nn::functional::cross_entropy(logits.reshape({-1, ids}), labels.reshape({-1}));
   };
-  losses out;
-  out.loss_text = ce(0, c.text_seq_len);
-  out.loss_img = ce(c.text_seq_len, c.seq_len());
-  out.loss = (out.loss_text + c.loss_img_weight * out.loss_img) / (c.loss_img_weight + 1);
-  return out;
+  losses r;
+  r.loss_text = ce(0, c.text_seq_len, 0, c.total_text_tokens(), prepare_text(text).slice(1, 1));
+  r.loss_img = ce(c.text_seq_len, c.seq_len(), c.total_text_tokens(), c.num_image_tokens, image);
+  r.loss = (r.loss_text + c.loss_img_weight * r.loss_img) / (c.loss_img_weight + 1);
+  return r;
 }
 
 torch::Tensor dalle_impl::shift_one(const torch::Tensor& cached, int64_t t) const {

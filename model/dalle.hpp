@@ -112,9 +112,15 @@ public:
   /// dalle-pytorch's `transformer.pos_emb` buffer: [1, seq_len + 1, 6m] angles.
   torch::Tensor pos_emb() const { return pos_emb_; }
 
-private:
+  /// Token shift of normalized [B, n, dim] inputs (bf16 under autocast on a GPU).
   torch::Tensor shift(const torch::Tensor& normed) const;
+
+private:
   torch::Tensor attend(size_t layer, const torch::Tensor& shifted);
+#ifdef TTT_WITH_CUDA
+  /// Attention of rotated q, k, v [B, H, n, Dh] through libtorch's fused kernels.
+  torch::Tensor fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) const;
+#endif
   torch::Tensor rotate(const torch::Tensor& t, int64_t begin, int64_t n) const;
   torch::Tensor mask_logits(const torch::Tensor& logits, int64_t begin) const;
   torch::Tensor shift_one(const torch::Tensor& cached, int64_t position) const;
@@ -127,7 +133,7 @@ private:
   std::vector<size_t> attn_index_, ff_index_;
   torch::nn::LayerNorm final_norm_{nullptr};
   torch::nn::Linear to_logits_{nullptr};
-  torch::Tensor pos_emb_, rot_cos_, rot_sin_;
+  torch::Tensor pos_emb_, rot_cos_, rot_sin_, line_allowed_;
   std::unordered_map<std::string, torch::Tensor> blocked_by_type_;
   std::vector<torch::Tensor> stack_params_;
   std::unordered_map<const void*, size_t> stack_param_index_;

@@ -25,36 +25,57 @@ double lamb::learning_rate(int64_t step) const {
 }
 
 double lamb::step(double lr) {
-  // Written without reading values back to the host per tensor, so that on a
-  // GPU the whole step is queued at once; the norm is read once at the end.
+  // Every per-tensor operation runs as one multi-tensor (_foreach) kernel
+  // over all parameters, rather than a dozen launches per tensor. The host
+  // reads two things per step: the global gradient norm, which makes the
+  // clip factor a number, and the trust ratios, which scale each update.
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> squares;
-  for (auto& s : slots_)
-    if (s.param.grad().defined())
-      squares.push_back(s.param.grad().pow(2).sum().to(torch::kDouble));
-  if (squares.empty())
-    return 0.0;
-  auto norm = torch::stack(squares).sum().sqrt();
-  // min(1, max_norm / (norm + 1e-6)): gradients are scaled only when above the norm.
-  auto clip = (config_.max_grad_norm / (norm + 1e-6)).clamp_max(1.0);
+  std::vector<torch::Tensor> params, grads, avgs, avg_sqs;
+  std::vector<size_t> decayed; // positions in the lists above
   for (auto& s : slots_) {
-    auto grad = s.param.grad();
-    if (!grad.defined())
+    if (!s.param.grad().defined())
       continue;
-    grad = grad * clip.to(grad.scalar_type());
-    s.exp_avg.mul_(config_.beta1).add_(grad, 1 - config_.beta1);
-    s.exp_avg_sq.mul_(config_.beta2).addcmul_(grad, grad, 1 - config_.beta2);
-    // No bias correction (debias=False), as in the 2021 run.
-    auto update = s.exp_avg / (s.exp_avg_sq.sqrt() + config_.eps);
     if (s.weight_decay != 0)
-      update.add_(s.param, s.weight_decay);
-    auto weight_norm = s.param.norm().clamp_max(config_.clamp_value);
-    auto update_norm = update.norm();
-    auto degenerate = (weight_norm == 0).logical_or(update_norm == 0);
-    auto trust = torch::where(degenerate, torch::ones_like(weight_norm), weight_norm / update_norm);
-    s.param.add_(update * (trust * -lr));
+      decayed.push_back(params.size());
+    params.push_back(s.param);
+    grads.push_back(s.param.grad());
+    avgs.push_back(s.exp_avg);
+    avg_sqs.push_back(s.exp_avg_sq);
   }
-  return norm.item<double>();
+  if (params.empty())
+    return 0.0;
+  double norm = torch::stack(at::_foreach_norm(grads)).to(torch::kDouble).pow(2).sum().sqrt().item<double>();
+  // min(1, max_norm / (norm + 1e-6)): gradients are scaled only when above the norm.
+  double clip = std::min(1.0, config_.max_grad_norm / (norm + 1e-6));
+  at::_foreach_mul_(avgs, config_.beta1);
+  at::_foreach_add_(avgs, grads, (1 - config_.beta1) * clip);
+  at::_foreach_mul_(avg_sqs, config_.beta2);
+  at::_foreach_addcmul_(avg_sqs, grads, grads, (1 - config_.beta2) * clip * clip);
+  // No bias correction (debias=False), as in the 2021 run.
+  auto updates = at::_foreach_sqrt(avg_sqs);
+  at::_foreach_add_(updates, config_.eps);
+  updates = at::_foreach_div(avgs, updates);
+  if (!decayed.empty()) {
+    std::vector<torch::Tensor> decayed_updates, decayed_params;
+    for (size_t i : decayed) {
+      decayed_updates.push_back(updates[i]);
+      decayed_params.push_back(params[i]);
+    }
+    at::_foreach_add_(decayed_updates, decayed_params, config_.weight_decay);
+  }
+  auto weight_norms = torch::stack(at::_foreach_norm(params)).clamp_max(config_.clamp_value);
+  auto update_norms = torch::stack(at::_foreach_norm(updates));
+  auto degenerate = (weight_norms == 0).logical_or(update_norms == 0);
+  auto trust = torch::where(degenerate, torch::ones_like(weight_norms), weight_norms / update_norms)
+                   .to(torch::kCPU, torch::kDouble)
+                   .contiguous();
+  std::vector<at::Scalar> factors;
+  const double* t = trust.data_ptr<double>();
+  for (size_t i = 0; i < params.size(); ++i)
+    factors.emplace_back(-lr * t[i]);
+  at::_foreach_mul_(updates, factors);
+  at::_foreach_add_(params, updates);
+  return norm;
 }
 
 } // namespace ttt::model

@@ -4,7 +4,8 @@
 # travel with carry [".device-kit"]): builds ttt against the CUDA libtorch, runs the model tests
 # (their GPU cases compare CUDA with the CPU), and benchmarks training on the
 # GPU. Results go to $OUT (default: gpu-check-out/).
-#   scripts/gpu-check.sh [quick]     quick: dalle-small only
+#   scripts/gpu-check.sh [quick|bench]   quick: dalle-small only; bench: ttt and
+#                                        the benchmarks only, with a profile
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check-out}
@@ -28,7 +29,9 @@ if [ ! -f build-gpu/build.ninja ]; then
     -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS > "$out/setup.txt" 2>&1 ||
     { tail -40 "$out/setup.txt"; exit 1; }
 fi
-if ! ninja -C build-gpu -j"$(nproc)" apps/ttt model/libttt_sentencepiece.so tests/model/model_test tests/trainer/swarm_dalle_test > "$out/build.txt" 2>&1; then
+targets="apps/ttt model/libttt_sentencepiece.so tests/model/model_test tests/trainer/swarm_dalle_test"
+[ "${1:-}" = bench ] && targets=apps/ttt
+if ! ninja -C build-gpu -j"$(nproc)" $targets > "$out/build.txt" 2>&1; then
   grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
   exit 1
 fi
@@ -38,6 +41,22 @@ model_test() {
   # Logged to stderr, unbuffered: a crash loses nothing.
   timeout "$1" build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short "${@:2}" 2>&1
 }
+if [ "${1:-}" = bench ]; then
+  echo "== bench train, with a profile of dalle-ttt"
+  peak=989.4
+  bench() {
+    timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
+  }
+  bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu
+  bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible off --profile "$out/ttt-kept.json"
+  head -45 "$out/ttt-kept.json.txt"
+  bench 120 --config configs/model/dalle-ttt.ini --batch 32 --steps 2 --reversible on
+  bench 120 --config configs/model/dalle-ttt.ini --batch 12 --accumulate 3 --steps 2 --reversible off
+  tail -6 "$out/bench-progress.txt"
+  gzip -f "$out"/*.json 2>/dev/null
+  exit 0
+fi
+
 echo "== the GPU model tests (CUDA against the CPU)"
 model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*' | tee "$out/gpu_tests.txt" |
   grep -vE "Entering test (case|module)" | tail -40

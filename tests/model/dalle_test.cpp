@@ -89,6 +89,67 @@ BOOST_AUTO_TEST_CASE(text_positions_predict_text_and_image_positions_image) {
   BOOST_TEST((logits.slice(1, 16).slice(2, tt) > lowest).all().item<bool>());
 }
 
+BOOST_AUTO_TEST_CASE(loss_is_the_cross_entropy_of_the_masked_logits) {
+  // loss() computes each part's logits over its own vocabulary only; it must
+  // equal the cross-entropy of forward()'s masked logits over all ids.
+  torch::NoGradGuard no_grad;
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto [text, image] = random_batch(c, 3, 8);
+  auto l = m->loss(text, image);
+  auto logits = m->forward(text, image);
+  auto labels = torch::cat({m->prepare_text(text).slice(1, 1), image + c.total_text_tokens()}, 1);
+  auto ce = [&](int64_t begin, int64_t end) {
+    return torch::nn::functional::cross_entropy(logits.slice(1, begin, end).reshape({-1, c.total_tokens()}),
+                                                labels.slice(1, begin, end).reshape({-1}))
+        .item<double>();
+  };
+  double text_ce = ce(0, c.text_seq_len), image_ce = ce(c.text_seq_len, c.seq_len());
+  BOOST_TEST(l.loss_text.item<double>() == text_ce, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(l.loss_img.item<double>() == image_ce, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(l.loss.item<double>() == (text_ce + 7 * image_ce) / 8, boost::test_tools::tolerance(1e-5));
+}
+
+BOOST_AUTO_TEST_CASE(token_shift_moves_channel_groups_and_backward_is_its_adjoint) {
+  auto c = load_model_config("dalle-tiny"); // dim 64: text halves of 32, image quarters of 16
+  dalle m(c);
+  int64_t t = c.text_len(), side = c.image_fmap_size, d = c.dim;
+  // Where output (p, ch) reads from, by MODEL.md's words; -1: a zero.
+  auto source = [&](int64_t p, int64_t ch) -> int64_t {
+    if (p < t)
+      return ch < d / 2 ? p - 1 : p;
+    int64_t cell = p - t, row = cell / side, col = cell % side;
+    if (ch < d / 4)
+      return row > 0 ? p - side : -1;
+    if (ch < d / 2)
+      return col > 0 ? p - 1 : -1;
+    return p;
+  };
+  // The full training sequence, a partial image, and text alone.
+  for (int64_t n : {c.seq_len(), t + 13, t - 5}) {
+    auto x = torch::randn({2, n, d}, torch::requires_grad());
+    auto y = m->shift(x);
+    auto g = torch::randn({2, n, d});
+    (y * g).sum().backward();
+    auto expected = torch::zeros({2, n, d}), expected_grad = torch::zeros({2, n, d});
+    auto plain = x.detach();
+    auto xa = plain.accessor<float, 3>();
+    auto ga = g.accessor<float, 3>();
+    auto ea = expected.accessor<float, 3>(), eg = expected_grad.accessor<float, 3>();
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t p = 0; p < n; ++p)
+        for (int64_t ch = 0; ch < d; ++ch) {
+          int64_t from = source(p, ch);
+          if (from < 0)
+            continue;
+          ea[b][p][ch] = xa[b][from][ch];
+          eg[b][from][ch] += ga[b][p][ch];
+        }
+    BOOST_TEST(torch::equal(y.detach(), expected), "forward, n = " << n);
+    BOOST_TEST(torch::equal(x.grad(), expected_grad), "backward, n = " << n);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(attention_masks_follow_their_pattern) {
   auto c = load_model_config("dalle-tiny");
   dalle m(c);

@@ -52,16 +52,35 @@ BOOST_AUTO_TEST_CASE(device_settings_are_checked_with_clear_errors) {
   BOOST_TEST(gpu_peak_bytes(torch::Device(torch::kCPU)) == 0);
 }
 
-BOOST_AUTO_TEST_CASE(model_flops_count_matmuls_and_causal_attention) {
+BOOST_AUTO_TEST_CASE(model_flops_count_matmuls_and_the_attention_the_masks_allow) {
+  // The pairs counted for each type are the pairs the model's own masks allow.
+  auto tiny = load_model_config("dalle-tiny");
+  dalle m(tiny);
+  int64_t n = tiny.seq_len();
+  for (size_t layer = 0; layer < tiny.attn_types.size(); ++layer) {
+    int64_t allowed = m->blocked(layer, n).logical_not().sum().item<int64_t>();
+    BOOST_TEST(attention_pairs(tiny, tiny.attn_types[layer]) == allowed, tiny.attn_types[layer]);
+  }
+  BOOST_TEST(attention_pairs(tiny, "full") == n * (n + 1) / 2);
+  // By hand for dalle-ttt: n = 1280, 64 layers of 16,777,216 matmul weights;
+  // an axial layer's 257 text queries see earlier text, each of the 1023
+  // image queries all 257 text positions and the earlier cells of its line
+  // (1 + … + 32 per line, the last line one short); logits over 32,356 text
+  // ids for 256 positions and 8192 image ids for 1024, ×3.
   auto ttt_config = load_model_config("dalle-ttt");
-  // By hand for dalle-ttt: n = 1280, 64 layers of 16,777,216 matmul weights
-  // and 2·2·1024·(1280·1281/2) attention FLOPs, logits over 40,548 tokens, ×3.
-  double per_layer = 2.0 * 1280 * 16777216 + 4.0 * 1024 * (1280.0 * 1281 / 2);
-  double expected = 3 * (64 * per_layer + 2.0 * 1280 * 1024 * 40548);
+  double axial = 257.0 * 258 / 2 + 1023.0 * 257 + (32 * (32.0 * 33 / 2) - 32);
+  BOOST_TEST(attention_pairs(ttt_config, "axial_row") == axial);
+  BOOST_TEST(attention_pairs(ttt_config, "axial_col") == axial);
+  double conv = static_cast<double>(attention_pairs(ttt_config, "conv_like"));
+  BOOST_TEST(conv > 257.0 * 258 / 2 + 1023.0 * 257);
+  BOOST_TEST(conv < 257.0 * 258 / 2 + 1023.0 * (257 + 13));
+  double per_layer = 2.0 * 1280 * 16777216;
+  double expected = 3 * (64 * per_layer + 4.0 * 1024 * (63 * axial + conv) + 2.0 * 1024 * (256 * 32356 + 1024 * 8192));
   BOOST_TEST(model_flops_per_sample(ttt_config) == expected, boost::test_tools::tolerance(1e-12));
-  BOOST_TEST(expected / 1e12 == 9.21, boost::test_tools::tolerance(0.01));
+  BOOST_TEST(expected / 1e12 == 8.62, boost::test_tools::tolerance(0.01));
   auto deeper = ttt_config;
   deeper.depth *= 2;
+  deeper.attn_types.insert(deeper.attn_types.end(), ttt_config.attn_types.begin(), ttt_config.attn_types.end());
   BOOST_TEST(model_flops_per_sample(deeper) > 1.9 * model_flops_per_sample(ttt_config));
 }
 
