@@ -33,8 +33,9 @@ struct reversible_function : torch::autograd::Function<reversible_function> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                at::TensorList params, int64_t model_address) {
     auto* model = reinterpret_cast<dalle_impl*>(model_address);
+    // Contiguous halves: every residual add and LayerNorm then runs on plain memory.
     auto halves = x.chunk(2, -1);
-    auto x1 = halves[0], x2 = halves[1];
+    auto x1 = halves[0].contiguous(), x2 = halves[1].contiguous();
     for (size_t i = 0; i < model->layers().size(); ++i) {
       x1 = x1 + model->block_f(i, x2);
       x2 = x2 + model->block_g(i, x1);
@@ -53,7 +54,8 @@ struct reversible_function : torch::autograd::Function<reversible_function> {
     auto y = ctx->get_saved_variables()[0];
     auto ys = y.chunk(2, -1);
     auto dys = grad_out[0].chunk(2, -1);
-    torch::Tensor y1 = ys[0], y2 = ys[1], dy1 = dys[0], dy2 = dys[1];
+    torch::Tensor y1 = ys[0].contiguous(), y2 = ys[1].contiguous(), dy1 = dys[0].contiguous(),
+                  dy2 = dys[1].contiguous();
     std::vector<torch::Tensor> param_grads(num_params);
     auto accumulate = [&](const std::vector<torch::Tensor>& params, const torch::autograd::variable_list& grads) {
       for (size_t k = 0; k < params.size(); ++k) {
@@ -177,6 +179,17 @@ struct token_shift_function : torch::autograd::Function<token_shift_function> {
   }
 };
 
+} // namespace
+
+torch::Tensor scaled_linear(const torch::Tensor& x, const torch::nn::Linear& linear, const torch::Tensor& scale) {
+  // LayerScale folded into the projection: (W·x + b)·s = (s·W)·x + s·b, so
+  // the [B, n, dim] product with s and its backward never run.
+  auto s = scale.reshape({-1});
+  return torch::nn::functional::linear(x, linear->weight * s.unsqueeze(1), linear->bias * s);
+}
+
+namespace {
+
 int64_t total_positions(const dalle_config& c) { return c.text_len() + c.image_seq_len(); }
 
 double layer_scale_init(int64_t depth_1based) {
@@ -202,6 +215,11 @@ feed_forward_impl::feed_forward_impl(int64_t dim, int64_t mult) {
 torch::Tensor feed_forward_impl::forward(const torch::Tensor& x) {
   auto h = net0->forward(x).chunk(2, -1);
   return net3->forward(h[0] * torch::gelu(h[1]));
+}
+
+torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale) {
+  auto h = net0->forward(x).chunk(2, -1);
+  return scaled_linear(h[0] * torch::gelu(h[1]), net3, scale);
 }
 
 layer_impl::layer_impl(int64_t dim, int64_t depth_1based) {
@@ -254,7 +272,10 @@ dalle_impl::dalle_impl(const dalle_config& config) : config_(config) {
   // multiply-add rotates a whole head with no slicing.
   int64_t rest = c.dim_head - 6 * m;
   rot_cos_ = register_buffer("rot_cos", torch::cat({freqs.cos(), torch::ones({total_positions(c), rest}, f32)}, -1));
-  rot_sin_ = register_buffer("rot_sin", torch::cat({freqs.sin(), torch::zeros({total_positions(c), rest}, f32)}, -1));
+  // sin signed for the pair swap: (x0, x1) → (x0·cos − x1·sin, x1·cos + x0·sin).
+  auto sign = torch::tensor({-1.0f, 1.0f}).repeat({c.dim_head / 2});
+  rot_sin_ = register_buffer("rot_sin",
+                             torch::cat({freqs.sin(), torch::zeros({total_positions(c), rest}, f32)}, -1) * sign);
 
   // One mask per attention type over the padded sequence (seq_len + 1
   // positions, as dalle-pytorch pads); slices of it serve shorter inputs.
@@ -343,16 +364,19 @@ torch::Tensor dalle_impl::embed(const torch::Tensor& text, const torch::Tensor& 
   return torch::embedding(to_logits_->weight, ids);
 }
 
-torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t n) const {
-  // Positions on dim -2. Interleaved pairs (x0, x1) rotate to (-x1, x0).
-  auto cos = rot_cos_.slice(0, begin, begin + n), sin = rot_sin_.slice(0, begin, begin + n);
+torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t n, int64_t position_dim) const {
+  // Interleaved pairs (x0, x1) rotate to (x0·cos − x1·sin, x1·cos + x0·sin):
+  // t·cos + swap(t)·sin with the sign folded into the sin buffer.
+  std::vector<int64_t> shape(static_cast<size_t>(t.dim()), 1);
+  shape[static_cast<size_t>(position_dim)] = n;
+  shape.back() = t.size(-1);
+  auto cos = rot_cos_.slice(0, begin, begin + n).view(shape), sin = rot_sin_.slice(0, begin, begin + n).view(shape);
   if (t.scalar_type() != cos.scalar_type()) { // bf16 under autocast: stay in it
     cos = cos.to(t.scalar_type());
     sin = sin.to(t.scalar_type());
   }
-  auto pairs = t.unflatten(-1, {t.size(-1) / 2, 2});
-  auto rotated = torch::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).flatten(-2);
-  return t * cos + rotated * sin;
+  auto swapped = t.unflatten(-1, {t.size(-1) / 2, 2}).flip(-1).flatten(-2);
+  return t * cos + swapped * sin;
 }
 
 torch::Tensor dalle_impl::shift(const torch::Tensor& x) const {
@@ -366,10 +390,13 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   const auto& c = config_;
   auto a = attns_[attn_index_[layer]];
   int64_t b = x.size(0), n = x.size(1);
-  // q, k and v of every head rotated in one go: [B, 3, H, n, Dh].
-  auto qkv = rotate(a->to_qkv->forward(x).view({b, n, 3 * c.heads, c.dim_head}).transpose(1, 2), 0, n)
-                 .unflatten(1, {3, c.heads});
-  auto q = qkv.select(1, 0), k = qkv.select(1, 1), v = qkv.select(1, 2);
+  // q, k and v of every head rotated in one go, in the projection's own
+  // layout [B, n, 3·H, Dh]; unbind's backward is one stack (select's would
+  // be three zero-filled copies).
+  auto qkv = rotate(a->to_qkv->forward(x).view({b, n, 3 * c.heads, c.dim_head}), 0, n, 1)
+                 .unflatten(2, {3, c.heads})
+                 .unbind(2);
+  auto q = qkv[0].transpose(1, 2), k = qkv[1].transpose(1, 2), v = qkv[2].transpose(1, 2); // [B, H, n, Dh]
   double scale = std::pow(static_cast<double>(c.dim_head), -0.5);
   torch::Tensor out;
 #ifdef TTT_WITH_CUDA
@@ -382,7 +409,7 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
     dots = dots.masked_fill(blocked(layer, n), lowest(dots));
     out = torch::matmul(torch::softmax(dots, -1), v);
   }
-  return a->to_out->forward(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}));
+  return scaled_linear(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}), a->to_out, layers_[layer]->scale_f);
 }
 
 #ifdef TTT_WITH_CUDA
@@ -407,19 +434,21 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
   // text + line keys, so the n×n scores the mask would discard are never
   // computed. The grid is padded to full; the padding cell is the last of its
   // line, seen only by its own (discarded) query.
-  auto text = at::scaled_dot_product_attention(q.slice(2, 0, t), k.slice(2, 0, t), v.slice(2, 0, t), {}, 0.0, true,
-                                               scale);
+  // split's backward is one concatenation (slice's, a zero-filled copy each).
+  auto qs = q.split_with_sizes({t, cells}, 2), ks = k.split_with_sizes({t, cells}, 2),
+       vs = v.split_with_sizes({t, cells}, 2);
+  auto text = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, true, scale);
   bool by_column = type == "axial_col";
-  auto lines = [&](const torch::Tensor& u) { // [B, H, side lines, side cells, Dh]
-    auto grid = torch::constant_pad_nd(u.slice(2, t), {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
+  auto lines = [&](const torch::Tensor& image_part) { // [B, H, side lines, side cells, Dh]
+    auto grid = torch::constant_pad_nd(image_part, {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
     return by_column ? grid.transpose(2, 3) : grid;
   };
-  auto with_text = [&](const torch::Tensor& u) { // [B, H·side, t + side, Dh]
-    auto shared = u.slice(2, 0, t).unsqueeze(2).expand({b, h, side, t, dh});
-    return torch::cat({shared, lines(u)}, 3).flatten(1, 2);
+  auto with_text = [&](const std::vector<torch::Tensor>& parts) { // [B, H·side, t + side, Dh]
+    auto shared = parts[0].unsqueeze(2).expand({b, h, side, t, dh});
+    return torch::cat({shared, lines(parts[1])}, 3).flatten(1, 2);
   };
-  auto image = at::scaled_dot_product_attention(lines(q).flatten(1, 2), with_text(k), with_text(v), line_allowed_, 0.0,
-                                                false, scale)
+  auto image = at::scaled_dot_product_attention(lines(qs[1]).flatten(1, 2), with_text(ks), with_text(vs), line_allowed_,
+                                                0.0, false, scale)
                    .unflatten(1, {h, side});
   if (by_column)
     image = image.transpose(2, 3);
@@ -429,12 +458,12 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
 
 torch::Tensor dalle_impl::block_f(size_t i, const torch::Tensor& x) {
   auto normed = layers_[i]->norm_f->forward(x);
-  return attend(i, config_.shift_tokens ? shift(normed) : normed) * layers_[i]->scale_f;
+  return attend(i, config_.shift_tokens ? shift(normed) : normed);
 }
 
 torch::Tensor dalle_impl::block_g(size_t i, const torch::Tensor& x) {
   auto normed = layers_[i]->norm_g->forward(x);
-  return ffs_[ff_index_[i]]->forward(config_.shift_tokens ? shift(normed) : normed) * layers_[i]->scale_g;
+  return ffs_[ff_index_[i]]->forward(config_.shift_tokens ? shift(normed) : normed, layers_[i]->scale_g);
 }
 
 torch::Tensor dalle_impl::transform(const torch::Tensor& tokens) {
@@ -446,20 +475,22 @@ torch::Tensor dalle_impl::transform(const torch::Tensor& tokens) {
     }
     return x;
   }
-  auto x = torch::cat({tokens, tokens}, -1);
+  torch::Tensor x1, x2;
   if (recompute_ && torch::GradMode::is_enabled()) {
-    x = reversible_function::apply(x, at::TensorList(stack_params_), reinterpret_cast<int64_t>(this));
+    auto y = reversible_function::apply(torch::cat({tokens, tokens}, -1), at::TensorList(stack_params_),
+                                        reinterpret_cast<int64_t>(this));
+    auto halves = y.chunk(2, -1);
+    x1 = halves[0];
+    x2 = halves[1];
   } else {
-    auto halves = x.chunk(2, -1);
-    auto x1 = halves[0], x2 = halves[1];
+    x1 = tokens;
+    x2 = tokens;
     for (size_t i = 0; i < layers_.size(); ++i) {
       x1 = x1 + block_f(i, x2);
       x2 = x2 + block_g(i, x1);
     }
-    x = torch::cat({x1, x2}, -1);
   }
-  auto halves = x.chunk(2, -1);
-  return torch::stack({halves[0], halves[1]}).mean(0);
+  return torch::stack({x1, x2}).mean(0);
 }
 
 torch::Tensor dalle_impl::mask_logits(const torch::Tensor& logits, int64_t begin) const {
@@ -538,18 +569,20 @@ torch::Tensor dalle_impl::step(generation_cache& cache, const torch::Tensor& tok
     auto a = attns_[attn_index_[i]];
     auto in = shifted(cache.f_inputs[i], layers_[i]->norm_f->forward(x));
     auto qkv = a->to_qkv->forward(in).chunk(3, -1);
-    auto heads = [&](const torch::Tensor& u) { return rotate(u.view({b, 1, c.heads, c.dim_head}).transpose(1, 2), t, 1); };
+    auto heads = [&](const torch::Tensor& u) {
+      return rotate(u.view({b, 1, c.heads, c.dim_head}).transpose(1, 2), t, 1, 2);
+    };
     auto q = heads(qkv[0]) * std::pow(static_cast<double>(c.dim_head), -0.5);
     append(cache.keys[i], heads(qkv[1]), 2);
     append(cache.values[i], heads(qkv[2]), 2);
     auto dots = torch::matmul(q, cache.keys[i].transpose(-1, -2));
     dots = dots.masked_fill(blocked(i, t + 1).slice(0, t, t + 1), lowest(dots));
     auto out = torch::matmul(torch::softmax(dots, -1), cache.values[i]);
-    return a->to_out->forward(out.transpose(1, 2).reshape({b, 1, c.heads * c.dim_head})) * layers_[i]->scale_f;
+    return scaled_linear(out.transpose(1, 2).reshape({b, 1, c.heads * c.dim_head}), a->to_out, layers_[i]->scale_f);
   };
   auto g = [&](size_t i, const torch::Tensor& x) {
     auto in = shifted(cache.g_inputs[i], layers_[i]->norm_g->forward(x));
-    return ffs_[ff_index_[i]]->forward(in) * layers_[i]->scale_g;
+    return ffs_[ff_index_[i]]->forward(in, layers_[i]->scale_g);
   };
   auto x = torch::embedding(to_logits_->weight, token_ids).unsqueeze(1);
   torch::Tensor out;

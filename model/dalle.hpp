@@ -25,10 +25,15 @@ TORCH_MODULE_IMPL(attention, attention_impl);
 struct feed_forward_impl : torch::nn::Module {
   feed_forward_impl(int64_t dim, int64_t mult);
   torch::Tensor forward(const torch::Tensor& x);
+  /// The same with LayerScale `scale` [1, 1, dim] folded into the output projection.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& scale);
   torch::nn::Linear net0{nullptr};
   torch::nn::Linear net3{nullptr};
 };
 TORCH_MODULE_IMPL(feed_forward, feed_forward_impl);
+
+/// linear(x)·scale for a LayerScale [1, 1, out], computed as one projection.
+torch::Tensor scaled_linear(const torch::Tensor& x, const torch::nn::Linear& linear, const torch::Tensor& scale);
 
 /// What a layer owns alone: LayerScale and PreNorm around the shared modules.
 struct layer_impl : torch::nn::Module {
@@ -121,7 +126,8 @@ private:
   /// Attention of rotated q, k, v [B, H, n, Dh] through libtorch's fused kernels.
   torch::Tensor fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) const;
 #endif
-  torch::Tensor rotate(const torch::Tensor& t, int64_t begin, int64_t n) const;
+  /// Rotary embedding of positions begin..begin+n, found on `position_dim` of t [..., Dh].
+  torch::Tensor rotate(const torch::Tensor& t, int64_t begin, int64_t n, int64_t position_dim) const;
   torch::Tensor mask_logits(const torch::Tensor& logits, int64_t begin) const;
   torch::Tensor shift_one(const torch::Tensor& cached, int64_t position) const;
 
