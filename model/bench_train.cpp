@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 
 namespace ttt::model {
@@ -288,7 +289,7 @@ result<double> measure_matmul_tflops(const std::string& device_spec) {
 
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
                                                   bool recompute, const std::string& device_spec, int64_t accumulate,
-                                                  const std::string& profile_path) {
+                                                  const std::string& profile_path, bool graph) {
   auto prepared = prepare(config_path, device_spec);
   if (!prepared)
     return failure{prepared.error()};
@@ -311,6 +312,15 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
     int64_t peak_bytes = 0;
     double wall_ms = 0;
     accumulate = std::max<int64_t>(1, accumulate);
+    auto parameters = model->parameters();
+    graphed_step micro_step(
+        [&](const torch::Tensor& t, const torch::Tensor& i) {
+          autocast_scope bf16(device); // forward and the recomputing backward alike
+          auto loss = model->loss(t, i).loss;
+          loss.backward();
+          return loss.detach();
+        },
+        device, graph ? 2 : std::numeric_limits<int64_t>::max());
     for (int64_t s = 0; s <= steps; ++s) {
       std::unique_ptr<step_profiler> profiler;
       if (!profile_path.empty() && s == steps) { // the last step, warm
@@ -321,7 +331,7 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
       bool timed = s > 0 || steps == 0; // the first step also allocates gradients and state
       if (timed && (s == 1 || steps == 0))
         reset_gpu_peak(device);
-      model->zero_grad();
+      zero_gradients(parameters); // in place: a captured step writes to these tensors
       int64_t base = 0;
       if (tr) {
         tr->reset_peak();
@@ -331,6 +341,13 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
       auto t0 = start;
       double f = 0, b = 0;
       for (int64_t micro = 0; micro < accumulate; ++micro) { // gradients add up, as in the trainer
+        if (graph) { // forward and backward are one graph: forward_ms covers both
+          micro_step.run(text, image);
+          synchronize(device);
+          f += since(t0);
+          t0 = std::chrono::steady_clock::now();
+          continue;
+        }
         autocast_scope bf16(device); // forward and the recomputing backward alike
         auto loss = model->loss(text, image).loss;
         synchronize(device);
@@ -458,7 +475,8 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                            {"peak-tflops", "X", "the device's peak TFLOP/s for MFU (default: known GPUs' bf16 peak)"},
                            {"compare-cpu", "", "first check one step on the device against the CPU (fp32 and bf16)"},
                            {"accumulate", "N", "micro-batches of --batch per optimizer step (default 1)"},
-                           {"profile", "FILE", "profile the last step: a trace to FILE, kernels by time to FILE.txt"}});
+                           {"profile", "FILE", "profile the last step: a trace to FILE, kernels by time to FILE.txt"},
+                           {"graph", "", "GPU: capture the micro-step as a CUDA graph and replay it"}});
   if (int rc = flags.parse_or_exit(args, "ttt bench train"); rc >= 0)
     return rc;
   if (!flags.has("config")) {
@@ -524,7 +542,9 @@ int run_train_benchmark(const std::vector<std::string>& args) {
     std::string profile = flags.value_or("profile", "");
     if (!profile.empty() && modes.size() > 1)
       profile += recompute ? ".recompute" : ".kept";
-    auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute, device->str(), *accumulate, profile);
+    bool graph = flags.has("graph") && device->is_cuda();
+    auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute, device->str(), *accumulate, profile,
+                                graph);
     if (!m) {
       // E.g. out of GPU memory without recomputation: say so, go on with the other mode.
       std::fprintf(stderr, "ttt bench train: %s\n", m.error().c_str());
@@ -535,14 +555,14 @@ int run_train_benchmark(const std::vector<std::string>& args) {
     if (peak > 0)
       std::snprintf(mfu, sizeof mfu, "mfu=%.1f%% peak_tflops=%.1f", 100.0 * m->model_tflops / peak, peak);
     std::printf("bench train config=%s device=\"%s\" precision=%s reversible=%s batch=%lld accumulate=%lld "
-                "steps=%lld threads=%d attention=%s "
+                "steps=%lld threads=%d attention=%s graph=%s "
                 "forward_ms=%.1f backward_ms=%.1f step_ms=%.1f samples_per_s=%.2f tokens_per_s=%.0f "
                 "peak_step_mib=%.1f model_tflop_per_sample=%.4g model_tflops=%.2f %s "
                 "baseline_matmul_tflops=%.1f of_baseline=%.1f%%\n",
                 cfg->model.name.c_str(), m->device.c_str(), device->is_cuda() ? "bf16-autocast" : "fp32",
                 recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*accumulate),
                 static_cast<long long>(*steps), torch::get_num_threads(),
-                attention_kernels(cfg->model, *batch, *device).c_str(), m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                attention_kernels(cfg->model, *batch, *device).c_str(), graph ? "on" : "off", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
                 m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
                 *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);

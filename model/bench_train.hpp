@@ -40,9 +40,12 @@ int64_t attention_pairs(const dalle_config& config, const std::string& attn_type
 /// `accumulate`: micro-batches of `batch` whose gradients add up before each
 /// LAMB step, as the trainer accumulates. `profile_path`: where the last
 /// step's profiler trace goes (with a kernel summary beside it, `.txt`).
+/// `graph`: on a GPU, micro-steps are replayed as a CUDA graph (graphed_step);
+/// forward_ms then covers forward and backward.
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
                                                   bool recompute, const std::string& device = "cpu",
-                                                  int64_t accumulate = 1, const std::string& profile_path = "");
+                                                  int64_t accumulate = 1, const std::string& profile_path = "",
+                                                  bool graph = false);
 
 /// The reachable peak beside it: TFLOP/s of a large matmul on the device
 /// (GPU: bf16 8192³; CPU: fp32 2048³).

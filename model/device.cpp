@@ -10,6 +10,12 @@
 #define TTT_CUDA_RUNTIME_HEADERS 1
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
+#if defined(TTT_CUDA_RUNTIME_HEADERS) && __has_include(<ATen/cuda/CUDAGraph.h>)
+#define TTT_CUDA_GRAPHS 1
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 #if defined(TTT_WITH_CUDA) && __has_include(<cusparse.h>) // a whole CUDA toolkit
 #define TTT_CUDA_TOOLKIT_HEADERS 1
 #include <ATen/cuda/CUDAContext.h>
@@ -144,6 +150,91 @@ void host_staging::copy_async(const torch::Tensor& source, int64_t offset) {
 
 void host_staging::wait() {
   synchronize(device_);
+}
+
+void zero_gradients(const std::vector<torch::Tensor>& parameters) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : parameters)
+    if (p.grad().defined())
+      p.mutable_grad().zero_();
+}
+
+struct graphed_step::impl {
+  step_fn step;
+  torch::Device device;
+  int64_t eager_left;
+  torch::Tensor text, image, loss; // the graph's own inputs and output
+#ifdef TTT_CUDA_GRAPHS
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+#endif
+};
+
+graphed_step::graphed_step(step_fn step, const torch::Device& device, int64_t eager_steps)
+    : impl_(std::make_unique<impl>(impl{std::move(step), device, eager_steps, {}, {}, {}})) {}
+
+graphed_step::~graphed_step() = default;
+
+bool graphed_step::available() {
+#ifdef TTT_CUDA_GRAPHS
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool graphed_step::captured() const {
+#ifdef TTT_CUDA_GRAPHS
+  return impl_->graph != nullptr;
+#else
+  return false;
+#endif
+}
+
+torch::Tensor graphed_step::run(const torch::Tensor& text, const torch::Tensor& image) {
+  auto& m = *impl_;
+#ifdef TTT_CUDA_GRAPHS
+  if (m.device.is_cuda()) {
+    if (m.graph) {
+      m.text.copy_(text, /*non_blocking=*/true);
+      m.image.copy_(image, /*non_blocking=*/true);
+      m.graph->replay();
+      return m.loss;
+    }
+    if (m.eager_left > 0) {
+      --m.eager_left;
+      return m.step(text, image);
+    }
+    // Capture on a side stream (CUDA cannot capture the default stream),
+    // with nothing else in flight. The autocast cache is off while capturing,
+    // so that the bf16 copies of the weights are made inside the graph, from
+    // the weights of each replay's moment.
+    synchronize(m.device);
+    m.text = text.to(m.device).clone();
+    m.image = image.to(m.device).clone();
+    c10::cuda::CUDACachingAllocator::emptyCache(); // the graph's pool needs the memory the eager steps cached
+    auto graph = std::make_unique<at::cuda::CUDAGraph>();
+    auto side = c10::cuda::getStreamFromPool(false, m.device.index());
+    bool cache = at::autocast::is_autocast_cache_enabled();
+    {
+      c10::cuda::CUDAStreamGuard guard(side);
+      at::autocast::set_autocast_cache_enabled(false);
+      try {
+        graph->capture_begin();
+        m.loss = m.step(m.text, m.image);
+        graph->capture_end();
+      } catch (...) {
+        at::autocast::set_autocast_cache_enabled(cache);
+        throw;
+      }
+      at::autocast::set_autocast_cache_enabled(cache);
+    }
+    synchronize(m.device);
+    m.graph = std::move(graph);
+    m.graph->replay(); // capturing ran nothing: this is the call's micro-step
+    return m.loss;
+  }
+#endif
+  return m.step(text, image);
 }
 
 } // namespace ttt::model

@@ -12,6 +12,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace ttt::model {
@@ -69,5 +71,38 @@ private:
   torch::Tensor buffer_;
   torch::Device device_ = torch::kCPU;
 };
+
+/// One training micro-step (forward, loss and backward into the parameters'
+/// .grad) captured once as a CUDA graph and then replayed: the host launches
+/// one graph instead of some ten thousand kernels, so the GPU never waits for
+/// it. Inputs are copied into the graph's own tensors before each replay.
+/// The first micro-steps run eagerly (they warm up the libraries' kernel
+/// choices); every call, eager or replayed, adds its gradients as the eager
+/// step would. Parameters' .grad must be zeroed in place between optimizer
+/// steps (zero_gradients), never reset to undefined: the graph writes to them.
+/// On the CPU, or a build without CUDA graphs, every call runs eagerly.
+class graphed_step {
+public:
+  /// `step` runs forward and backward on (text, image) and returns the loss.
+  using step_fn = std::function<torch::Tensor(const torch::Tensor& text, const torch::Tensor& image)>;
+  graphed_step(step_fn step, const torch::Device& device, int64_t eager_steps = 2);
+  ~graphed_step();
+  graphed_step(const graphed_step&) = delete;
+  graphed_step& operator=(const graphed_step&) = delete;
+
+  /// One micro-step; the loss tensor it returns is overwritten by the next call.
+  torch::Tensor run(const torch::Tensor& text, const torch::Tensor& image);
+  /// True once the step is captured and calls replay it.
+  bool captured() const;
+  /// True when this build can capture CUDA graphs.
+  static bool available();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Zeroes every defined gradient of `parameters` in place.
+void zero_gradients(const std::vector<torch::Tensor>& parameters);
 
 } // namespace ttt::model

@@ -4,6 +4,8 @@
 #include "model/batch.hpp"
 #include "model/dalle.hpp"
 #include "model/device.hpp"
+
+#include <limits>
 #include "model/lamb.hpp"
 #include "model/loading.hpp"
 #include "model/safetensors.hpp"
@@ -31,7 +33,20 @@ public:
       config_text_ = *text;
     for (auto& s : optimizer_.slots())
       params_.push_back(s.param);
-    model_->zero_grad();
+    zero_gradients(params_);
+    // On a GPU the micro-step is captured once as a CUDA graph (after two
+    // eager ones) and replayed; elsewhere, or with cuda_graph off, it runs eagerly.
+    auto device = device_of();
+    micro_step_ = std::make_unique<graphed_step>(
+        [this, device](const torch::Tensor& text, const torch::Tensor& image) {
+          autocast_scope bf16(device); // the forward and the recomputing backward
+          auto loss = model_->loss(text, image).loss;
+          // Summed over samples; gradients() divides by the count, so the result
+          // is the mean gradient however many micro-batches an epoch took.
+          (loss * static_cast<double>(t_.micro_batch_size)).backward();
+          return loss.detach();
+        },
+        device, o.cuda_graph ? 2 : std::numeric_limits<int64_t>::max());
   }
 
   trainer::micro_batch accumulate() override {
@@ -56,20 +71,21 @@ public:
     }
     auto device = device_of();
     auto text = b->text.to(device, /*non_blocking=*/true), image = b->image.to(device, /*non_blocking=*/true);
-    torch::Tensor loss;
-    {
-      autocast_scope bf16(device); // the forward and the recomputing backward
-      loss = model_->loss(text, image).loss;
-      // Summed over samples; gradients() divides by the count, so the result is
-      // the mean gradient however many micro-batches an epoch took.
-      (loss * static_cast<double>(samples.size())).backward();
-    }
-    // Read after the backward is queued: the host waits once per micro-batch,
-    // when the GPU has its work.
-    out.loss = loss.item<double>();
+    auto loss = micro_step_->run(text, image);
+    // The loss stays on the device, summed, until the trainer settles it:
+    // nothing here waits for the GPU, which runs ahead of the host.
+    pending_loss_ = pending_loss_.defined() ? pending_loss_ + loss : loss.clone();
     out.samples = samples.size();
     accumulated_ += out.samples;
     return out;
+  }
+
+  double settle_losses() override {
+    if (!pending_loss_.defined())
+      return 0.0;
+    double sum = pending_loss_.item<double>();
+    pending_loss_ = torch::Tensor();
+    return sum;
   }
 
   std::vector<float> gradients() const override {
@@ -96,7 +112,7 @@ public:
     // LAMB clips the global norm (4.0) first: after averaging, as in 2021.
     optimizer_.step(optimizer_.learning_rate(step_));
     ++step_;
-    model_->zero_grad();
+    zero_gradients(params_); // in place: a captured micro-step writes to these
     accumulated_ = 0;
   }
 
@@ -188,7 +204,7 @@ public:
       }
     }
     step_ = step;
-    model_->zero_grad();
+    zero_gradients(params_); // in place: a captured micro-step writes to these
     accumulated_ = 0;
     // Not the samples of the run's start again: this peer's order, moved on by the step.
     stream_ = sample_stream(shards_, 4096, seed_from_peer_id(peer_id_) + static_cast<uint64_t>(step_), true);
@@ -207,7 +223,7 @@ public:
           p.mutable_grad().mul_(scale);
     }
     inner_->step();
-    model_->zero_grad();
+    zero_gradients(params_); // in place: a captured micro-step writes to these
     accumulated_ = 0;
   }
 
@@ -226,6 +242,9 @@ public:
   }
 
 private:
+  std::unique_ptr<graphed_step> micro_step_;
+  torch::Tensor pending_loss_; ///< summed losses not yet settled, on the device
+
   torch::Device device_of() const { return params_.empty() ? torch::Device(torch::kCPU) : params_.front().device(); }
 
   /// One tensor per parameter, flattened in parameter order into host

@@ -25,6 +25,8 @@ struct swarm_model_options {
   /// auto, cpu, cuda, cuda:N: where the model, its optimizer state and the
   /// batches live (a GPU computes in bf16 autocast; see model/device.hpp).
   std::string device = "auto";
+  /// On a GPU, replay each micro-step as a captured CUDA graph (graphed_step).
+  bool cuda_graph = true;
 };
 
 result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model_options& options);

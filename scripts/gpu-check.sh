@@ -30,7 +30,7 @@ if [ ! -f build-gpu/build.ninja ]; then
     { tail -40 "$out/setup.txt"; exit 1; }
 fi
 targets="apps/ttt model/libttt_sentencepiece.so tests/model/model_test tests/trainer/swarm_dalle_test"
-[ "${1:-}" = bench ] && targets=apps/ttt
+[ "${1:-}" = bench ] && targets="apps/ttt tests/model/model_test"
 if ! ninja -C build-gpu -j"$(nproc)" $targets > "$out/build.txt" 2>&1; then
   grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
   exit 1
@@ -47,11 +47,14 @@ if [ "${1:-}" = bench ]; then
   bench() {
     timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
   }
-  bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu
+  timeout 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
+    --run_test='gpu_*:graphed*:loss_*:token_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
+  bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu --graph
+  bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible off --graph
+  bench 150 --config configs/model/dalle-ttt.ini --batch 32 --steps 2 --reversible on --graph
+  bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible on --graph
   bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible off --profile "$out/ttt-kept.json"
-  head -45 "$out/ttt-kept.json.txt"
-  bench 120 --config configs/model/dalle-ttt.ini --batch 32 --steps 2 --reversible on
-  bench 120 --config configs/model/dalle-ttt.ini --batch 12 --accumulate 3 --steps 2 --reversible off
+  head -30 "$out/ttt-kept.json.txt"
   tail -6 "$out/bench-progress.txt"
   gzip -f "$out"/*.json 2>/dev/null
   exit 0

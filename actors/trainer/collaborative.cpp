@@ -131,6 +131,7 @@ void close_epoch(trainer_ptr self, epoch_report r) {
   r.epoch = st.epoch;
   r.samples = st.samples;
   r.parameters_digest = parameters_digest(st.cfg.model->parameters());
+  st.loss_sum += st.cfg.model->settle_losses();
   r.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
   auto rate = st.local().samples_per_second;
   publish_metrics(self, r, rate);

@@ -195,6 +195,7 @@ void launch_round(diloco_ptr self) {
   st.pending = epoch_report{};
   st.pending.epoch = st.epoch;
   st.pending.samples = st.samples;
+  st.loss_sum += st.cfg.model->settle_losses();
   st.pending.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
   st.pending_loss_sum = st.loss_sum;
   st.pending_mini_steps = st.mini_steps;

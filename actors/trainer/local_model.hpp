@@ -29,7 +29,14 @@ public:
   virtual ~local_model() = default;
 
   /// Runs one micro-batch and adds its gradients to the accumulated ones.
+  /// A model that does not wait for its device returns loss 0 and reports
+  /// the loss later through settle_losses().
   virtual micro_batch accumulate() = 0;
+
+  /// The summed losses of the micro-batches accumulate() returned without
+  /// theirs, since the last call (reading them may wait for the device).
+  /// Trainers add this to their loss sum before they report it.
+  virtual double settle_losses() { return 0.0; }
 
   /// The mean gradient over the samples accumulated since the last step,
   /// flattened in parameter order.
