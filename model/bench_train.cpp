@@ -21,16 +21,21 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 
 namespace ttt::model {
 
 namespace {
 
 // Wraps the CPU allocator to count live bytes and their peak: libtorch 1.13
-// keeps no CPU memory statistics, and a process's RSS never shrinks.
+// keeps no CPU memory statistics, and a process's RSS never shrinks. Each
+// allocation's context is its data pointer (raw_allocate, which some CPU
+// kernels use for scratch, requires it); the base allocation and its size
+// are kept in a table beside it.
 class tracking_allocator final : public c10::Allocator {
 public:
-  explicit tracking_allocator(c10::Allocator* base) : base_(base) {}
+  explicit tracking_allocator(c10::Allocator* base) : base_(base) { instance_ = this; }
 
   // libtorch 1.13 declares allocate() const, 2.3+ non-const with a pure
   // copy_data(): both signatures are here, without `override`, so that the
@@ -43,14 +48,17 @@ public:
     auto inner = base_->allocate(n);
     void* data = inner.get();
     auto device = inner.device();
-    auto* r = new record{std::move(inner), n, this};
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_.emplace(data, record{std::move(inner), n});
+    }
     int64_t now = current_.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
     int64_t seen = peak_.load();
     while (now > seen && !peak_.compare_exchange_weak(seen, now)) {
     }
-    return {data, r, &release, device};
+    return {data, data, &release, device};
   }
-  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
   void reset_peak() const { peak_.store(current_.load()); }
   int64_t current() const { return current_.load(); }
@@ -60,15 +68,26 @@ private:
   struct record {
     c10::DataPtr inner;
     size_t size;
-    const tracking_allocator* owner;
   };
-  static void release(void* ctx) {
-    auto* r = static_cast<record*>(ctx);
-    r->owner->current_.fetch_sub(static_cast<int64_t>(r->size));
-    delete r; // frees the memory through the base allocator's deleter
+  static void release(void* data) {
+    auto* self = instance_;
+    record r;
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      auto it = self->live_.find(data);
+      if (it == self->live_.end())
+        return;
+      r = std::move(it->second);
+      self->live_.erase(it);
+    }
+    self->current_.fetch_sub(static_cast<int64_t>(r.size));
+    // r.inner frees the memory through the base allocator's deleter
   }
 
   c10::Allocator* base_;
+  static inline tracking_allocator* instance_ = nullptr; // installed once, never removed
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<void*, record> live_;
   mutable std::atomic<int64_t> current_{0}, peak_{0};
 };
 
@@ -208,7 +227,8 @@ public:
 private:
 #ifdef TTT_HAVE_KINETO
   torch::profiler::impl::ProfilerConfig config() const {
-    return torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::KINETO);
+    return torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::KINETO,
+                                                 /*report_input_shapes=*/true);
   }
   std::set<torch::profiler::impl::ActivityType> activities() const {
     std::set<torch::profiler::impl::ActivityType> a{torch::profiler::impl::ActivityType::CPU};

@@ -13,7 +13,7 @@
 #if defined(TTT_CUDA_RUNTIME_HEADERS) && __has_include(<ATen/cuda/CUDAGraph.h>)
 #define TTT_CUDA_GRAPHS 1
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
+#include <c10/core/StreamGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
 #if defined(TTT_WITH_CUDA) && __has_include(<cusparse.h>) // a whole CUDA toolkit
@@ -216,7 +216,7 @@ torch::Tensor graphed_step::run(const torch::Tensor& text, const torch::Tensor& 
     auto side = c10::cuda::getStreamFromPool(false, m.device.index());
     bool cache = at::autocast::is_autocast_cache_enabled();
     {
-      c10::cuda::CUDAStreamGuard guard(side);
+      c10::StreamGuard guard(side.unwrap());
       at::autocast::set_autocast_cache_enabled(false);
       try {
         graph->capture_begin();

@@ -49,11 +49,15 @@ if [ "${1:-}" = bench ]; then
   }
   timeout 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
     --run_test='gpu_*:graphed*:loss_*:token_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
+  ttt_bench() { bench 150 --config configs/model/dalle-ttt.ini --steps 2 "$@"; }
+  ttt_bench --batch 8 --accumulate 4 --reversible off --graph
+  ttt_bench --batch 32 --reversible on --graph
+  ttt_bench --batch 8 --accumulate 4 --reversible off
+  ttt_bench --batch 32 --reversible on
+  ttt_bench --batch 1 --accumulate 16 --reversible on --graph
+  ttt_bench --batch 1 --accumulate 16 --reversible on
   bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu --graph
-  bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible off --graph
-  bench 150 --config configs/model/dalle-ttt.ini --batch 32 --steps 2 --reversible on --graph
-  bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible on --graph
-  bench 150 --config configs/model/dalle-ttt.ini --batch 8 --accumulate 4 --steps 2 --reversible off --profile "$out/ttt-kept.json"
+  ttt_bench --batch 8 --accumulate 4 --reversible off --profile "$out/ttt-kept.json"
   head -30 "$out/ttt-kept.json.txt"
   tail -6 "$out/bench-progress.txt"
   gzip -f "$out"/*.json 2>/dev/null
