@@ -401,8 +401,8 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
                      summary->c_str());
       }
     }
-    if (gpu)
-      peak_bytes = gpu_peak_bytes(device);
+    if (gpu) // a graph's activations live in its pool, outside the allocated peak
+      peak_bytes = graph ? std::max(gpu_peak_bytes(device), gpu_reserved_bytes(device)) : gpu_peak_bytes(device);
     double n = static_cast<double>(std::max<int64_t>(1, steps));
     m.forward_ms /= n;
     m.backward_ms /= n;

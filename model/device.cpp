@@ -123,6 +123,16 @@ int64_t gpu_peak_bytes(const torch::Device& device) {
   return 0;
 }
 
+int64_t gpu_reserved_bytes(const torch::Device& device) {
+#ifdef TTT_CUDA_RUNTIME_HEADERS
+  if (device.is_cuda())
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).reserved_bytes[0].current;
+#else
+  (void)device;
+#endif
+  return 0;
+}
+
 void reset_gpu_peak(const torch::Device& device) {
 #ifdef TTT_CUDA_RUNTIME_HEADERS
   if (device.is_cuda())

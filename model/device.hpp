@@ -52,6 +52,9 @@ bool autocast_active();
 /// Peak of the GPU memory allocated since the last reset, in bytes (CPU: 0).
 int64_t gpu_peak_bytes(const torch::Device& device);
 void reset_gpu_peak(const torch::Device& device);
+/// GPU memory the caching allocator holds now, in bytes (CPU: 0); a captured
+/// CUDA graph's memory pool counts here, not in the allocated peak.
+int64_t gpu_reserved_bytes(const torch::Device& device);
 
 /// A vector of floats copied from the device through pinned host memory:
 /// begin() queues the copies without waiting, wait() waits for them once.
