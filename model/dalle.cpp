@@ -121,8 +121,6 @@ using torch::indexing::Slice;
 
 void shift_into(torch::Tensor& out, const torch::Tensor& x, const shift_geometry& g) {
   int64_t n = x.size(1), d = x.size(2), half = g.half(d), q = g.quarter(d);
-  if (out.size(1) > n) // padding positions past the input: zeros
-    out.slice(1, n).zero_();
   int64_t text_n = std::min(n, g.text_len), k = n - text_n;
   out.index({Slice(), Slice(0, 1), Slice(0, half)}).zero_();
   out.index({Slice(), Slice(1, text_n), Slice(0, half)}).copy_(x.index({Slice(), Slice(0, text_n - 1), Slice(0, half)}));
@@ -141,8 +139,7 @@ void shift_into(torch::Tensor& out, const torch::Tensor& x, const shift_geometry
 }
 
 void shift_adjoint_into(torch::Tensor& out, const torch::Tensor& grad, const shift_geometry& g) {
-  // Gradient rows past the input's length (padding) reach nothing.
-  int64_t n = out.size(1), d = grad.size(2), half = g.half(d), q = g.quarter(d);
+  int64_t n = grad.size(1), d = grad.size(2), half = g.half(d), q = g.quarter(d);
   int64_t text_n = std::min(n, g.text_len), k = n - text_n;
   out.index({Slice(), Slice(0, text_n - 1), Slice(0, half)}).copy_(grad.index({Slice(), Slice(1, text_n), Slice(0, half)}));
   out.index({Slice(), Slice(text_n - 1, text_n), Slice(0, half)}).zero_();
@@ -162,13 +159,11 @@ void shift_adjoint_into(torch::Tensor& out, const torch::Tensor& grad, const shi
 
 struct token_shift_function : torch::autograd::Function<token_shift_function> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t text_len,
-                               int64_t side, int64_t out_type, int64_t out_len) {
+                               int64_t side, int64_t out_type) {
     ctx->saved_data["text_len"] = text_len;
     ctx->saved_data["side"] = side;
     ctx->saved_data["in_type"] = static_cast<int64_t>(x.scalar_type());
-    ctx->saved_data["in_len"] = x.size(1);
-    auto out = torch::empty({x.size(0), std::max(out_len, x.size(1)), x.size(2)},
-                            x.options().dtype(static_cast<c10::ScalarType>(out_type)));
+    auto out = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
     shift_into(out, x, {text_len, side});
     return out;
   }
@@ -178,9 +173,9 @@ struct token_shift_function : torch::autograd::Function<token_shift_function> {
     shift_geometry g{ctx->saved_data["text_len"].toInt(), ctx->saved_data["side"].toInt()};
     auto type = static_cast<c10::ScalarType>(ctx->saved_data["in_type"].toInt());
     auto grad = grads[0];
-    auto out = torch::empty({grad.size(0), ctx->saved_data["in_len"].toInt(), grad.size(2)}, grad.options().dtype(type));
+    auto out = torch::empty(grad.sizes(), grad.options().dtype(type));
     shift_adjoint_into(out, grad, g);
-    return {out, {}, {}, {}, {}};
+    return {out, {}, {}, {}};
   }
 };
 
@@ -223,15 +218,8 @@ torch::Tensor feed_forward_impl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale) {
-  // The two halves of net0 as two projections: each output is contiguous, so
-  // gelu, the product and their backward run as vectorized kernels (halves
-  // of one output would be strided).
-  int64_t inner = net0->weight.size(0) / 2;
-  auto half = [&](int64_t i) {
-    return torch::nn::functional::linear(x, net0->weight.slice(0, i * inner, (i + 1) * inner),
-                                         net0->bias.slice(0, i * inner, (i + 1) * inner));
-  };
-  return scaled_linear(half(0) * torch::gelu(half(1)), net3, scale);
+  auto h = net0->forward(x).chunk(2, -1);
+  return scaled_linear(h[0] * torch::gelu(h[1]), net3, scale);
 }
 
 layer_impl::layer_impl(int64_t dim, int64_t depth_1based) {
@@ -391,36 +379,21 @@ torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t 
   return t * cos + swapped * sin;
 }
 
-torch::Tensor dalle_impl::shift(const torch::Tensor& x, int64_t out_len) const {
+torch::Tensor dalle_impl::shift(const torch::Tensor& x) const {
   // Under autocast on a GPU the shifted copy is made in bf16 at once: the
   // projection that reads it would cast it anyway.
   auto out_type = x.is_cuda() && autocast_active() ? torch::kBFloat16 : x.scalar_type();
-  return token_shift_function::apply(x, config_.text_len(), config_.image_fmap_size, static_cast<int64_t>(out_type),
-                                     out_len);
+  return token_shift_function::apply(x, config_.text_len(), config_.image_fmap_size, static_cast<int64_t>(out_type));
 }
 
-torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& normed) {
+torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   const auto& c = config_;
   auto a = attns_[attn_index_[layer]];
-  int64_t b = normed.size(0), n = normed.size(1), padded = n;
-#ifdef TTT_WITH_CUDA
-  // On a GPU an image short of whole (training's always is: its last code is
-  // never an input) gets zero positions up to the full grid, so that the
-  // fused attention views the grid without copying; their outputs are
-  // dropped, and causality keeps them from every real query.
-  int64_t cells = n - c.text_len();
-  if (normed.is_cuda() && cells > 0 && cells < c.image_seq_len())
-    padded = c.text_len() + c.image_seq_len();
-#endif
-  torch::Tensor x = normed;
-  if (c.shift_tokens)
-    x = shift(normed, padded);
-  else if (padded > n)
-    x = torch::constant_pad_nd(normed, {0, 0, 0, padded - n});
+  int64_t b = x.size(0), n = x.size(1);
   // q, k and v of every head rotated in one go, in the projection's own
   // layout [B, n, 3·H, Dh]; unbind's backward is one stack (select's would
   // be three zero-filled copies).
-  auto qkv = rotate(a->to_qkv->forward(x).view({b, padded, 3 * c.heads, c.dim_head}), 0, padded, 1)
+  auto qkv = rotate(a->to_qkv->forward(x).view({b, n, 3 * c.heads, c.dim_head}), 0, n, 1)
                  .unflatten(2, {3, c.heads})
                  .unbind(2);
   auto q = qkv[0].transpose(1, 2), k = qkv[1].transpose(1, 2), v = qkv[2].transpose(1, 2); // [B, H, n, Dh]
@@ -433,13 +406,10 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& normed) {
 #endif
   {
     auto dots = torch::matmul(q * scale, k.transpose(-1, -2));
-    dots = dots.masked_fill(blocked(layer, padded), lowest(dots));
+    dots = dots.masked_fill(blocked(layer, n), lowest(dots));
     out = torch::matmul(torch::softmax(dots, -1), v);
   }
-  out = out.transpose(1, 2);
-  if (padded > n)
-    out = out.slice(1, 0, n);
-  return scaled_linear(out.reshape({b, n, c.heads * c.dim_head}), a->to_out, layers_[layer]->scale_f);
+  return scaled_linear(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}), a->to_out, layers_[layer]->scale_f);
 }
 
 #ifdef TTT_WITH_CUDA
@@ -470,8 +440,7 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
   auto text = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, true, scale);
   bool by_column = type == "axial_col";
   auto lines = [&](const torch::Tensor& image_part) { // [B, H, side lines, side cells, Dh]
-    auto whole = cells < side * side ? torch::constant_pad_nd(image_part, {0, 0, 0, side * side - cells}) : image_part;
-    auto grid = whole.unflatten(2, {side, side});
+    auto grid = torch::constant_pad_nd(image_part, {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
     return by_column ? grid.transpose(2, 3) : grid;
   };
   auto with_text = [&](const std::vector<torch::Tensor>& parts) { // [B, H·side, t + side, Dh]
@@ -483,14 +452,13 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
                    .unflatten(1, {h, side});
   if (by_column)
     image = image.transpose(2, 3);
-  image = image.flatten(2, 3);
-  return torch::cat({text, cells < side * side ? image.slice(2, 0, cells) : image}, 2);
+  return torch::cat({text, image.flatten(2, 3).slice(2, 0, cells)}, 2);
 }
 #endif
 
 torch::Tensor dalle_impl::block_f(size_t i, const torch::Tensor& x) {
   auto normed = layers_[i]->norm_f->forward(x);
-  return attend(i, normed);
+  return attend(i, config_.shift_tokens ? shift(normed) : normed);
 }
 
 torch::Tensor dalle_impl::block_g(size_t i, const torch::Tensor& x) {

@@ -117,12 +117,11 @@ public:
   /// dalle-pytorch's `transformer.pos_emb` buffer: [1, seq_len + 1, 6m] angles.
   torch::Tensor pos_emb() const { return pos_emb_; }
 
-  /// Token shift of normalized [B, n, dim] inputs (bf16 under autocast on a
-  /// GPU), with zero positions after them up to `out_len` when it is longer.
-  torch::Tensor shift(const torch::Tensor& normed, int64_t out_len = 0) const;
+  /// Token shift of normalized [B, n, dim] inputs (bf16 under autocast on a GPU).
+  torch::Tensor shift(const torch::Tensor& normed) const;
 
 private:
-  torch::Tensor attend(size_t layer, const torch::Tensor& normed);
+  torch::Tensor attend(size_t layer, const torch::Tensor& shifted);
 #ifdef TTT_WITH_CUDA
   /// Attention of rotated q, k, v [B, H, n, Dh] through libtorch's fused kernels.
   torch::Tensor fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) const;
