@@ -41,7 +41,7 @@ const std::set<std::string> known_settings = {
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
   "trainer.cuda_graph",
-  "trainer.average_state_every",
+  "trainer.average_state_every", "trainer.overlap_averaging",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
 };
 
@@ -136,6 +136,8 @@ int node_command(const args_t& args) {
   auto min_group_size = prof->integer("trainer.min_group_size", 2, error);
   auto matchmaking_time = prof->real("trainer.matchmaking_time", 5, error);
   auto average_state_every = prof->integer("trainer.average_state_every", 0, error);
+  auto overlap_averaging = prof->boolean("trainer.overlap_averaging", false, error);
+  (void)overlap_averaging; // checked in every build, used where the model is built
   bool run_checkpointer = std::find(roles.begin(), roles.end(), "checkpointer") != roles.end();
   auto checkpoint_every = prof->integer("checkpointer.checkpoint_every", 1, error);
   auto keep_checkpoints = prof->integer("checkpointer.keep_checkpoints", 3, error);
@@ -367,6 +369,7 @@ int node_command(const args_t& args) {
       tc.matchmaking.matchmaking_time = *matchmaking_time;
       tc.epochs = static_cast<uint64_t>(*epochs);
       tc.average_state_every = static_cast<uint64_t>(*average_state_every);
+      tc.overlap_averaging = overlap_averaging.value_or(false);
       tc.clock = dht::wall_clock_seconds;
       tc.log = log_line;
       tc.detached = true;

@@ -24,7 +24,7 @@ double lamb::learning_rate(int64_t step) const {
   return config_.learning_rate * factor;
 }
 
-double lamb::step(double lr) {
+double lamb::step(double lr, const std::vector<torch::Tensor>* gradients) {
   // Every per-tensor operation runs as one multi-tensor (_foreach) kernel
   // over all parameters, rather than a dozen launches per tensor. The host
   // reads two things per step: the global gradient norm, which makes the
@@ -32,13 +32,15 @@ double lamb::step(double lr) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> params, grads, avgs, avg_sqs;
   std::vector<size_t> decayed; // positions in the lists above
-  for (auto& s : slots_) {
-    if (!s.param.grad().defined())
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto& s = slots_[i];
+    auto grad = gradients != nullptr ? gradients->at(i) : s.param.grad();
+    if (!grad.defined())
       continue;
     if (s.weight_decay != 0)
       decayed.push_back(params.size());
     params.push_back(s.param);
-    grads.push_back(s.param.grad());
+    grads.push_back(grad);
     avgs.push_back(s.exp_avg);
     avg_sqs.push_back(s.exp_avg_sq);
   }

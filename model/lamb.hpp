@@ -26,8 +26,9 @@ public:
   lamb(std::vector<std::pair<std::string, torch::Tensor>> named_params, const train_config& config);
 
   /// Clips the global gradient norm to max_grad_norm, then one LAMB step at
-  /// `lr`. Returns the gradient norm before clipping.
-  double step(double lr);
+  /// `lr` with the parameters' .grad, or with `gradients` (one per slot, in
+  /// slot order) when given. Returns the gradient norm before clipping.
+  double step(double lr, const std::vector<torch::Tensor>* gradients = nullptr);
 
   /// The 2021 schedule: linear warmup from 0, then linear decay to 0 at total_steps.
   double learning_rate(int64_t step) const;

@@ -95,6 +95,32 @@ public:
     });
   }
 
+  bool can_detach_gradients() const override { return true; }
+
+  std::vector<float> detach_gradients() override {
+    auto mean = gradients(); // waits for the accumulated micro-batches, once
+    zero_gradients(params_);
+    accumulated_ = 0;
+    return mean;
+  }
+
+  void delayed_step(const std::vector<float>& mean_gradients) override {
+    // LAMB takes the averaged gradients directly: the parameters' .grad hold
+    // the next epoch's accumulation, which stays.
+    std::vector<torch::Tensor> grads;
+    size_t offset = 0;
+    for (auto& p : params_) {
+      auto n = static_cast<size_t>(p.numel());
+      if (offset + n > mean_gradients.size())
+        throw std::invalid_argument("delayed_step: too few gradient values");
+      grads.push_back(torch::from_blob(const_cast<float*>(mean_gradients.data() + offset), p.sizes(), torch::kFloat)
+                          .to(p.device()));
+      offset += n;
+    }
+    optimizer_.step(optimizer_.learning_rate(step_), &grads);
+    ++step_;
+  }
+
   void step(const std::vector<float>& mean_gradients) override {
     {
       torch::NoGradGuard no_grad;

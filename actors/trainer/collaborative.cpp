@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 
 namespace ttt::trainer {
@@ -37,6 +38,16 @@ struct trainer_state {
   /// swarm ahead (a swarm restarted from nothing but an aux peer's state);
   /// a few tries, since the DHT may still be joining.
   int first_looks_left = 3;
+  bool tick_scheduled = false; ///< a tick is on its way: one chain of micro-batches at a time
+  /// Overlap (collaborative_config::overlap_averaging, a model that can):
+  /// micro-batches go on while the epoch's round runs.
+  bool overlap = false;
+  /// The epoch's gradients are in its round; micro-batches count for the next epoch.
+  bool overlapping = false;
+  std::vector<float> detached; ///< this peer's gradients of that epoch (stepping alone uses them)
+  uint64_t next_samples = 0;
+  double next_loss_sum = 0;
+  uint32_t next_mini_steps = 0;
 
   double now() const { return cfg.clock(); }
 
@@ -97,10 +108,30 @@ void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per
 
 void close_epoch(trainer_ptr self, epoch_report r);
 
-/// Ends the epoch with `mean_gradients`: the same step on every peer that
-/// got the same average.
+/// Keeps one chain of micro-batches going (the overlap keeps it running
+/// through rounds; without it a round's end restarts it).
+void keep_ticking(trainer_ptr self) {
+  auto& st = self->state;
+  if (st.tick_scheduled)
+    return;
+  st.tick_scheduled = true;
+  schedule_tick(self);
+}
+
+/// The epoch's optimizer step with `mean_gradients`: the same on every peer
+/// that got the same average. With the overlap, the accumulation of the next
+/// epoch's gradients since they were detached stays.
+void apply_step(trainer_ptr self, const std::vector<float>& mean_gradients) {
+  auto& st = self->state;
+  if (st.overlapping)
+    st.cfg.model->delayed_step(mean_gradients);
+  else
+    st.cfg.model->step(mean_gradients);
+}
+
+/// Ends the epoch with `mean_gradients`.
 void finish_epoch(trainer_ptr self, const std::vector<float>& mean_gradients, epoch_report r) {
-  self->state.cfg.model->step(mean_gradients);
+  apply_step(self, mean_gradients);
   close_epoch(self, std::move(r));
 }
 
@@ -131,7 +162,10 @@ void close_epoch(trainer_ptr self, epoch_report r) {
   r.epoch = st.epoch;
   r.samples = st.samples;
   r.parameters_digest = parameters_digest(st.cfg.model->parameters());
-  st.loss_sum += st.cfg.model->settle_losses();
+  // Losses still pending are the epoch's own, or with the overlap the next's
+  // (this epoch's were settled when its gradients were detached).
+  double settled = st.cfg.model->settle_losses();
+  (st.overlapping ? st.next_loss_sum : st.loss_sum) += settled;
   r.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
   auto rate = st.local().samples_per_second;
   publish_metrics(self, r, rate);
@@ -145,9 +179,12 @@ void close_epoch(trainer_ptr self, epoch_report r) {
                            : "stepped alone");
   st.cfg.log(line);
   st.epoch += 1;
-  st.samples = 0;
-  st.loss_sum = 0;
-  st.mini_steps = 0;
+  // With the overlap, the next epoch has begun already.
+  st.samples = std::exchange(st.next_samples, 0);
+  st.loss_sum = std::exchange(st.next_loss_sum, 0);
+  st.mini_steps = std::exchange(st.next_mini_steps, 0);
+  st.overlapping = false;
+  st.detached.clear();
   st.epoch_started = st.now();
   st.in_round = false;
   st.next_fetch = st.now();
@@ -160,13 +197,14 @@ void close_epoch(trainer_ptr self, epoch_report r) {
     st.cfg.log("trained " + std::to_string(st.epoch) + " epochs: stopping");
     return;
   }
-  schedule_tick(self);
+  keep_ticking(self);
 }
 
 void step_alone(trainer_ptr self, const std::string& why) {
   self->state.cfg.log("epoch " + std::to_string(self->state.epoch) +
                       ": no averaging (" + why + "), stepping with local gradients");
-  finish_epoch(self, self->state.cfg.model->gradients(), epoch_report{});
+  auto& st = self->state;
+  finish_epoch(self, st.overlapping ? st.detached : st.cfg.model->gradients(), epoch_report{});
 }
 
 void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
@@ -181,9 +219,18 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
   // The parameters' round reuses the members and handles (not the values).
   bool average_state = st.cfg.average_state_every > 0 && (st.epoch + 1) % st.cfg.average_state_every == 0;
   auto params_req = average_state ? std::optional<averaging::round_request>(req) : std::nullopt;
-  req.values = st.cfg.model->gradients();
-  req.total_elements = req.values.size();
   req.weight = static_cast<double>(std::max<uint64_t>(st.samples, 1));
+  if (st.overlap) {
+    // The epoch's losses are settled now: what follows is the next epoch's.
+    st.loss_sum += st.cfg.model->settle_losses();
+    st.detached = st.cfg.model->detach_gradients();
+    st.overlapping = true;
+    req.values = st.detached;
+    keep_ticking(self);
+  } else {
+    req.values = st.cfg.model->gradients();
+  }
+  req.total_elements = req.values.size();
   self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))
     .then(
       [self, size, params_req](averaging::round_result& result) {
@@ -195,7 +242,7 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
           finish_epoch(self, result.values, r);
           return;
         }
-        self->state.cfg.model->step(result.values);
+        apply_step(self, result.values);
         average_parameters(self, *params_req, r);
       },
       [self](caf::error& err) { step_alone(self, "all-reduce failed: " + describe(err)); });
@@ -226,9 +273,11 @@ bool install_state(trainer_ptr self, uint64_t epoch, const std::vector<state_fil
     return false;
   }
   st.epoch = epoch;
-  st.samples = 0;
-  st.loss_sum = 0;
-  st.mini_steps = 0;
+  st.samples = st.next_samples = 0;
+  st.loss_sum = st.next_loss_sum = 0;
+  st.mini_steps = st.next_mini_steps = 0;
+  st.overlapping = false;
+  st.detached.clear();
   st.epoch_started = st.now();
   auto d = parameters_digest(st.cfg.model->parameters());
   st.cfg.log("loaded state of epoch " + std::to_string(epoch) + " from " + how + ", parameters " + d);
@@ -252,7 +301,7 @@ void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
       st.cfg.log("cannot load state from peers: " + why + "; training on");
     st.loading = false;
     st.next_state_try = st.now() + st.cfg.state_retry;
-    schedule_tick(self);
+    keep_ticking(self);
   };
   self->request(st.cfg.dht, caf::infinite, dht_get_atom_v, averaging::state_key(st.cfg.run_id), true)
     .then(
@@ -278,7 +327,7 @@ void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
               st.loading = false;
               st.next_fetch = st.now();
               publish_progress(self);
-              schedule_tick(self);
+              keep_ticking(self);
             },
             [give_up](caf::error& err) { give_up(describe(err)); });
       },
@@ -325,7 +374,8 @@ void fetch_progress(trainer_ptr self) {
 
 void tick(trainer_ptr self) {
   auto& st = self->state;
-  if (st.stopped || st.in_round || st.loading)
+  st.tick_scheduled = false;
+  if (st.stopped || st.loading || (st.in_round && !st.overlap))
     return; // a round's end (or a load's) schedules the next micro-batch
   auto batch = st.cfg.model->accumulate();
   if (!batch.error.empty()) {
@@ -333,22 +383,28 @@ void tick(trainer_ptr self) {
     st.stopped = true;
     return;
   }
-  st.samples += batch.samples;
-  st.loss_sum += batch.loss;
-  st.mini_steps += 1;
+  if (st.overlapping) { // the next epoch's, while this one's round runs
+    st.next_samples += batch.samples;
+    st.next_loss_sum += batch.loss;
+    st.next_mini_steps += 1;
+  } else {
+    st.samples += batch.samples;
+    st.loss_sum += batch.loss;
+    st.mini_steps += 1;
+  }
   double now = st.now();
   if (now >= st.next_report)
     publish_progress(self);
-  if (now >= st.next_fetch && !st.fetching)
+  if (now >= st.next_fetch && !st.fetching && !st.in_round)
     fetch_progress(self);
-  schedule_tick(self);
+  keep_ticking(self);
 }
 
 /// Resumes from the newest valid checkpoint, if any, then trains.
 void start(trainer_ptr self) {
   auto& st = self->state;
   if (!st.cfg.checkpointer) {
-    schedule_tick(self);
+    keep_ticking(self);
     return;
   }
   st.loading = true;
@@ -364,13 +420,13 @@ void start(trainer_ptr self) {
           // Serve it at once: a whole swarm restarted has holders again.
           offer_state(self, epoch_report{}, false);
         }
-        schedule_tick(self);
+        keep_ticking(self);
       },
       [self](caf::error& err) {
         auto& st = self->state;
         st.loading = false;
         st.cfg.log("cannot read checkpoints: " + describe(err) + "; starting at epoch 0");
-        schedule_tick(self);
+        keep_ticking(self);
       });
 }
 
@@ -380,6 +436,7 @@ collaborative_actor::behavior_type trainer_impl(trainer_ptr self, collaborative_
   if (!st.cfg.log)
     st.cfg.log = [](const std::string&) {};
   st.epoch_started = st.now();
+  st.overlap = st.cfg.overlap_averaging && st.cfg.model->can_detach_gradients();
   start(self);
   return {
     [self](trn_tick_atom) { tick(self); },

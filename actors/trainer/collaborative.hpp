@@ -60,6 +60,12 @@ struct collaborative_config {
   /// After every this many epochs' steps the group averages its parameters
   /// too (hivemind's average_state_every; 0: never).
   uint64_t average_state_every = 0;
+  /// Overlap averaging with compute (hivemind's delay_optimizer_step): once
+  /// an epoch's gradients are handed to the all-reduce, the model goes on
+  /// accumulating the next epoch's on the parameters it has, and the averaged
+  /// step lands when the round ends (one epoch stale, as in hivemind). Needs a
+  /// model with detach_gradients(); others wait for the round as without it.
+  bool overlap_averaging = false;
   /// Delay between micro-batches (0 in a node; tests simulate compute time).
   caf::timespan pace = caf::timespan{0};
   std::function<double()> clock;

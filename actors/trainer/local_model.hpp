@@ -46,6 +46,20 @@ public:
   /// this peer's own when averaging failed); clears the accumulators.
   virtual void step(const std::vector<float>& mean_gradients) = 0;
 
+  // -- overlapping averaging with compute (collaborative_config::overlap_averaging)
+
+  /// True when the model implements the two calls below.
+  virtual bool can_detach_gradients() const { return false; }
+
+  /// The mean gradient over the samples accumulated so far, as gradients()
+  /// gives it; the accumulators are then cleared, so that micro-batches of
+  /// the next epoch can run while these gradients are averaged.
+  virtual std::vector<float> detach_gradients() { return gradients(); }
+
+  /// The optimizer step of the epoch whose gradients detach_gradients() took;
+  /// what was accumulated since stays.
+  virtual void delayed_step(const std::vector<float>& mean_gradients) { (void)mean_gradients; }
+
   /// The parameters, flattened in parameter order (tests, state averaging).
   virtual std::vector<float> parameters() const = 0;
 

@@ -47,6 +47,8 @@ public:
     : next_(first), stride_(stride), micro_(micro), lr_(lr) {}
 
   micro_batch accumulate() override {
+    if (detached_)
+      ++since_detach_;
     double loss = 0;
     for (size_t j = 0; j < micro_; ++j) {
       std::array<double, dim> x;
@@ -108,6 +110,26 @@ public:
     return {};
   }
 
+  /// The overlap: gradients handed over and cleared; the step lands later.
+  void allow_detach() { detachable_ = true; }
+  bool can_detach_gradients() const override { return detachable_; }
+  std::vector<float> detach_gradients() override {
+    auto g = gradients();
+    grad_sum_ = {};
+    count_ = 0;
+    detached_ = true;
+    return g;
+  }
+  void delayed_step(const std::vector<float>& g) override {
+    for (size_t d = 0; d < dim; ++d)
+      w_[d] -= lr_ * g[d];
+    overlapped_ += since_detach_;
+    since_detach_ = 0;
+    detached_ = false;
+  }
+  /// Micro-batches computed while a round had this peer's gradients.
+  uint64_t overlapped() const { return overlapped_; }
+
   /// The exact model's inner optimizer is plain SGD at the same rate.
   void inner_step() override { step(gradients()); }
   void set_parameters(const std::vector<float>& values) override {
@@ -119,6 +141,8 @@ private:
   std::array<double, dim> w_{};
   std::array<double, dim> grad_sum_{};
   uint64_t count_ = 0;
+  bool detachable_ = false, detached_ = false;
+  uint64_t since_detach_ = 0, overlapped_ = 0;
   uint64_t next_;
   uint64_t stride_;
   size_t micro_;
@@ -185,7 +209,7 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
                                                   uint64_t epochs,
                                                   const diloco_settings* diloco = nullptr,
                                                   uint64_t average_state_every = 0,
-                                                  bool second_peer_starts_elsewhere = false) {
+                                                  bool second_peer_starts_elsewhere = false, bool overlap = false) {
   std::vector<dht::dht_actor> backbone;
   for (uint16_t i = 1; i <= 6; ++i) {
     backbone.push_back(net.spawn(net.config(i, 70 + i)));
@@ -201,6 +225,9 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
       p->model->set_parameters(std::vector<float>(dim, 0.5f));
     auto tc = sim_peer_config(net, i, count, batch, epochs, p->id, p->model, handles);
     tc.average_state_every = average_state_every;
+    tc.overlap_averaging = overlap;
+    if (overlap)
+      p->model->allow_detach();
     auto* raw = p.get();
     tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
     if (diloco != nullptr)
@@ -512,4 +539,26 @@ BOOST_AUTO_TEST_CASE(peers_of_different_runs_never_mix) {
     BOOST_TEST(!e.averaged);
   BOOST_TEST((peers[0]->model->parameters() == peers[1]->model->parameters()));
   BOOST_TEST((peers[2]->model->parameters() != peers[0]->model->parameters()));
+}
+
+BOOST_AUTO_TEST_CASE(overlapped_averaging_computes_during_rounds_and_peers_agree) {
+  // hivemind's delayed step: micro-batches go on while each epoch's gradients
+  // are averaged, and the averaged step lands one epoch late, the same on
+  // every peer.
+  const uint64_t batch = 64, epochs = 6;
+  sim_network net;
+  auto peers = train_together(net, 2, batch, epochs, nullptr, 0, false, true);
+  for (auto& p : peers) {
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size() << " epochs");
+    for (const auto& e : p->epochs)
+      BOOST_TEST(e.averaged);
+    BOOST_TEST_MESSAGE("micro-batches during rounds: " << p->model->overlapped());
+    BOOST_TEST(p->model->overlapped() > 0u);
+  }
+  auto reference = peers[0]->model->parameters();
+  BOOST_TEST((peers[1]->model->parameters() == reference));
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  double swarm_loss = eval_loss(reference), alone_loss = eval_loss(train_alone(batch, epochs));
+  BOOST_TEST_MESSAGE("loss: start " << start << ", overlapped swarm " << swarm_loss << ", alone " << alone_loss);
+  BOOST_TEST(swarm_loss < 0.5 * start);
 }

@@ -137,3 +137,26 @@ BOOST_FIXTURE_TEST_CASE(a_damaged_state_is_refused_and_changes_nothing, fixture)
   BOOST_TEST(!b->import_state(missing).empty());
   BOOST_TEST((b->parameters() == before));
 }
+
+BOOST_FIXTURE_TEST_CASE(a_delayed_step_is_the_step_and_keeps_the_next_accumulation, fixture) {
+  // Two peers, same init and data order: one steps at once, the other
+  // detaches its gradients, accumulates the next micro-batch, then takes the
+  // delayed step with the same mean.
+  auto now = make("same-peer", 5), late = make("same-peer", 5);
+  BOOST_REQUIRE(late->can_detach_gradients());
+  for (auto* m : {now.get(), late.get()})
+    for (int i = 0; i < 2; ++i)
+      BOOST_REQUIRE(m->accumulate().error.empty());
+  auto mean = now->gradients();
+  now->step(mean);
+  auto detached = late->detach_gradients();
+  BOOST_TEST((detached == mean));
+  BOOST_TEST(late->settle_losses() > 0.0); // the two micro-batches' losses, read once
+  BOOST_REQUIRE(late->accumulate().error.empty()); // the next epoch's, on the old parameters
+  auto next = late->gradients();
+  late->delayed_step(mean);
+  BOOST_TEST((late->parameters() == now->parameters()));
+  BOOST_TEST((late->gradients() == next)); // what was accumulated since stays
+  BOOST_TEST(late->settle_losses() > 0.0);
+  BOOST_TEST(late->settle_losses() == 0.0); // settled: nothing pending
+}
