@@ -189,7 +189,13 @@ public:
 #ifdef TTT_HAVE_KINETO
     double wall_ms = since(started_);
     auto trace = torch::autograd::profiler::disableProfiler();
-    trace->save(path_);
+    try {
+      trace->save(path_);
+    } catch (const c10::Error& e) {
+      return failure{"--profile: this libtorch cannot write a profiler trace (Debian's is built without kineto; "
+                     "PyTorch's own libtorch has it): " +
+                     std::string(e.what_without_backtrace())};
+    }
     std::map<std::string, std::pair<double, int64_t>> kernels; // ms, count
     double busy_ms = 0;
     for (const auto& e : trace->events()) {

@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
@@ -74,6 +76,20 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_files_get_a_clear_error_and_nonzero_exit) {
   auto weights = run("model eval --config " + config("dalle-tiny") + " --weights /nonexistent/w.safetensors --batch x.json");
   BOOST_TEST(weights.status != 0);
   BOOST_TEST(weights.output.find("/nonexistent/w.safetensors") != std::string::npos);
+  auto accumulate = run("bench train --config " + config("dalle-tiny") + " --accumulate 0");
+  BOOST_TEST(accumulate.status == 2);
+  BOOST_TEST(accumulate.output.find("--accumulate") != std::string::npos);
+  // A profile needs a libtorch with kineto: written where there is one, a
+  // clear error where there is not (Debian's).
+  std::string trace = "/tmp/ttt-train-test-" + std::to_string(::getpid()) + ".json";
+  auto profile = run("bench train --config " + config("dalle-tiny") + " --batch 2 --steps 1 --reversible on --profile " + trace);
+  if (profile.status == 0) {
+    BOOST_TEST(std::ifstream(trace + ".txt").good());
+  } else {
+    BOOST_TEST(profile.output.find("kineto") != std::string::npos);
+  }
+  std::remove(trace.c_str());
+  std::remove((trace + ".txt").c_str());
   for (const char* command : {"model info", "data shapes", "data inspect", "data tokenizer", "data tokenize", "train", "generate",
                               "eval shapes", "export"}) {
     auto help = run(std::string(command) + " --help");
