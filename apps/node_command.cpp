@@ -379,7 +379,8 @@ int node_command(const args_t& args) {
       role_actors.push_back(caf::actor_cast<caf::actor>(matchmaker));
       trainer_handle = caf::actor_cast<caf::actor>(trainer_actor);
       log_line(std::string(diloco ? "DiLoCo" : "hivemind") + " trainer of run '" + run_id +
-               "' started on " + mo.config + " with data " + mo.data_dir);
+               "' started on " + mo.config + " with data " + mo.data_dir + ", computing on " +
+               (*model)->device_description() + (tc.overlap_averaging ? ", averaging overlapped with compute" : ""));
     }
 #endif
 

@@ -47,6 +47,7 @@ public:
           return loss.detach();
         },
         device, o.cuda_graph ? 2 : std::numeric_limits<int64_t>::max());
+    cuda_graph_ = o.cuda_graph && graphed_step::available();
   }
 
   trainer::micro_batch accumulate() override {
@@ -93,6 +94,11 @@ public:
     return to_host([&](const torch::Tensor& p) {
       return p.grad().defined() ? p.grad() * scale : torch::zeros_like(p);
     });
+  }
+
+  std::string device_description() const override {
+    auto device = device_of();
+    return describe_device(device) + (device.is_cuda() && cuda_graph_ ? " (micro-steps replayed as CUDA graphs)" : "");
   }
 
   bool can_detach_gradients() const override { return true; }
@@ -269,6 +275,7 @@ public:
 
 private:
   std::unique_ptr<graphed_step> micro_step_;
+  bool cuda_graph_ = false;
   torch::Tensor pending_loss_; ///< summed losses not yet settled, on the device
 
   torch::Device device_of() const { return params_.empty() ? torch::Device(torch::kCPU) : params_.front().device(); }

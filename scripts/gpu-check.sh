@@ -86,6 +86,14 @@ tail -4 "$out/bench-progress.txt"
 echo "== two dalle-tiny trainers averaging, on the GPU (device = auto)"
 timeout 120 build-gpu/tests/trainer/swarm_dalle_test --log_level=test_suite --log_sink=stderr --report_level=short 2>&1 |
   grep -vE "Entering test" | tail -8
+if [ -d .device-kit/shapes ]; then
+  # Real processes on the dataset made off the machine (training a tokenizer
+  # crashes in Debian's libsentencepiece there): plain, then overlapped.
+  echo "== two trainer nodes on the GPU, real processes"
+  for overlap in false true; do
+    timeout 240 bash scripts/two-trainers.sh build-gpu/apps/ttt .device-kit/shapes "$out/two-trainers-$overlap" 5 cuda $overlap
+  done
+fi
 
 echo "== all model tests"
 model_test 120 > "$out/model_test.txt"

@@ -4,7 +4,7 @@
 # Proto, RocksDB, libsodium, Boost.Test as Debian packages) plus what ttt's
 # model/ needs beyond it (SentencePiece, libpng, zlib headers), downloaded
 # here with apt-get. Then run, with carry [".device-kit"]:
-#   bash scripts/gpu-check.sh [quick]
+#   bash scripts/gpu-check.sh [quick|bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${1:-../shared/device}
@@ -20,4 +20,12 @@ extra=(libsentencepiece0 libsentencepiece-dev libpng16-16 libpng-dev zlib1g-dev)
 for p in "${extra[@]}"; do
   ls .device-kit/debs/"${p}"_*.deb >/dev/null 2>&1 || { echo "gpu-kit: could not download $p" >&2; exit 1; }
 done
+# The shapes dataset, made here: scripts/gpu-check.sh runs two trainer nodes
+# on it there (training its tokenizer crashes on that machine).
+ttt=${TTT_BINARY:-build/apps/ttt}
+if [ -x "$ttt" ]; then
+  "$ttt" data shapes --out .device-kit/shapes --count 600 | tail -1
+else
+  echo "gpu-kit: no $ttt (a model-enabled build): no dataset for the two-trainer run" >&2
+fi
 echo "gpu-kit: .device-kit ready ($(du -sh .device-kit | cut -f1)); it is ignored by git and travels with carry"

@@ -28,6 +28,9 @@ class local_model {
 public:
   virtual ~local_model() = default;
 
+  /// Where the model computes, in words (logs).
+  virtual std::string device_description() const { return "the CPU"; }
+
   /// Runs one micro-batch and adds its gradients to the accumulated ones.
   /// A model that does not wait for its device returns loss 0 and reports
   /// the loss later through settle_losses().
