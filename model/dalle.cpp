@@ -181,11 +181,18 @@ struct token_shift_function : torch::autograd::Function<token_shift_function> {
 
 } // namespace
 
+torch::Tensor project(const torch::Tensor& x, const torch::nn::Linear& linear) {
+  // at::linear, the op Python's nn.Linear calls: the bias is added in the
+  // matmul (and cast with it under autocast). libtorch's C++ Linear adds it
+  // afterwards, in a kernel of its own over the whole output.
+  return torch::linear(x, linear->weight, linear->bias);
+}
+
 torch::Tensor scaled_linear(const torch::Tensor& x, const torch::nn::Linear& linear, const torch::Tensor& scale) {
   // LayerScale folded into the projection: (W·x + b)·s = (s·W)·x + s·b, so
   // the [B, n, dim] product with s and its backward never run.
   auto s = scale.reshape({-1});
-  return torch::nn::functional::linear(x, linear->weight * s.unsqueeze(1), linear->bias * s);
+  return torch::linear(x, linear->weight * s.unsqueeze(1), linear->bias * s);
 }
 
 namespace {
@@ -213,12 +220,12 @@ feed_forward_impl::feed_forward_impl(int64_t dim, int64_t mult) {
 }
 
 torch::Tensor feed_forward_impl::forward(const torch::Tensor& x) {
-  auto h = net0->forward(x).chunk(2, -1);
-  return net3->forward(h[0] * torch::gelu(h[1]));
+  auto h = project(x, net0).chunk(2, -1);
+  return project(h[0] * torch::gelu(h[1]), net3);
 }
 
 torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale) {
-  auto h = net0->forward(x).chunk(2, -1);
+  auto h = project(x, net0).chunk(2, -1);
   return scaled_linear(h[0] * torch::gelu(h[1]), net3, scale);
 }
 
@@ -393,7 +400,7 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   // q, k and v of every head rotated in one go, in the projection's own
   // layout [B, n, 3·H, Dh]; unbind's backward is one stack (select's would
   // be three zero-filled copies).
-  auto qkv = rotate(a->to_qkv->forward(x).view({b, n, 3 * c.heads, c.dim_head}), 0, n, 1)
+  auto qkv = rotate(project(x, a->to_qkv).view({b, n, 3 * c.heads, c.dim_head}), 0, n, 1)
                  .unflatten(2, {3, c.heads})
                  .unbind(2);
   auto q = qkv[0].transpose(1, 2), k = qkv[1].transpose(1, 2), v = qkv[2].transpose(1, 2); // [B, H, n, Dh]
@@ -507,7 +514,7 @@ torch::Tensor dalle_impl::mask_logits(const torch::Tensor& logits, int64_t begin
 
 torch::Tensor dalle_impl::forward(const torch::Tensor& text, const torch::Tensor& image) {
   auto out = transform(embed(text, image));
-  return mask_logits(to_logits_->forward(final_norm_->forward(out)), 0);
+  return mask_logits(project(final_norm_->forward(out), to_logits_), 0);
 }
 
 dalle_impl::losses dalle_impl::loss(const torch::Tensor& text, const torch::Tensor& image) {
@@ -520,7 +527,7 @@ dalle_impl::losses dalle_impl::loss(const torch::Tensor& text, const torch::Tens
   auto ce = [&](int64_t begin, int64_t end, int64_t first_id, int64_t ids, const torch::Tensor& labels) {
     const auto& w = to_logits_->weight;
     const auto& bias = to_logits_->bias;
-    auto logits = torch::nn::functional::linear(out.slice(1, begin, end), w.slice(0, first_id, first_id + ids),
+    auto logits = torch::linear(out.slice(1, begin, end), w.slice(0, first_id, first_id + ids),
                                                 bias.slice(0, first_id, first_id + ids));
     return torch::nn::functional::cross_entropy(logits.reshape({-1, ids}), labels.reshape({-1}));
   };
@@ -568,7 +575,7 @@ torch::Tensor dalle_impl::step(generation_cache& cache, const torch::Tensor& tok
   auto f = [&](size_t i, const torch::Tensor& x) {
     auto a = attns_[attn_index_[i]];
     auto in = shifted(cache.f_inputs[i], layers_[i]->norm_f->forward(x));
-    auto qkv = a->to_qkv->forward(in).chunk(3, -1);
+    auto qkv = project(in, a->to_qkv).chunk(3, -1);
     auto heads = [&](const torch::Tensor& u) {
       return rotate(u.view({b, 1, c.heads, c.dim_head}).transpose(1, 2), t, 1, 2);
     };
@@ -600,7 +607,7 @@ torch::Tensor dalle_impl::step(generation_cache& cache, const torch::Tensor& tok
     }
     out = x;
   }
-  auto logits = mask_logits(to_logits_->forward(final_norm_->forward(out)), t);
+  auto logits = mask_logits(project(final_norm_->forward(out), to_logits_), t);
   cache.position = t + 1;
   return logits.squeeze(1);
 }

@@ -32,6 +32,9 @@ struct feed_forward_impl : torch::nn::Module {
 };
 TORCH_MODULE_IMPL(feed_forward, feed_forward_impl);
 
+/// linear(x) as at::linear computes it (the bias inside the matmul).
+torch::Tensor project(const torch::Tensor& x, const torch::nn::Linear& linear);
+
 /// linear(x)·scale for a LayerScale [1, 1, out], computed as one projection.
 torch::Tensor scaled_linear(const torch::Tensor& x, const torch::nn::Linear& linear, const torch::Tensor& scale);
 
