@@ -219,11 +219,6 @@ feed_forward_impl::feed_forward_impl(int64_t dim, int64_t mult) {
   net3 = register_module("net3", torch::nn::Linear(dim * mult, dim));
 }
 
-torch::Tensor feed_forward_impl::forward(const torch::Tensor& x) {
-  auto h = project(x, net0).chunk(2, -1);
-  return project(h[0] * torch::gelu(h[1]), net3);
-}
-
 torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale) {
   auto h = project(x, net0).chunk(2, -1);
   return scaled_linear(h[0] * torch::gelu(h[1]), net3, scale);

@@ -24,8 +24,7 @@ TORCH_MODULE_IMPL(attention, attention_impl);
 /// Linear(dim, 2·mult·dim), GEGLU with exact gelu, Linear(mult·dim, dim).
 struct feed_forward_impl : torch::nn::Module {
   feed_forward_impl(int64_t dim, int64_t mult);
-  torch::Tensor forward(const torch::Tensor& x);
-  /// The same with LayerScale `scale` [1, 1, dim] folded into the output projection.
+  /// The block's output times LayerScale `scale` [1, 1, dim], folded into the output projection.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& scale);
   torch::nn::Linear net0{nullptr};
   torch::nn::Linear net3{nullptr};

@@ -153,7 +153,7 @@ namespace {
 
 /// Gradients of `micro_steps` micro-steps of dalle-tiny through graphed_step
 /// (batches differ per step, one LAMB step in the middle), flattened on the CPU.
-torch::Tensor graphed_gradients(const torch::Device& device, int64_t eager_steps) {
+torch::Tensor graphed_gradients(const torch::Device& device, int64_t eager_steps, bool* captured = nullptr) {
   auto c = load_model_config("dalle-tiny");
   torch::manual_seed(3);
   dalle m(c);
@@ -178,6 +178,8 @@ torch::Tensor graphed_gradients(const torch::Device& device, int64_t eager_steps
     if (round == 0)
       optimizer.step(1e-3); // the graph must read the weights as they are now
   }
+  if (captured != nullptr)
+    *captured = step.captured();
   for (const auto& p : parameters)
     grads.push_back(p.grad().detach().to(torch::kCPU).flatten());
   return torch::cat(grads);
@@ -190,7 +192,9 @@ BOOST_AUTO_TEST_CASE(graphed_steps_accumulate_what_eager_steps_do) {
   // calling the step itself, accumulated over micro-steps.
   auto cpu = torch::Device(torch::kCPU);
   auto eager = graphed_gradients(cpu, std::numeric_limits<int64_t>::max());
-  auto graphed = graphed_gradients(cpu, 1);
+  bool captured = true;
+  auto graphed = graphed_gradients(cpu, 1, &captured);
+  BOOST_TEST(!captured); // nothing to capture on the CPU
   BOOST_TEST(torch::equal(eager, graphed));
   BOOST_TEST(eager.abs().sum().item<double>() > 0);
 }
@@ -200,8 +204,10 @@ BOOST_AUTO_TEST_CASE(gpu_graph_replays_give_the_eager_gradients, *boost::unit_te
   // optimizer step: the gradients equal fully eager ones.
   auto gpu = torch::Device(torch::kCUDA, 0);
   auto eager = graphed_gradients(gpu, std::numeric_limits<int64_t>::max());
-  auto graphed = graphed_gradients(gpu, 1);
+  bool captured = false;
+  auto graphed = graphed_gradients(gpu, 1, &captured);
   BOOST_TEST(graphed_step::available());
+  BOOST_TEST(captured); // the later micro-steps were replays
   double relative = (graphed - eager).norm().item<double>() / eager.norm().item<double>();
   BOOST_TEST_MESSAGE("graphed against eager gradients, relative: " << relative);
   BOOST_TEST(relative < 1e-5);
