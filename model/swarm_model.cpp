@@ -111,8 +111,9 @@ public:
   }
 
   void delayed_step(const std::vector<float>& mean_gradients) override {
-    // LAMB takes the averaged gradients directly: the parameters' .grad hold
-    // the next epoch's accumulation, which stays.
+    // LAMB takes the averaged gradients directly (it clips their global norm,
+    // 4.0, first: after averaging, as in 2021); the parameters' .grad may
+    // hold the next epoch's accumulation, which stays.
     std::vector<torch::Tensor> grads;
     size_t offset = 0;
     for (auto& p : params_) {
@@ -128,22 +129,7 @@ public:
   }
 
   void step(const std::vector<float>& mean_gradients) override {
-    {
-      torch::NoGradGuard no_grad;
-      size_t offset = 0;
-      for (auto& p : params_) {
-        auto n = static_cast<size_t>(p.numel());
-        auto g = torch::from_blob(const_cast<float*>(mean_gradients.data() + offset),
-                                  p.sizes(), torch::kFloat);
-        if (!p.grad().defined())
-          p.mutable_grad() = torch::zeros_like(p);
-        p.mutable_grad().copy_(g);
-        offset += n;
-      }
-    }
-    // LAMB clips the global norm (4.0) first: after averaging, as in 2021.
-    optimizer_.step(optimizer_.learning_rate(step_));
-    ++step_;
+    delayed_step(mean_gradients);
     zero_gradients(params_); // in place: a captured micro-step writes to these
     accumulated_ = 0;
   }
