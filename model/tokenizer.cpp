@@ -51,8 +51,14 @@ const sentencepiece_library& library() {
     candidates.push_back("libttt_sentencepiece.so");
     void* handle = nullptr;
     std::string tried;
+    // TTT_SENTENCEPIECE_DEEPBIND=0 opens it plainly: where libtorch carries no
+    // protobuf of its own (PyTorch's CUDA builds) the isolation is not needed,
+    // and RTLD_DEEPBIND can split libstdc++'s objects between the program and
+    // the library (a suspect for training's crash on the GPU machines).
+    const char* deepbind = std::getenv("TTT_SENTENCEPIECE_DEEPBIND");
+    int flags = RTLD_NOW | RTLD_LOCAL | (deepbind != nullptr && std::string(deepbind) == "0" ? 0 : RTLD_DEEPBIND);
     for (const auto& c : candidates) {
-      handle = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      handle = dlopen(c.c_str(), flags);
       if (handle)
         break;
       tried += "\n  " + c + ": " + dlerror();

@@ -95,6 +95,10 @@ if [ -d .device-kit/shapes ]; then
   done
 fi
 
+echo "== SentencePiece training, library opened without RTLD_DEEPBIND"
+TTT_SENTENCEPIECE_DEEPBIND=0 timeout 120 build-gpu/tests/model/model_test --run_test='sentencepiece_*:shapes_dataset_*' \
+  --report_level=short 2>&1 | tail -4
+
 echo "== all model tests"
 model_test 120 > "$out/model_test.txt"
 echo "model_test exit $?"
