@@ -176,6 +176,18 @@ std::vector<float> train_alone(uint64_t batch, uint64_t epochs) {
   return m.parameters();
 }
 
+/// Six DHT nodes at 10.0.0.1:1..6, joined through the first: the network
+/// the trainers' own nodes bootstrap from.
+std::vector<dht::dht_actor> spawn_backbone(sim_network& net) {
+  std::vector<dht::dht_actor> backbone;
+  for (uint16_t i = 1; i <= 6; ++i) {
+    backbone.push_back(net.spawn(net.config(i, 70 + i)));
+    if (i > 1)
+      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
+  }
+  return backbone;
+}
+
 struct peer {
   std::shared_ptr<linear_model> model;
   identity id = identity::generate();
@@ -210,12 +222,7 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
                                                   const diloco_settings* diloco = nullptr,
                                                   uint64_t average_state_every = 0,
                                                   bool second_peer_starts_elsewhere = false, bool overlap = false) {
-  std::vector<dht::dht_actor> backbone;
-  for (uint16_t i = 1; i <= 6; ++i) {
-    backbone.push_back(net.spawn(net.config(i, 70 + i)));
-    if (i > 1)
-      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
-  }
+  auto backbone = spawn_backbone(net);
   auto handles = std::make_shared<averager_handles>();
   std::vector<std::unique_ptr<peer>> peers;
   for (size_t i = 0; i < count; ++i) {
@@ -362,12 +369,7 @@ BOOST_AUTO_TEST_CASE(a_peer_joining_mid_run_loads_the_current_state_and_contribu
   const uint64_t batch = 64, epochs = 8;
   const size_t count = 3;
   sim_network net;
-  std::vector<dht::dht_actor> backbone;
-  for (uint16_t i = 1; i <= 6; ++i) {
-    backbone.push_back(net.spawn(net.config(i, 70 + i)));
-    if (i > 1)
-      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
-  }
+  auto backbone = spawn_backbone(net);
   auto handles = std::make_shared<averager_handles>();
   std::vector<std::unique_ptr<joining_peer>> peers;
   peers.push_back(spawn_sharing_peer(net, 0, count, batch, epochs, handles));
@@ -503,12 +505,7 @@ BOOST_AUTO_TEST_CASE(peers_of_different_runs_never_mix) {
   // averages every epoch as a group of two; the run2 peer never finds a
   // group (its keys carry its own run id) and steps alone.
   sim_network net;
-  std::vector<dht::dht_actor> backbone;
-  for (uint16_t i = 1; i <= 6; ++i) {
-    backbone.push_back(net.spawn(net.config(i, 70 + i)));
-    if (i > 1)
-      net.bootstrap(backbone.back(), {"10.0.0.1:1"});
-  }
+  auto backbone = spawn_backbone(net);
   auto handles = std::make_shared<averager_handles>();
   const uint64_t epochs = 3;
   std::vector<std::unique_ptr<peer>> peers;
