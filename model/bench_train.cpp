@@ -3,6 +3,7 @@
 #include "apps/flags.hpp"
 #include "model/dalle.hpp"
 #include "model/device.hpp"
+#include "model/fused.hpp"
 #include "model/lamb.hpp"
 
 #include <c10/core/Allocator.h>
@@ -581,14 +582,15 @@ int run_train_benchmark(const std::vector<std::string>& args) {
     if (peak > 0)
       std::snprintf(mfu, sizeof mfu, "mfu=%.1f%% peak_tflops=%.1f", 100.0 * m->model_tflops / peak, peak);
     std::printf("bench train config=%s device=\"%s\" precision=%s reversible=%s batch=%lld accumulate=%lld "
-                "steps=%lld threads=%d attention=%s graph=%s "
+                "steps=%lld threads=%d attention=%s graph=%s kernels=%s "
                 "forward_ms=%.1f backward_ms=%.1f step_ms=%.1f samples_per_s=%.2f tokens_per_s=%.0f "
                 "peak_step_mib=%.1f model_tflop_per_sample=%.4g model_tflops=%.2f %s "
                 "baseline_matmul_tflops=%.1f of_baseline=%.1f%%\n",
                 cfg->model.name.c_str(), m->device.c_str(), device->is_cuda() ? "bf16-autocast" : "fp32",
                 recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*accumulate),
                 static_cast<long long>(*steps), torch::get_num_threads(),
-                attention_kernels(cfg->model, *batch, *device).c_str(), graph ? "on" : "off", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                attention_kernels(cfg->model, *batch, *device).c_str(), graph ? "on" : "off",
+                device->is_cuda() && kernels_compiled() ? "ttt" : "libtorch", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
                 m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
                 *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);

@@ -1,6 +1,7 @@
 #include "model/dalle.hpp"
 
 #include "model/device.hpp"
+#include "model/fused.hpp"
 
 #include <cmath>
 #include <limits>
@@ -220,8 +221,11 @@ feed_forward_impl::feed_forward_impl(int64_t dim, int64_t mult) {
 }
 
 torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale) {
-  auto h = project(x, net0).chunk(2, -1);
-  return scaled_linear(h[0] * torch::gelu(h[1]), net3, scale);
+  auto h = project(x, net0);
+  if (fused_supported(h)) // one kernel each way, h the only activation kept
+    return scaled_linear(fused_geglu(h), net3, scale);
+  auto halves = h.chunk(2, -1);
+  return scaled_linear(halves[0] * torch::gelu(halves[1]), net3, scale);
 }
 
 layer_impl::layer_impl(int64_t dim, int64_t depth_1based) {
@@ -368,7 +372,11 @@ torch::Tensor dalle_impl::embed(const torch::Tensor& text, const torch::Tensor& 
 
 torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t n, int64_t position_dim) const {
   // Interleaved pairs (x0, x1) rotate to (x0·cos − x1·sin, x1·cos + x0·sin):
-  // t·cos + swap(t)·sin with the sign folded into the sin buffer.
+  // t·cos + swap(t)·sin with the sign folded into the sin buffer. On a GPU
+  // with ttt's kernels, one pass instead of the flip and the broadcast
+  // multiplies.
+  if (position_dim == 1 && fused_supported(t))
+    return fused_rotary(t, rot_cos_, rot_sin_, begin);
   std::vector<int64_t> shape(static_cast<size_t>(t.dim()), 1);
   shape[static_cast<size_t>(position_dim)] = n;
   shape.back() = t.size(-1);

@@ -20,6 +20,10 @@ torch_root=$(dirname "$TTT_TORCH_LIBDIR")
 cuda_header=$(find /usr/local/cuda*/include /usr/include /opt/torch/.venv -name cuda_runtime_api.h 2>/dev/null | head -1)
 [ -n "$cuda_header" ] && export CPATH=$CPATH:$(dirname "$cuda_header")
 echo "gpu-check: cuda_runtime_api.h: ${cuda_header:-not found}"
+# nvcc builds ttt's own CUDA kernels (model/kernels.cu); without it libtorch's ops do their work.
+nvcc_path=$(command -v nvcc || ls /usr/local/cuda*/bin/nvcc /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/bin/nvcc 2>/dev/null | head -1)
+[ -n "$nvcc_path" ] && export PATH=$PATH:$(dirname "$nvcc_path")
+echo "gpu-check: nvcc: ${nvcc_path:-not found}"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv | tee "$out/gpu.txt"
 start=$(date +%s)
 if [ ! -f build-gpu/build.ninja ]; then
@@ -35,7 +39,7 @@ if ! ninja -C build-gpu -j"$(nproc)" $targets > "$out/build.txt" 2>&1; then
   grep -B2 -A15 -E "error|FAILED" "$out/build.txt" | head -150
   exit 1
 fi
-echo "gpu-check: built in $(( $(date +%s) - start )) s"
+echo "gpu-check: built in $(( $(date +%s) - start )) s; $(grep -o "ttt CUDA kernels: .*" build-gpu/meson-logs/meson-log.txt | tail -1)"
 
 model_test() {
   # Logged to stderr, unbuffered: a crash loses nothing.
@@ -48,7 +52,7 @@ if [ "${1:-}" = bench ]; then
     timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
   }
   timeout 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
-    --run_test='gpu_*:graphed*:loss_*:token_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
+    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
   ttt_bench() { bench 150 --config configs/model/dalle-ttt.ini --steps 2 "$@"; }
   ttt_bench --batch 8 --accumulate 4 --reversible off --graph
   ttt_bench --batch 32 --reversible on --graph
@@ -65,7 +69,7 @@ if [ "${1:-}" = bench ]; then
 fi
 
 echo "== the GPU model tests (CUDA against the CPU)"
-model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*' | tee "$out/gpu_tests.txt" |
+model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*:fused_*' | tee "$out/gpu_tests.txt" |
   grep -vE "Entering test (case|module)" | tail -40
 
 echo "== bench train"

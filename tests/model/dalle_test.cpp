@@ -2,6 +2,8 @@
 // reversible backward, KV-cached generation.
 #include "tests/model/model_fixture.hpp"
 
+#include "model/fused.hpp"
+
 #include <limits>
 
 using namespace ttt::model;
@@ -71,6 +73,42 @@ BOOST_AUTO_TEST_CASE(rotary_angles_follow_dalle_pytorch) {
   BOOST_TEST(pe[17][4].item<float>() == float(-M_PI), boost::test_tools::tolerance(1e-5f)); // row 0 → -1
   BOOST_TEST(pe[17 + 8 * 7 + 3][8].item<float>() == float((-1 + 6.0 / 7) * M_PI), boost::test_tools::tolerance(1e-5f));
   BOOST_TEST(pe[17 + 8 * 7 + 3][11].item<float>() == float((-1 + 6.0 / 7) * 5 * M_PI), boost::test_tools::tolerance(1e-5f));
+}
+
+BOOST_AUTO_TEST_CASE(fused_kernels_compute_what_libtorchs_ops_do) {
+  // The element functions of ttt's CUDA kernels (model/kernels.hpp), run on
+  // the CPU: the rotary embedding as the model's flip-and-multiply computes
+  // it, its reverse the adjoint and the inverse, GEGLU and its backward as
+  // libtorch's autograd gives them.
+  torch::manual_seed(3);
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto buffers = m->named_buffers();
+  auto cos = buffers["rot_cos"], sin = buffers["rot_sin"];
+  int64_t b = 2, n = 11, begin = 5, dh = c.dim_head;
+  auto x = torch::randn({b, n, 3 * c.heads, dh});
+  auto swapped = x.unflatten(-1, {dh / 2, 2}).flip(-1).flatten(-2);
+  auto expected = x * cos.slice(0, begin, begin + n).view({1, n, 1, dh}) +
+                  swapped * sin.slice(0, begin, begin + n).view({1, n, 1, dh});
+  auto y = host::rotary(x, cos, sin, begin, 1.0f);
+  BOOST_TEST(torch::allclose(y, expected, 1e-5, 1e-6));
+  BOOST_TEST(!torch::allclose(y, x, 1e-2, 1e-2)); // the angles are not all zero
+  auto w = torch::randn_like(x);
+  auto back = host::rotary(w, cos, sin, begin, -1.0f);
+  BOOST_TEST((y * w).sum().item<double>() == (x * back).sum().item<double>(), boost::test_tools::tolerance(1e-4));
+  BOOST_TEST(torch::allclose(host::rotary(y, cos, sin, begin, -1.0f), x, 1e-5, 1e-5));
+  BOOST_CHECK_THROW(host::rotary(x, cos, sin, cos.size(0) - n + 1, 1.0f), c10::Error); // past the table
+  BOOST_CHECK_THROW(host::rotary(x.flatten(-2).slice(-1, 0, dh * 3 - 2), cos, sin, 0, 1.0f), c10::Error);
+
+  auto h = (torch::randn({b, n, 2 * 12}) * 3).requires_grad_();
+  auto halves = h.chunk(2, -1);
+  auto reference = halves[0] * torch::gelu(halves[1]);
+  BOOST_TEST(torch::allclose(host::geglu(h.detach()), reference, 1e-5, 1e-6));
+  auto dy = torch::randn_like(reference);
+  reference.backward(dy);
+  BOOST_TEST(torch::allclose(host::geglu_backward(h.detach(), dy), h.grad(), 1e-5, 1e-6));
+  // The model takes them only for GPU tensors of a build with the kernels.
+  BOOST_TEST(!fused_supported(x));
 }
 
 BOOST_AUTO_TEST_CASE(text_positions_predict_text_and_image_positions_image) {

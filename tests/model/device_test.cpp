@@ -6,6 +6,7 @@
 
 #include "model/bench_train.hpp"
 #include "model/device.hpp"
+#include "model/fused.hpp"
 #include "model/lamb.hpp"
 
 #include <limits>
@@ -22,6 +23,12 @@ bool gpu_present() {
 boost::test_tools::assertion_result has_gpu(boost::unit_test::test_unit_id) {
   boost::test_tools::assertion_result r(gpu_present());
   r.message() << "no CUDA GPU (" << (cuda_compiled() ? "CUDA build" : "CPU-only build") << "): skipped";
+  return r;
+}
+
+boost::test_tools::assertion_result has_kernels(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(gpu_present() && kernels_compiled());
+  r.message() << (gpu_present() ? "built without ttt's CUDA kernels (no nvcc)" : "no CUDA GPU") << ": skipped";
   return r;
 }
 
@@ -211,4 +218,43 @@ BOOST_AUTO_TEST_CASE(gpu_graph_replays_give_the_eager_gradients, *boost::unit_te
   double relative = (graphed - eager).norm().item<double>() / eager.norm().item<double>();
   BOOST_TEST_MESSAGE("graphed against eager gradients, relative: " << relative);
   BOOST_TEST(relative < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(gpu_fused_kernels_equal_the_host_arithmetic_both_ways, *boost::unit_test::precondition(has_kernels)) {
+  // ttt's CUDA kernels against their element functions run on the CPU
+  // (which dalle_test checks against libtorch's ops), forward and backward,
+  // in fp32 (to rounding) and bf16 (to bf16's precision).
+  torch::manual_seed(5);
+  auto c = load_model_config("dalle-tiny");
+  dalle m(c);
+  auto buffers = m->named_buffers();
+  auto cos = buffers["rot_cos"], sin = buffers["rot_sin"];
+  auto gpu = torch::Device(torch::kCUDA, 0);
+  auto gcos = cos.to(gpu), gsin = sin.to(gpu);
+  int64_t begin = 3, n = 29;
+  for (auto type : {torch::kFloat32, torch::kBFloat16}) {
+    double tol = type == torch::kFloat32 ? 1e-5 : 2e-2;
+    auto x = torch::randn({3, n, 3 * c.heads, c.dim_head}).to(type);
+    auto xg = x.to(gpu).requires_grad_();
+    auto y = fused_rotary(xg, gcos, gsin, begin);
+    BOOST_TEST(y.scalar_type() == type);
+    BOOST_TEST(torch::allclose(y.to(torch::kCPU, torch::kFloat32), host::rotary(x, cos, sin, begin, 1.0f), tol, tol));
+    auto w = torch::randn(x.sizes()).to(type);
+    (y * w.to(gpu)).sum().backward();
+    BOOST_TEST(
+        torch::allclose(xg.grad().to(torch::kCPU, torch::kFloat32), host::rotary(w, cos, sin, begin, -1.0f), tol, tol));
+
+    auto h = (torch::randn({3, n, 2 * 40}) * 3).to(type);
+    auto hg = h.to(gpu).requires_grad_();
+    auto out = fused_geglu(hg);
+    BOOST_TEST(out.sizes() == torch::IntArrayRef({3, n, 40}));
+    BOOST_TEST(torch::allclose(out.to(torch::kCPU, torch::kFloat32), host::geglu(h), tol, tol));
+    auto dy = torch::randn(out.sizes()).to(type);
+    out.backward(dy.to(gpu));
+    BOOST_TEST(torch::allclose(hg.grad().to(torch::kCPU, torch::kFloat32), host::geglu_backward(h, dy), tol, tol));
+  }
+  // Non-contiguous inputs are taken too (made contiguous first).
+  auto x = torch::randn({2, n, 3 * c.heads, c.dim_head});
+  auto strided = x.to(gpu).transpose(0, 1).contiguous().transpose(0, 1);
+  BOOST_TEST(torch::allclose(fused_rotary(strided, gcos, gsin, 0).cpu(), host::rotary(x, cos, sin, 0, 1.0f), 1e-5, 1e-5));
 }

@@ -1,0 +1,138 @@
+// The CUDA side of model/kernels.hpp: each kernel is a grid-stride loop over
+// the element functions declared there, loading bf16 or float, computing in
+// float, rounding once on the store.
+#include "model/kernels.hpp"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+namespace ttt::model::kernels {
+namespace {
+
+__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+template <typename T, typename Index>
+__global__ void rotary_kernel(const T* x, T* y, const float* cos, const float* sin, Index pairs, Index n, Index width,
+                              Index dh, Index begin, float sign) {
+  for (Index p = blockIdx.x * blockDim.x + threadIdx.x; p < pairs; p += gridDim.x * blockDim.x) {
+    float y0, y1;
+    rotary_pair<Index>(p, n, width, dh, begin, sign, cos, sin, load(x, 2 * p), load(x, 2 * p + 1), y0, y1);
+    store(y, 2 * p, y0);
+    store(y, 2 * p + 1, y1);
+  }
+}
+
+template <typename T, typename Index>
+__global__ void geglu_forward_kernel(const T* h, T* y, Index count, Index f) {
+  for (Index e = blockIdx.x * blockDim.x + threadIdx.x; e < count; e += gridDim.x * blockDim.x) {
+    Index a, g;
+    geglu_offsets<Index>(e, f, a, g);
+    store(y, e, load(h, a) * gelu(load(h, g)));
+  }
+}
+
+template <typename T, typename Index>
+__global__ void geglu_backward_kernel(const T* h, const T* dy, T* dh, Index count, Index f) {
+  for (Index e = blockIdx.x * blockDim.x + threadIdx.x; e < count; e += gridDim.x * blockDim.x) {
+    Index a, g;
+    geglu_offsets<Index>(e, f, a, g);
+    float da, dg;
+    geglu_backward_element(load(h, a), load(h, g), load(dy, e), da, dg);
+    store(dh, a, da);
+    store(dh, g, dg);
+  }
+}
+
+constexpr int threads = 256;
+
+unsigned blocks_for(int64_t work) {
+  // The loops stride over whatever the grid does not cover.
+  return static_cast<unsigned>(std::min<int64_t>((work + threads - 1) / threads, int64_t{1} << 20));
+}
+
+// 32-bit offsets when every offset fits: integer division is the kernels'
+// main arithmetic, and the GPU's 64-bit division is emulated. Below 2^31 the
+// grid-stride step cannot wrap either.
+bool fits_32(int64_t largest_offset) { return largest_offset < (int64_t{1} << 31); }
+
+int launched() { return static_cast<int>(cudaGetLastError()); }
+
+template <typename T>
+int rotary_typed(const void* x, void* y, const float* cos, const float* sin, int64_t rows, const rotary_shape& s,
+                 float sign, cudaStream_t stream) {
+  int64_t pairs = rows * s.width / 2;
+  if (pairs == 0)
+    return 0;
+  auto in = static_cast<const T*>(x);
+  auto out = static_cast<T*>(y);
+  if (fits_32(rows * s.width + (s.n + s.begin) * s.dh))
+    rotary_kernel<T, uint32_t><<<blocks_for(pairs), threads, 0, stream>>>(
+        in, out, cos, sin, static_cast<uint32_t>(pairs), static_cast<uint32_t>(s.n), static_cast<uint32_t>(s.width),
+        static_cast<uint32_t>(s.dh), static_cast<uint32_t>(s.begin), sign);
+  else
+    rotary_kernel<T, int64_t><<<blocks_for(pairs), threads, 0, stream>>>(in, out, cos, sin, pairs, s.n, s.width, s.dh,
+                                                                          s.begin, sign);
+  return launched();
+}
+
+template <typename T>
+int geglu_forward_typed(const void* h, void* y, int64_t rows, int64_t f, cudaStream_t stream) {
+  int64_t count = rows * f;
+  if (count == 0)
+    return 0;
+  auto in = static_cast<const T*>(h);
+  auto out = static_cast<T*>(y);
+  if (fits_32(2 * count))
+    geglu_forward_kernel<T, uint32_t>
+        <<<blocks_for(count), threads, 0, stream>>>(in, out, static_cast<uint32_t>(count), static_cast<uint32_t>(f));
+  else
+    geglu_forward_kernel<T, int64_t><<<blocks_for(count), threads, 0, stream>>>(in, out, count, f);
+  return launched();
+}
+
+template <typename T>
+int geglu_backward_typed(const void* h, const void* dy, void* dh, int64_t rows, int64_t f, cudaStream_t stream) {
+  int64_t count = rows * f;
+  if (count == 0)
+    return 0;
+  auto in = static_cast<const T*>(h);
+  auto grad = static_cast<const T*>(dy);
+  auto out = static_cast<T*>(dh);
+  if (fits_32(2 * count))
+    geglu_backward_kernel<T, uint32_t><<<blocks_for(count), threads, 0, stream>>>(
+        in, grad, out, static_cast<uint32_t>(count), static_cast<uint32_t>(f));
+  else
+    geglu_backward_kernel<T, int64_t><<<blocks_for(count), threads, 0, stream>>>(in, grad, out, count, f);
+  return launched();
+}
+
+} // namespace
+
+int rotary(element_type type, const void* x, void* y, const float* cos, const float* sin, int64_t rows,
+           const rotary_shape& shape, float sign, void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  return type == element_type::bf16 ? rotary_typed<__nv_bfloat16>(x, y, cos, sin, rows, shape, sign, s)
+                                    : rotary_typed<float>(x, y, cos, sin, rows, shape, sign, s);
+}
+
+int geglu_forward(element_type type, const void* h, void* y, int64_t rows, int64_t f, void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  return type == element_type::bf16 ? geglu_forward_typed<__nv_bfloat16>(h, y, rows, f, s)
+                                    : geglu_forward_typed<float>(h, y, rows, f, s);
+}
+
+int geglu_backward(element_type type, const void* h, const void* dy, void* dh, int64_t rows, int64_t f,
+                   void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  return type == element_type::bf16 ? geglu_backward_typed<__nv_bfloat16>(h, dy, dh, rows, f, s)
+                                    : geglu_backward_typed<float>(h, dy, dh, rows, f, s);
+}
+
+const char* error_string(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
+
+} // namespace ttt::model::kernels

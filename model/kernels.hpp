@@ -1,0 +1,82 @@
+#pragma once
+// ttt's own CUDA kernels for the elementwise work eager libtorch spreads over
+// several passes: the rotary embedding (one read, one write, in either
+// direction) and the feed-forward's GEGLU (forward and backward in one pass
+// each, with nothing but the projection's output saved). Built by nvcc from
+// kernels.cu when meson is given a CUDA libtorch and finds nvcc (it then
+// defines TTT_WITH_KERNELS); everywhere else libtorch's ops do this work.
+//
+// Plain C++ (no torch, no CUDA headers): the element functions below are the
+// whole arithmetic of each kernel and compile for the host too, so the tests
+// run them on the CPU against libtorch's results.
+
+#include <cmath>
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define TTT_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define TTT_HOST_DEVICE inline
+#endif
+
+namespace ttt::model::kernels {
+
+/// Where a tensor [rows, width] (rows = batch · n positions, width a multiple
+/// of dh: every head of q, k and v side by side) finds its angles: position
+/// `row % n + begin` of cos/sin tables [positions, dh] (float32).
+struct rotary_shape {
+  int64_t n = 0;
+  int64_t width = 0;
+  int64_t dh = 0;
+  int64_t begin = 0;
+};
+
+/// The interleaved pair p (elements 2p and 2p + 1 of the flat tensor) rotated
+/// by its angle: (x0·cos − x1·sin, x1·cos + x0·sin) with `sin` holding the
+/// signed sines (−sin, +sin per pair, as dalle.cpp's rot_sin buffer). `sign`
+/// −1 rotates back, which is also the adjoint: the backward of the rotation.
+/// `Index` is the arithmetic type of the offsets (32-bit where they fit: the
+/// GPU divides those much faster).
+template <typename Index>
+TTT_HOST_DEVICE void rotary_pair(Index p, Index n, Index width, Index dh, Index begin, float sign, const float* cos,
+                                 const float* sin, float x0, float x1, float& y0, float& y1) {
+  Index e = 2 * p;
+  Index row = e / width;
+  Index angle = (row % n + begin) * dh + e % dh;
+  y0 = x0 * cos[angle] + sign * x1 * sin[angle];
+  y1 = x1 * cos[angle + 1] + sign * x0 * sin[angle + 1];
+}
+
+/// GELU as torch::gelu computes it by default (the erf form), and its derivative.
+TTT_HOST_DEVICE float gelu(float g) { return 0.5f * g * (1.0f + erff(g * 0.70710678118654752f)); }
+TTT_HOST_DEVICE float gelu_derivative(float g) {
+  return 0.5f * (1.0f + erff(g * 0.70710678118654752f)) + g * expf(-0.5f * g * g) * 0.39894228040143268f;
+}
+
+/// GEGLU over rows of h = [a | g] (2f wide): y = a · gelu(g), f wide.
+/// Element e of y is row e / f, column e % f.
+template <typename Index>
+TTT_HOST_DEVICE void geglu_offsets(Index e, Index f, Index& a, Index& g) {
+  Index row = e / f;
+  a = row * 2 * f + e % f;
+  g = a + f;
+}
+
+/// Its backward for one element: da = dy · gelu(g), dg = dy · a · gelu'(g).
+TTT_HOST_DEVICE void geglu_backward_element(float a, float g, float dy, float& da, float& dg) {
+  da = dy * gelu(g);
+  dg = dy * a * gelu_derivative(g);
+}
+
+enum class element_type { f32, bf16 };
+
+/// Launchers, asynchronous on `stream` (a cudaStream_t). They return 0 or a
+/// CUDA error code (see error_string). Tensors are contiguous, on the GPU.
+int rotary(element_type type, const void* x, void* y, const float* cos, const float* sin, int64_t rows,
+           const rotary_shape& shape, float sign, void* stream);
+int geglu_forward(element_type type, const void* h, void* y, int64_t rows, int64_t f, void* stream);
+int geglu_backward(element_type type, const void* h, const void* dy, void* dh, int64_t rows, int64_t f,
+                   void* stream);
+const char* error_string(int code);
+
+} // namespace ttt::model::kernels
