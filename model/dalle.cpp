@@ -449,6 +449,10 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
        vs = v.split_with_sizes({t, cells}, 2);
   auto text = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, true, scale);
   bool by_column = type == "axial_col";
+  // The text keys shared by all lines, not copied to each (fused.hpp).
+  auto merged = merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], side, by_column, scale);
+  if (merged.defined())
+    return torch::cat({text, merged}, 2);
   auto lines = [&](const torch::Tensor& image_part) { // [B, H, side lines, side cells, Dh]
     auto grid = torch::constant_pad_nd(image_part, {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
     return by_column ? grid.transpose(2, 3) : grid;

@@ -6,8 +6,14 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <atomic>
+#include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 namespace ttt::model {
 
@@ -98,7 +104,242 @@ struct geglu_function : torch::autograd::Function<geglu_function> {
 };
 #endif
 
+// --- Axial attention as two attentions merged by log-sum-exp ---
+
+// What an attention part's forward hands its backward besides the tensors
+// (flash's sequence bookkeeping and random state; empty for the reference).
+struct part_state {
+  torch::Tensor cum_q, cum_k, seed, offset;
+  int64_t max_q = 0, max_k = 0;
+
+  void save(torch::autograd::AutogradContext* ctx, const std::string& key) const {
+    ctx->saved_data[key + "cum_q"] = cum_q;
+    ctx->saved_data[key + "cum_k"] = cum_k;
+    ctx->saved_data[key + "seed"] = seed;
+    ctx->saved_data[key + "offset"] = offset;
+    ctx->saved_data[key + "max_q"] = max_q;
+    ctx->saved_data[key + "max_k"] = max_k;
+  }
+  static part_state load(torch::autograd::AutogradContext* ctx, const std::string& key) {
+    return {ctx->saved_data[key + "cum_q"].toTensor(), ctx->saved_data[key + "cum_k"].toTensor(),
+            ctx->saved_data[key + "seed"].toTensor(),  ctx->saved_data[key + "offset"].toTensor(),
+            ctx->saved_data[key + "max_q"].toInt(),    ctx->saved_data[key + "max_k"].toInt()};
+  }
+};
+
+struct part_result {
+  torch::Tensor out, lse; // [B, H, L, Dh], [B, H, L] (float32)
+  part_state state;
+};
+
+// The attention the merge is built on, written out with matmuls: the
+// forward returns the log-sum-exp of each query's scores; the backward takes
+// an output and log-sum-exp that may be those of a larger attention this
+// part belongs to, and returns this part's share of its gradients.
+// float32, or float64 for float64 inputs (the tests).
+torch::ScalarType compute_type(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+}
+
+struct reference_ops {
+  static torch::Tensor scores(const torch::Tensor& q, const torch::Tensor& k, bool causal, double scale) {
+    auto s = torch::matmul(q.to(compute_type(q)), k.to(compute_type(q)).transpose(-1, -2)) * scale;
+    if (causal)
+      s = s.masked_fill(torch::ones({q.size(2), k.size(2)}, q.options().dtype(torch::kBool)).triu(1),
+                        -std::numeric_limits<float>::infinity());
+    return s;
+  }
+  static part_result forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal,
+                             double scale) {
+    auto s = scores(q, k, causal, scale);
+    auto lse = s.logsumexp(-1);
+    auto out = torch::matmul((s - lse.unsqueeze(-1)).exp(), v.to(s.scalar_type())).to(q.scalar_type());
+    return {out, lse, {}};
+  }
+  static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>
+  backward(const torch::Tensor& dout, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+           const torch::Tensor& out, const torch::Tensor& lse, const part_state&, bool causal, double scale) {
+    auto p = (scores(q, k, causal, scale) - lse.unsqueeze(-1)).exp();
+    auto type = p.scalar_type();
+    auto d_out = dout.to(type);
+    auto dv = torch::matmul(p.transpose(-1, -2), d_out);
+    auto dp = torch::matmul(d_out, v.to(type).transpose(-1, -2));
+    auto ds = p * (dp - (d_out * out.to(type)).sum(-1, true)) * scale;
+    auto dq = torch::matmul(ds, k.to(type)), dk = torch::matmul(ds.transpose(-1, -2), q.to(type));
+    return {dq.to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type())};
+  }
+};
+
+// [B, H, cells, …] in grid order ↔ [B, H·side, side, …], one line (row, or
+// column) per batch entry, the grid padded to full with `pad`.
+torch::Tensor to_lines(const torch::Tensor& x, int64_t side, bool by_column, double pad = 0.0) {
+  auto grid = torch::constant_pad_nd(x, {0, 0, 0, side * side - x.size(2)}, pad).unflatten(2, {side, side});
+  if (by_column)
+    grid = grid.transpose(2, 3);
+  return grid.flatten(1, 2).contiguous();
+}
+
+torch::Tensor from_lines(const torch::Tensor& y, int64_t heads, int64_t side, bool by_column, int64_t cells) {
+  auto grid = y.unflatten(1, {heads, side});
+  if (by_column)
+    grid = grid.transpose(2, 3);
+  return grid.flatten(2, 3).slice(2, 0, cells);
+}
+
+template <typename Ops>
+struct merged_axial_function : torch::autograd::Function<merged_axial_function<Ops>> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
+                               const torch::Tensor& k_text, const torch::Tensor& v_text, const torch::Tensor& k_cells,
+                               const torch::Tensor& v_cells, int64_t side, bool by_column, double scale) {
+    int64_t heads = q.size(1), cells = q.size(2);
+    auto q_lines = to_lines(q, side, by_column), k_lines = to_lines(k_cells, side, by_column),
+         v_lines = to_lines(v_cells, side, by_column);
+    auto text = Ops::forward(q, k_text, v_text, false, scale);
+    auto line = Ops::forward(q_lines, k_lines, v_lines, true, scale);
+    TORCH_CHECK(text.lse.dim() == 3 && text.lse.size(2) == cells && line.lse.dim() == 3 && line.lse.size(2) == side,
+                "merged axial attention: a log-sum-exp of ", text.lse.sizes(), " for ", cells,
+                " queries (expected [B, H, queries])");
+    auto line_out = from_lines(line.out, heads, side, by_column, cells);
+    auto line_lse = from_lines(line.lse.unsqueeze(-1), heads, side, by_column, cells).squeeze(-1);
+    auto lse = torch::logaddexp(text.lse, line_lse);
+    auto type = compute_type(q);
+    auto out = (text.out.to(type) * (text.lse - lse).exp().unsqueeze(-1) +
+                line_out.to(type) * (line_lse - lse).exp().unsqueeze(-1))
+                   .to(q.scalar_type());
+    ctx->save_for_backward({q, k_text, v_text, q_lines, k_lines, v_lines, out, lse});
+    text.state.save(ctx, "text_");
+    line.state.save(ctx, "line_");
+    ctx->saved_data["side"] = side;
+    ctx->saved_data["by_column"] = by_column;
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &k_text = saved[1], &v_text = saved[2], &q_lines = saved[3], &k_lines = saved[4],
+               &v_lines = saved[5], &out = saved[6], &lse = saved[7];
+    int64_t side = ctx->saved_data["side"].toInt(), heads = q.size(1), cells = q.size(2);
+    bool by_column = ctx->saved_data["by_column"].toBool();
+    double scale = ctx->saved_data["scale"].toDouble();
+    auto dout = grads[0].to(q.scalar_type()).contiguous();
+    // Each part's backward with the merged output and log-sum-exp gives its
+    // share of the whole attention's gradients (the softmax is over both).
+    auto text = Ops::backward(dout, q, k_text, v_text, out, lse, part_state::load(ctx, "text_"), false, scale);
+    // The padding cell's query has no gradient; its log-sum-exp is taken
+    // huge so that its (unused) probabilities are 0, not overflowing.
+    auto line = Ops::backward(to_lines(dout, side, by_column), q_lines, k_lines, v_lines,
+                              to_lines(out, side, by_column),
+                              to_lines(lse.unsqueeze(-1), side, by_column, 1e30).squeeze(-1),
+                              part_state::load(ctx, "line_"), true, scale);
+    auto back = [&](const torch::Tensor& g) { return from_lines(g, heads, side, by_column, cells); };
+    return {std::get<0>(text) + back(std::get<0>(line)),
+            std::get<1>(text),
+            std::get<2>(text),
+            back(std::get<1>(line)),
+            back(std::get<2>(line)),
+            {},
+            {},
+            {}};
+  }
+};
+
+#ifdef TTT_WITH_CUDA
+int64_t as_int(int64_t v) { return v; }
+int64_t as_int(const c10::SymInt& v) { return v.expect_int(); }
+
+template <typename T>
+using flash_forward_result = decltype(at::_scaled_dot_product_flash_attention(
+    std::declval<T>(), std::declval<T>(), std::declval<T>(), 0.0, false, false, c10::optional<double>()));
+
+// Flash attention's forward (returning its log-sum-exp) and backward, as
+// PyTorch 2.x declares them. A libtorch whose signatures differ still builds:
+// the merged path is then off and the per-line one serves.
+template <typename T, typename = void>
+struct has_flash_ops : std::false_type {};
+template <typename T>
+struct has_flash_ops<
+    T, std::void_t<std::enable_if_t<std::tuple_size<flash_forward_result<T>>::value == 9>,
+                   decltype(as_int(std::get<4>(std::declval<flash_forward_result<T>>()))),
+                   decltype(at::_scaled_dot_product_flash_attention_backward(
+                       std::declval<T>(), std::declval<T>(), std::declval<T>(), std::declval<T>(), std::declval<T>(),
+                       std::declval<T>(), std::declval<T>(), std::declval<T>(), int64_t{}, int64_t{}, 0.0, false,
+                       std::declval<T>(), std::declval<T>(), c10::optional<double>()))>> : std::true_type {};
+
+// The parts through libtorch's flash attention (T is torch::Tensor; a
+// template so that the calls are only compiled where has_flash_ops holds).
+template <typename T>
+struct flash_ops {
+  static part_result forward(const T& q, const T& k, const T& v, bool causal, double scale) {
+    auto r = at::_scaled_dot_product_flash_attention(q, k, v, 0.0, causal, false, scale);
+    return {std::get<0>(r), std::get<1>(r),
+            part_state{std::get<2>(r), std::get<3>(r), std::get<6>(r), std::get<7>(r), as_int(std::get<4>(r)),
+                       as_int(std::get<5>(r))}};
+  }
+  static std::tuple<T, T, T> backward(const T& dout, const T& q, const T& k, const T& v, const T& out, const T& lse,
+                                      const part_state& s, bool causal, double scale) {
+    return at::_scaled_dot_product_flash_attention_backward(dout, q, k, v, out, lse, s.cum_q, s.cum_k, s.max_q,
+                                                            s.max_k, 0.0, causal, s.seed, s.offset, scale);
+  }
+};
+
+// Whether flash attention runs here at all (a GPU before sm80 has none):
+// one small call, made once, on the first use (eager, never while a CUDA
+// graph is captured: graphed_step runs its first steps eagerly).
+template <typename T>
+bool flash_runs(const T& like) {
+  static const bool runs = [&] {
+    try {
+      T x = torch::randn({1, 1, 8, like.size(-1)}, like.options());
+      auto r = flash_ops<T>::forward(x, x, x, true, 1.0);
+      return r.lse.dim() == 3 && r.lse.size(2) == 8;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return runs;
+}
+
+template <typename T>
+T merged_axial_or_undefined(const T& q, const T& k_text, const T& v_text, const T& k_cells, const T& v_cells,
+                            int64_t side, bool by_column, double scale) {
+  if constexpr (has_flash_ops<T>::value) {
+    if (flash_runs(q))
+      return merged_axial_function<flash_ops<T>>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale);
+  }
+  return T();
+}
+#endif
+
+std::atomic<int>& merged_axial_setting() {
+  static std::atomic<int> on{[] {
+    const char* v = std::getenv("TTT_AXIAL_ATTENTION");
+    return v != nullptr && std::string(v) == "per-line" ? 0 : 1;
+  }()};
+  return on;
+}
+
 } // namespace
+
+void set_merged_axial_attention(bool on) { merged_axial_setting() = on ? 1 : 0; }
+bool merged_axial_attention_enabled() { return merged_axial_setting() != 0; }
+
+torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
+                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
+                                     bool by_column, double scale) {
+#ifdef TTT_WITH_CUDA
+  bool flash_shape = q.is_cuda() && (q.scalar_type() == torch::kBFloat16 || q.scalar_type() == torch::kHalf) &&
+                     q.size(-1) % 8 == 0 && q.size(-1) <= 256 && q.size(2) > 0 && q.size(2) <= side * side;
+  for (const auto* t : {&k_text, &v_text, &k_cells, &v_cells})
+    flash_shape = flash_shape && t->scalar_type() == q.scalar_type();
+  if (merged_axial_attention_enabled() && flash_shape)
+    return merged_axial_or_undefined<torch::Tensor>(q, k_text, v_text, k_cells, v_cells, side, by_column, scale);
+#else
+  (void)q, (void)k_text, (void)v_text, (void)k_cells, (void)v_cells, (void)side, (void)by_column, (void)scale;
+#endif
+  return {};
+}
 
 bool kernels_compiled() {
 #ifdef TTT_WITH_KERNELS
@@ -166,6 +407,12 @@ torch::Tensor geglu(const torch::Tensor& input) {
     out[e] = in[a] * kernels::gelu(in[g]);
   }
   return y;
+}
+
+torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
+                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
+                                     bool by_column, double scale) {
+  return merged_axial_function<reference_ops>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale);
 }
 
 torch::Tensor geglu_backward(const torch::Tensor& input, const torch::Tensor& grad) {

@@ -29,6 +29,26 @@ torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
 /// gradient of h's shape.
 torch::Tensor fused_geglu(const torch::Tensor& h);
 
+/// Axial attention of the image queries `q` [B, H, cells, Dh] (cells ≤
+/// side², row-major over the grid): each sees every text key (`k_text`,
+/// `v_text` [B, H, t, Dh]) and the cells of its own row (or column, with
+/// `by_column`) up to itself (`k_cells`, `v_cells` [B, H, cells, Dh]).
+/// Computed as two flash attentions — all image queries against the text
+/// keys, dense, and each line causally against itself — merged by their
+/// log-sum-exps; the backward runs flash's backward on each part with the
+/// merged output and log-sum-exp (exact, as ring attention does). So the text
+/// keys are never copied per line. bf16/fp16 on a GPU of a libtorch with
+/// flash attention's forward and backward ops; returns an undefined tensor
+/// where that is not so (the caller then takes another path).
+torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
+                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
+                                     bool by_column, double scale);
+
+/// Whether merged_axial_attention may be used: on unless turned off here or
+/// by TTT_AXIAL_ATTENTION=per-line in the environment (to compare the paths).
+void set_merged_axial_attention(bool on);
+bool merged_axial_attention_enabled();
+
 /// The kernels' element functions run on the CPU over float tensors, for the
 /// tests: the same arithmetic as the GPU, checked against libtorch's ops.
 namespace host {
@@ -36,6 +56,12 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
                      float sign);
 torch::Tensor geglu(const torch::Tensor& h);
 torch::Tensor geglu_backward(const torch::Tensor& h, const torch::Tensor& dy);
+/// merged_axial_attention with the two parts computed by explicit matmuls
+/// in place of flash attention (any device, any float type): the merging
+/// and its backward, as the GPU runs them.
+torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
+                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
+                                     bool by_column, double scale);
 } // namespace host
 
 } // namespace ttt::model

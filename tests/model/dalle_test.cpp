@@ -111,6 +111,45 @@ BOOST_AUTO_TEST_CASE(fused_kernels_compute_what_libtorchs_ops_do) {
   BOOST_TEST(!fused_supported(x));
 }
 
+BOOST_AUTO_TEST_CASE(merged_axial_attention_equals_masked_attention_with_its_gradients) {
+  // The merging of the GPU's axial attention (text part and line part apart,
+  // joined by log-sum-exp; each part's backward given the joined output),
+  // run with explicit attention parts, against one softmax over text + line
+  // keys with the axial mask: outputs and all five gradients, rows and
+  // columns, a full grid and one short of it (the padded cell).
+  torch::manual_seed(11);
+  int64_t b = 2, h = 3, t = 5, side = 4, dh = 8;
+  double scale = 0.35;
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  for (int64_t cells : {side * side, side * side - 1}) {
+    for (bool by_column : {false, true}) {
+      std::vector<torch::Tensor> in = {torch::randn({b, h, cells, dh}, f64), torch::randn({b, h, t, dh}, f64),
+                                       torch::randn({b, h, t, dh}, f64), torch::randn({b, h, cells, dh}, f64),
+                                       torch::randn({b, h, cells, dh}, f64)};
+      for (auto& x : in)
+        x.requires_grad_();
+      auto allowed = torch::ones({cells, t + cells}, torch::kBool);
+      for (int64_t i = 0; i < cells; ++i)
+        for (int64_t j = 0; j < cells; ++j) {
+          int64_t line_i = by_column ? i % side : i / side, at_i = by_column ? i / side : i % side;
+          int64_t line_j = by_column ? j % side : j / side, at_j = by_column ? j / side : j % side;
+          allowed[i][t + j] = line_i == line_j && at_j <= at_i;
+        }
+      auto scores = torch::matmul(in[0], torch::cat({in[1], in[3]}, 2).transpose(-1, -2)) * scale;
+      auto expected = torch::matmul(torch::softmax(scores.masked_fill(allowed.logical_not(), -1e300), -1),
+                                    torch::cat({in[2], in[4]}, 2));
+      auto out = host::merged_axial_attention(in[0], in[1], in[2], in[3], in[4], side, by_column, scale);
+      BOOST_TEST(torch::allclose(out, expected, 1e-9, 1e-12), "cells " << cells << " by_column " << by_column);
+      auto w = torch::randn_like(out);
+      auto merged_grads = torch::autograd::grad({(out * w).sum()}, in);
+      auto expected_grads = torch::autograd::grad({(expected * w).sum()}, in);
+      for (size_t i = 0; i < in.size(); ++i)
+        BOOST_TEST(torch::allclose(merged_grads[i], expected_grads[i], 1e-9, 1e-12),
+                   "gradient " << i << " cells " << cells << " by_column " << by_column);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(text_positions_predict_text_and_image_positions_image) {
   torch::NoGradGuard no_grad;
   auto c = load_model_config("dalle-tiny");
