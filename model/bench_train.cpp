@@ -156,7 +156,11 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
     auto choice_text = at::_fused_sdp_choice(text, text, text, {}, 0.0, true, scale);
     auto choice_lines = at::_fused_sdp_choice(lines_q, lines_k, lines_k, torch::ones({side, t + side}, bools), 0.0, false, scale);
     auto choice_masked = at::_fused_sdp_choice(full, full, full, torch::ones({n, n}, bools), 0.0, false, scale);
-    return std::string("text:") + name(choice_text) + ",lines:" + name(choice_lines) + ",masked:" + name(choice_masked);
+    // The lines as two flash attentions merged (fused.hpp), where this libtorch and GPU allow it.
+    auto cells = torch::zeros({1, h, side * side, dh}, o), text_keys = torch::zeros({1, h, t, dh}, o);
+    bool merged = merged_axial_attention(cells, text_keys, text_keys, cells, cells, side, false, scale).defined();
+    return std::string("text:") + name(choice_text) + ",lines:" + (merged ? "flash-merged" : name(choice_lines)) +
+           ",masked:" + name(choice_masked);
   }
 #endif
   (void)c;
@@ -590,7 +594,7 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                 recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*accumulate),
                 static_cast<long long>(*steps), torch::get_num_threads(),
                 attention_kernels(cfg->model, *batch, *device).c_str(), graph ? "on" : "off",
-                device->is_cuda() && kernels_compiled() ? "ttt" : "libtorch", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                device->is_cuda() && fused_supported(torch::zeros({1}, torch::TensorOptions().device(*device))) ? "ttt" : "libtorch", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
                 m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
                 *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);

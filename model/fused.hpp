@@ -14,7 +14,7 @@ namespace ttt::model {
 bool kernels_compiled();
 
 /// True when the kernels can take `x`: a float or bf16 tensor on a GPU, in a
-/// build that has them.
+/// build that has them, unless TTT_GPU_KERNELS=off is in the environment.
 bool fused_supported(const torch::Tensor& x);
 
 /// Rotary embedding of `x` [B, n, …] (positions along dim 1, the last dims

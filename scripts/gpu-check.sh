@@ -52,14 +52,15 @@ if [ "${1:-}" = bench ]; then
     timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
   }
   timeout 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
-    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
+    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*:merged_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
   ttt_bench() { bench 150 --config configs/model/dalle-ttt.ini --steps 2 "$@"; }
   ttt_bench --batch 8 --accumulate 4 --reversible off --graph
-  ttt_bench --batch 32 --reversible on --graph
+  # The same without the merged axial attention, then without ttt's kernels.
+  TTT_AXIAL_ATTENTION=per-line ttt_bench --batch 8 --accumulate 4 --reversible off --graph
+  TTT_GPU_KERNELS=off ttt_bench --batch 8 --accumulate 4 --reversible off --graph
   ttt_bench --batch 8 --accumulate 4 --reversible off
-  ttt_bench --batch 32 --reversible on
+  ttt_bench --batch 32 --reversible on --graph
   ttt_bench --batch 1 --accumulate 16 --reversible on --graph
-  ttt_bench --batch 1 --accumulate 16 --reversible on
   bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu --graph
   ttt_bench --batch 8 --accumulate 4 --reversible off --profile "$out/ttt-kept.json"
   head -30 "$out/ttt-kept.json.txt"
@@ -69,7 +70,7 @@ if [ "${1:-}" = bench ]; then
 fi
 
 echo "== the GPU model tests (CUDA against the CPU)"
-model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*:fused_*' | tee "$out/gpu_tests.txt" |
+model_test 120 --run_test='device_*:model_flops*:host_*:gpu_*:one_step*:gradients_are*:fused_*:merged_*' | tee "$out/gpu_tests.txt" |
   grep -vE "Entering test (case|module)" | tail -40
 
 echo "== bench train"
