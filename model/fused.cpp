@@ -251,7 +251,7 @@ int64_t as_int(const c10::SymInt& v) { return v.expect_int(); }
 
 template <typename T>
 using flash_forward_result = decltype(at::_scaled_dot_product_flash_attention(
-    std::declval<T>(), std::declval<T>(), std::declval<T>(), 0.0, false, false, c10::optional<double>()));
+    std::declval<T>(), std::declval<T>(), std::declval<T>(), 0.0, false, false, 1.0));
 
 // Flash attention's forward (returning its log-sum-exp) and backward, as
 // PyTorch 2.x declares them. A libtorch whose signatures differ still builds:
@@ -265,7 +265,7 @@ struct has_flash_ops<
                    decltype(at::_scaled_dot_product_flash_attention_backward(
                        std::declval<T>(), std::declval<T>(), std::declval<T>(), std::declval<T>(), std::declval<T>(),
                        std::declval<T>(), std::declval<T>(), std::declval<T>(), int64_t{}, int64_t{}, 0.0, false,
-                       std::declval<T>(), std::declval<T>(), c10::optional<double>()))>> : std::true_type {};
+                       std::declval<T>(), std::declval<T>(), 1.0))>> : std::true_type {};
 
 // The parts through libtorch's flash attention (T is torch::Tensor; a
 // template so that the calls are only compiled where has_flash_ops holds).
