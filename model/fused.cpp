@@ -7,6 +7,7 @@
 #endif
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <stdexcept>
@@ -57,6 +58,24 @@ torch::Tensor launch_rotary(const torch::Tensor& input, const torch::Tensor& cos
                         x.size(0) * s.n, s, sign, current_stream(x)),
         "rotary kernel");
   return y;
+}
+
+// Whether the kernels run on this GPU (the build carries code for Turing and
+// later): one tiny launch, once, on the first use — eager, never while a CUDA
+// graph is captured (graphed_step runs its first steps eagerly).
+bool kernels_run(const torch::Tensor& like) {
+  static const bool runs = [&] {
+    auto x = torch::zeros({1, 1, 2}, like.options().dtype(torch::kFloat32));
+    auto y = torch::empty_like(x), table = torch::zeros({1, 2}, x.options());
+    kernels::rotary_shape s{1, 2, 2, 0};
+    int code = kernels::rotary(kernels::element_type::f32, x.data_ptr(), y.data_ptr(), table.data_ptr<float>(),
+                               table.data_ptr<float>(), 1, s, 1.0f, current_stream(x));
+    if (code != 0)
+      std::fprintf(stderr, "ttt: the CUDA kernels do not run on this GPU (%s); libtorch's ops do their work\n",
+                   kernels::error_string(code));
+    return code == 0;
+  }();
+  return runs;
 }
 
 struct rotary_function : torch::autograd::Function<rotary_function> {
@@ -355,8 +374,14 @@ bool fused_supported(const torch::Tensor& x) {
     const char* v = std::getenv("TTT_GPU_KERNELS");
     return v != nullptr && std::string(v) == "off";
   }();
-  return kernels_compiled() && !off && x.is_cuda() &&
-         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
+  if (!kernels_compiled() || off || !x.is_cuda() ||
+      (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
+    return false;
+#ifdef TTT_WITH_KERNELS
+  return kernels_run(x);
+#else
+  return false;
+#endif
 }
 
 torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
