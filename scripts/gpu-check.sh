@@ -59,6 +59,7 @@ if [ "${1:-}" = bench ]; then
   TTT_AXIAL_ATTENTION=per-line ttt_bench --batch 8 --accumulate 4 --reversible off --graph
   TTT_GPU_KERNELS=off ttt_bench --batch 8 --accumulate 4 --reversible off --graph
   ttt_bench --batch 8 --accumulate 4 --reversible off
+  ttt_bench --batch 16 --accumulate 2 --reversible off --graph  # fits now? (text keys no longer copied per line)
   ttt_bench --batch 32 --reversible on --graph
   ttt_bench --batch 1 --accumulate 16 --reversible on --graph
   bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu --graph

@@ -116,12 +116,12 @@ BOOST_AUTO_TEST_CASE(merged_axial_attention_equals_masked_attention_with_its_gra
   // joined by log-sum-exp; each part's backward given the joined output),
   // run with explicit attention parts, against one softmax over text + line
   // keys with the axial mask: outputs and all five gradients, rows and
-  // columns, a full grid and one short of it (the padded cell).
+  // columns, a full grid, one short of it (the padded cell) and a partial one.
   torch::manual_seed(11);
   int64_t b = 2, h = 3, t = 5, side = 4, dh = 8;
   double scale = 0.35;
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  for (int64_t cells : {side * side, side * side - 1}) {
+  for (int64_t cells : {side * side, side * side - 1, side * side - 7}) {
     for (bool by_column : {false, true}) {
       std::vector<torch::Tensor> in = {torch::randn({b, h, cells, dh}, f64), torch::randn({b, h, t, dh}, f64),
                                        torch::randn({b, h, t, dh}, f64), torch::randn({b, h, cells, dh}, f64),
