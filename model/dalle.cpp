@@ -423,6 +423,15 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
 }
 
 #ifdef TTT_WITH_CUDA
+namespace {
+// Text and image outputs [B, H, ·, Dh] joined along the positions, laid out
+// [B, n, H, Dh] in memory: the output projection's reshape is then a view,
+// not a second copy.
+torch::Tensor join_positions(const torch::Tensor& text, const torch::Tensor& image) {
+  return torch::cat({text.transpose(1, 2), image.transpose(1, 2)}, 1).transpose(1, 2);
+}
+} // namespace
+
 torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v,
                                           double scale) const {
   const auto& c = config_;
@@ -452,7 +461,7 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
   // The text keys shared by all lines, not copied to each (fused.hpp).
   auto merged = merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], side, by_column, scale);
   if (merged.defined())
-    return torch::cat({text, merged}, 2);
+    return join_positions(text, merged);
   auto lines = [&](const torch::Tensor& image_part) { // [B, H, side lines, side cells, Dh]
     auto grid = torch::constant_pad_nd(image_part, {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
     return by_column ? grid.transpose(2, 3) : grid;
@@ -466,7 +475,7 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
                    .unflatten(1, {h, side});
   if (by_column)
     image = image.transpose(2, 3);
-  return torch::cat({text, image.flatten(2, 3).slice(2, 0, cells)}, 2);
+  return join_positions(text, image.flatten(2, 3).slice(2, 0, cells));
 }
 #endif
 
