@@ -165,7 +165,8 @@ struct token_shift_function : torch::autograd::Function<token_shift_function> {
     ctx->saved_data["side"] = side;
     ctx->saved_data["in_type"] = static_cast<int64_t>(x.scalar_type());
     auto out = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
-    shift_into(out, x, {text_len, side});
+    if (!fused_token_shift(out, x, text_len, side, false)) // one kernel on a GPU
+      shift_into(out, x, {text_len, side});
     return out;
   }
 
@@ -175,7 +176,8 @@ struct token_shift_function : torch::autograd::Function<token_shift_function> {
     auto type = static_cast<c10::ScalarType>(ctx->saved_data["in_type"].toInt());
     auto grad = grads[0];
     auto out = torch::empty(grad.sizes(), grad.options().dtype(type));
-    shift_adjoint_into(out, grad, g);
+    if (!fused_token_shift(out, grad, g.text_len, g.side, true))
+      shift_adjoint_into(out, grad, g);
     return {out, {}, {}, {}};
   }
 };

@@ -397,6 +397,23 @@ torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
 #endif
 }
 
+bool fused_token_shift(torch::Tensor& out, const torch::Tensor& x, int64_t text_len, int64_t side, bool adjoint) {
+  if (!fused_supported(x) || !fused_supported(out) || !out.is_contiguous() || out.sizes() != x.sizes() ||
+      x.dim() != 3 || out.device() != x.device())
+    return false;
+#ifdef TTT_WITH_KERNELS
+  auto in = x.contiguous();
+  kernels::shift_shape s{in.size(1), in.size(2), text_len, side};
+  check(kernels::token_shift(element_of(in), element_of(out), in.data_ptr(), out.data_ptr(), in.size(0), s, adjoint,
+                             current_stream(in)),
+        "token shift kernel");
+  return true;
+#else
+  (void)text_len, (void)side, (void)adjoint;
+  return false;
+#endif
+}
+
 torch::Tensor fused_geglu(const torch::Tensor& h) {
   TORCH_CHECK(fused_supported(h), "fused GEGLU: needs ttt's CUDA kernels and a float or bf16 GPU tensor");
   TORCH_CHECK(h.dim() >= 1 && h.size(-1) % 2 == 0, "fused GEGLU: the last dim must be even, got ", h.sizes());
@@ -437,6 +454,20 @@ torch::Tensor geglu(const torch::Tensor& input) {
     out[e] = in[a] * kernels::gelu(in[g]);
   }
   return y;
+}
+
+torch::Tensor token_shift(const torch::Tensor& input, int64_t text_len, int64_t side, bool adjoint) {
+  auto x = input.to(torch::kFloat32).contiguous();
+  auto out = torch::empty_like(x);
+  const float* in = x.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  int64_t n = x.size(1), d = x.size(2);
+  for (int64_t e = 0; e < x.numel(); ++e) {
+    int64_t c = e % d, row = e / d, p = row % n, source;
+    bool has = kernels::shift_source<int64_t>(p, c, n, d, text_len, side, adjoint, source);
+    o[e] = has ? in[(row - p + source) * d + c] : 0.0f;
+  }
+  return out;
 }
 
 torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,

@@ -29,6 +29,12 @@ torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
 /// gradient of h's shape.
 torch::Tensor fused_geglu(const torch::Tensor& h);
 
+/// Writes the token shift of `x` [B, n, d] (its adjoint with `adjoint`) into
+/// `out` (contiguous, x's shape, float or bf16) in one kernel, casting on the
+/// way. False, touching nothing, where the kernels cannot take the tensors
+/// (the caller then copies with libtorch's ops).
+bool fused_token_shift(torch::Tensor& out, const torch::Tensor& x, int64_t text_len, int64_t side, bool adjoint);
+
 /// Axial attention of the image queries `q` [B, H, cells, Dh] (cells ≤
 /// side², row-major over the grid): each sees every text key (`k_text`,
 /// `v_text` [B, H, t, Dh]) and the cells of its own row (or column, with
@@ -56,6 +62,7 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
                      float sign);
 torch::Tensor geglu(const torch::Tensor& h);
 torch::Tensor geglu_backward(const torch::Tensor& h, const torch::Tensor& dy);
+torch::Tensor token_shift(const torch::Tensor& x, int64_t text_len, int64_t side, bool adjoint);
 /// merged_axial_attention with the two parts computed by explicit matmuls
 /// in place of flash attention (any device, any float type): the merging
 /// and its backward, as the GPU runs them.

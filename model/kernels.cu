@@ -48,6 +48,16 @@ __global__ void geglu_backward_kernel(const T* h, const T* dy, T* dh, Index coun
   }
 }
 
+template <typename In, typename Out, typename Index>
+__global__ void token_shift_kernel(const In* x, Out* out, Index count, Index n, Index d, Index text_len, Index side,
+                                   bool adjoint) {
+  for (Index e = blockIdx.x * blockDim.x + threadIdx.x; e < count; e += gridDim.x * blockDim.x) {
+    Index c = e % d, row = e / d, p = row % n, source;
+    bool has = shift_source<Index>(p, c, n, d, text_len, side, adjoint, source);
+    store(out, e, has ? load(x, (row - p + source) * d + c) : 0.0f);
+  }
+}
+
 constexpr int threads = 256;
 
 unsigned blocks_for(int64_t work) {
@@ -111,7 +121,38 @@ int geglu_backward_typed(const void* h, const void* dy, void* dh, int64_t rows, 
   return launched();
 }
 
+template <typename In, typename Out>
+int token_shift_typed(const void* x, void* out, int64_t batch, const shift_shape& s, bool adjoint,
+                      cudaStream_t stream) {
+  int64_t count = batch * s.n * s.d;
+  if (count == 0)
+    return 0;
+  auto in = static_cast<const In*>(x);
+  auto o = static_cast<Out*>(out);
+  if (fits_32(count + s.side * s.d))
+    token_shift_kernel<In, Out, uint32_t><<<blocks_for(count), threads, 0, stream>>>(
+        in, o, static_cast<uint32_t>(count), static_cast<uint32_t>(s.n), static_cast<uint32_t>(s.d),
+        static_cast<uint32_t>(s.text_len), static_cast<uint32_t>(s.side), adjoint);
+  else
+    token_shift_kernel<In, Out, int64_t><<<blocks_for(count), threads, 0, stream>>>(in, o, count, s.n, s.d, s.text_len,
+                                                                                      s.side, adjoint);
+  return launched();
+}
+
 } // namespace
+
+int token_shift(element_type in_type, element_type out_type, const void* x, void* out, int64_t batch,
+                const shift_shape& shape, bool adjoint, void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  bool in16 = in_type == element_type::bf16, out16 = out_type == element_type::bf16;
+  if (in16 && out16)
+    return token_shift_typed<__nv_bfloat16, __nv_bfloat16>(x, out, batch, shape, adjoint, s);
+  if (in16)
+    return token_shift_typed<__nv_bfloat16, float>(x, out, batch, shape, adjoint, s);
+  if (out16)
+    return token_shift_typed<float, __nv_bfloat16>(x, out, batch, shape, adjoint, s);
+  return token_shift_typed<float, float>(x, out, batch, shape, adjoint, s);
+}
 
 int rotary(element_type type, const void* x, void* y, const float* cos, const float* sin, int64_t rows,
            const rotary_shape& shape, float sign, void* stream) {

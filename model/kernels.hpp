@@ -68,6 +68,54 @@ TTT_HOST_DEVICE void geglu_backward_element(float a, float g, float dy, float& d
   dg = dy * a * gelu_derivative(g);
 }
 
+/// Token shift (MODEL.md; dalle.cpp's shift_into) of a [B, n, d] tensor: the
+/// position whose channel c output position p takes (false: a zero there).
+/// Text positions [0, text_len): the first half of the channels from the
+/// previous position. Image cells (row by row after the text): the first
+/// quarter from the cell above, the second from the cell to the left.
+/// `adjoint` gives the backward's map instead: where p's value went.
+template <typename Index>
+TTT_HOST_DEVICE bool shift_source(Index p, Index c, Index n, Index d, Index text_len, Index side, bool adjoint,
+                                  Index& source) {
+  Index half = (d + 1) / 2, q = (d + 3) / 4;
+  Index text_n = n < text_len ? n : text_len;
+  source = p;
+  if (p < text_n) {
+    if (c >= half)
+      return true;
+    if (!adjoint) {
+      source = p - 1;
+      return p > 0;
+    }
+    source = p + 1;
+    return p + 1 < text_n;
+  }
+  Index cell = p - text_len;
+  if (c >= 2 * q)
+    return true;
+  if (c < q) { // the cell above
+    if (!adjoint) {
+      source = p - side;
+      return cell >= side;
+    }
+    source = p + side;
+    return p + side < n;
+  }
+  if (!adjoint) { // the cell to the left
+    source = p - 1;
+    return cell % side != 0;
+  }
+  source = p + 1;
+  return p + 1 < n && (cell + 1) % side != 0;
+}
+
+struct shift_shape {
+  int64_t n = 0;
+  int64_t d = 0;
+  int64_t text_len = 0;
+  int64_t side = 0;
+};
+
 enum class element_type { f32, bf16 };
 
 /// Launchers, asynchronous on `stream` (a cudaStream_t). They return 0 or a
@@ -77,6 +125,10 @@ int rotary(element_type type, const void* x, void* y, const float* cos, const fl
 int geglu_forward(element_type type, const void* h, void* y, int64_t rows, int64_t f, void* stream);
 int geglu_backward(element_type type, const void* h, const void* dy, void* dh, int64_t rows, int64_t f,
                    void* stream);
+/// out = the token shift of x (or its adjoint), both [batch, n, d]; the
+/// element types may differ (the cast is part of the copy).
+int token_shift(element_type in_type, element_type out_type, const void* x, void* out, int64_t batch,
+                const shift_shape& shape, bool adjoint, void* stream);
 const char* error_string(int code);
 
 } // namespace ttt::model::kernels

@@ -107,8 +107,23 @@ BOOST_AUTO_TEST_CASE(fused_kernels_compute_what_libtorchs_ops_do) {
   auto dy = torch::randn_like(reference);
   reference.backward(dy);
   BOOST_TEST(torch::allclose(host::geglu_backward(h.detach(), dy), h.grad(), 1e-5, 1e-6));
+  // Token shift: the map as the model's shift copies it, its adjoint as the
+  // model's backward (exactly: both only move values), for whole and partial
+  // sequences and channel counts that do not split evenly.
+  for (int64_t d : {c.dim, int64_t{13}}) {
+    for (int64_t positions : {c.seq_len(), c.text_len() + 5, c.text_len() - 3}) {
+      auto xs = torch::randn({2, positions, d}).requires_grad_();
+      auto shifted = m->shift(xs);
+      BOOST_TEST(torch::equal(host::token_shift(xs.detach(), c.text_len(), c.image_fmap_size, false), shifted));
+      auto gs = torch::randn_like(shifted);
+      auto back = torch::autograd::grad({shifted}, {xs}, {gs})[0];
+      BOOST_TEST(torch::equal(host::token_shift(gs, c.text_len(), c.image_fmap_size, true), back));
+    }
+  }
   // The model takes them only for GPU tensors of a build with the kernels.
   BOOST_TEST(!fused_supported(x));
+  auto out = torch::empty_like(x);
+  BOOST_TEST(!fused_token_shift(out, x, c.text_len(), c.image_fmap_size, false));
 }
 
 BOOST_AUTO_TEST_CASE(merged_axial_attention_equals_masked_attention_with_its_gradients) {

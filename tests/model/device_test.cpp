@@ -253,6 +253,16 @@ BOOST_AUTO_TEST_CASE(gpu_fused_kernels_equal_the_host_arithmetic_both_ways, *boo
     out.backward(dy.to(gpu));
     BOOST_TEST(torch::allclose(hg.grad().to(torch::kCPU, torch::kFloat32), host::geglu_backward(h, dy), tol, tol));
   }
+  // Token shift and its adjoint, casting as the model does (fp32 in, bf16
+  // out forward; bf16 in, fp32 out backward): exact, only values move.
+  for (bool adjoint : {false, true}) {
+    auto in_type = adjoint ? torch::kBFloat16 : torch::kFloat32, out_type = adjoint ? torch::kFloat32 : torch::kBFloat16;
+    auto xs = torch::randn({2, c.seq_len(), c.dim}).to(in_type);
+    auto out = torch::empty(xs.sizes(), torch::TensorOptions().dtype(out_type).device(gpu));
+    BOOST_REQUIRE(fused_token_shift(out, xs.to(gpu), c.text_len(), c.image_fmap_size, adjoint));
+    BOOST_TEST(torch::equal(out.to(torch::kCPU, torch::kFloat32),
+                            host::token_shift(xs, c.text_len(), c.image_fmap_size, adjoint).to(out_type).to(torch::kFloat32)));
+  }
   // Non-contiguous inputs are taken too (made contiguous first).
   auto x = torch::randn({2, n, 3 * c.heads, c.dim_head});
   auto strided = x.to(gpu).transpose(0, 1).contiguous().transpose(0, 1);
