@@ -40,13 +40,15 @@ kernels::element_type element_of(const torch::Tensor& x) {
   return x.scalar_type() == torch::kBFloat16 ? kernels::element_type::bf16 : kernels::element_type::f32;
 }
 
-void* current_stream(const torch::Tensor& x) {
-  return c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-}
-
 void check(int code, const char* what) {
   if (code != 0)
     throw std::runtime_error(std::string(what) + ": " + kernels::error_string(code));
+}
+
+// libtorch's current stream on x's GPU, that GPU made current for the kernels.
+void* current_stream(const torch::Tensor& x) {
+  check(kernels::use_device(x.device().index()), "selecting the GPU for ttt's kernels");
+  return c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
 }
 
 torch::Tensor launch_rotary(const torch::Tensor& input, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -68,12 +70,16 @@ bool kernels_run(const torch::Tensor& like) {
     auto x = torch::zeros({1, 1, 2}, like.options().dtype(torch::kFloat32));
     auto y = torch::empty_like(x), table = torch::zeros({1, 2}, x.options());
     kernels::rotary_shape s{1, 2, 2, 0};
-    int code = kernels::rotary(kernels::element_type::f32, x.data_ptr(), y.data_ptr(), table.data_ptr<float>(),
-                               table.data_ptr<float>(), 1, s, 1.0f, current_stream(x));
-    if (code != 0)
+    try {
+      check(kernels::rotary(kernels::element_type::f32, x.data_ptr(), y.data_ptr(), table.data_ptr<float>(),
+                            table.data_ptr<float>(), 1, s, 1.0f, current_stream(x)),
+            "a first launch");
+      return true;
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "ttt: the CUDA kernels do not run on this GPU (%s); libtorch's ops do their work\n",
-                   kernels::error_string(code));
-    return code == 0;
+                   e.what());
+      return false;
+    }
   }();
   return runs;
 }

@@ -174,6 +174,14 @@ int geglu_backward(element_type type, const void* h, const void* dy, void* dh, i
                                     : geglu_backward_typed<float>(h, dy, dh, rows, f, s);
 }
 
+int use_device(int device) {
+  int current = -1;
+  auto code = cudaGetDevice(&current);
+  if (code == cudaSuccess && current != device)
+    code = cudaSetDevice(device);
+  return static_cast<int>(code);
+}
+
 const char* error_string(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
 
 } // namespace ttt::model::kernels

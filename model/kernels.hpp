@@ -118,6 +118,10 @@ struct shift_shape {
 
 enum class element_type { f32, bf16 };
 
+/// Makes `device` current for the launches of this thread (the kernels carry
+/// their own CUDA runtime, whose current device libtorch does not set).
+int use_device(int device);
+
 /// Launchers, asynchronous on `stream` (a cudaStream_t). They return 0 or a
 /// CUDA error code (see error_string). Tensors are contiguous, on the GPU.
 int rotary(element_type type, const void* x, void* y, const float* cos, const float* sin, int64_t rows,
