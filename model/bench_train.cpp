@@ -165,7 +165,9 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
 #endif
   (void)c;
   (void)batch;
-  return device.is_cuda() ? "fused" : "explicit";
+  if (device.is_cuda())
+    return "fused";
+  return merged_axial_attention_enabled() ? "explicit,lines:merged" : "explicit";
 }
 
 /// One training step under libtorch's profiler (kineto): the trace for

@@ -417,11 +417,32 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   } else
 #endif
   {
-    auto dots = torch::matmul(q * scale, k.transpose(-1, -2));
-    dots = dots.masked_fill(blocked(layer, n), lowest(dots));
-    out = torch::matmul(torch::softmax(dots, -1), v);
+    out = explicit_attention(layer, q, k, v, scale);
   }
   return scaled_linear(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}), a->to_out, layers_[layer]->scale_f);
+}
+
+torch::Tensor dalle_impl::explicit_attention(size_t layer, const torch::Tensor& q, const torch::Tensor& k,
+                                             const torch::Tensor& v, double scale) const {
+  const auto& c = config_;
+  const auto& type = c.attn_types[layer];
+  int64_t n = q.size(2), t = c.text_len(), cells = n - t;
+  auto masked = [&](const torch::Tensor& qs, const torch::Tensor& ks, const torch::Tensor& vs, int64_t len) {
+    auto dots = torch::matmul(qs * scale, ks.transpose(-1, -2));
+    dots = dots.masked_fill(blocked(layer, len), lowest(dots));
+    return torch::matmul(torch::softmax(dots, -1), vs);
+  };
+  if ((type != "axial_row" && type != "axial_col") || cells <= 0 || !merged_axial_attention_enabled())
+    return masked(q, k, v, n);
+  // Axial layers by their structure, as on the GPU: the text causally, each
+  // image query against all text and its line (fused.hpp's merging, with
+  // explicit parts) — the n×n scores the mask would discard never computed.
+  // (TTT_AXIAL_ATTENTION=per-line: the masked n×n form, to compare.)
+  auto qs = q.split_with_sizes({t, cells}, 2), ks = k.split_with_sizes({t, cells}, 2),
+       vs = v.split_with_sizes({t, cells}, 2);
+  auto image = host::merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], c.image_fmap_size,
+                                            type == "axial_col", scale);
+  return torch::cat({masked(qs[0], ks[0], vs[0], t), image}, 2);
 }
 
 #ifdef TTT_WITH_CUDA

@@ -124,6 +124,9 @@ public:
 
 private:
   torch::Tensor attend(size_t layer, const torch::Tensor& shifted);
+  /// Attention of rotated q, k, v [B, H, n, Dh] with explicit scores (the CPU).
+  torch::Tensor explicit_attention(size_t layer, const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& v, double scale) const;
 #ifdef TTT_WITH_CUDA
   /// Attention of rotated q, k, v [B, H, n, Dh] through libtorch's fused kernels.
   torch::Tensor fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) const;

@@ -50,8 +50,9 @@ torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor
                                      const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
                                      bool by_column, double scale);
 
-/// Whether merged_axial_attention may be used: on unless turned off here or
-/// by TTT_AXIAL_ATTENTION=per-line in the environment (to compare the paths).
+/// Whether merged_axial_attention may be used (and on the CPU, the merging
+/// with explicit parts): on unless turned off here or by
+/// TTT_AXIAL_ATTENTION=per-line in the environment (to compare the paths).
 void set_merged_axial_attention(bool on);
 bool merged_axial_attention_enabled();
 
