@@ -163,11 +163,10 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
            ",masked:" + name(choice_masked);
   }
 #endif
-  (void)c;
   (void)batch;
   if (device.is_cuda())
     return "fused";
-  return merged_axial_attention_enabled() ? "explicit,lines:merged" : "explicit";
+  return merged_axial_attention_enabled() && c.image_fmap_size >= 16 ? "explicit,lines:merged" : "explicit";
 }
 
 /// One training step under libtorch's profiler (kineto): the trace for

@@ -357,6 +357,34 @@ BOOST_AUTO_TEST_CASE(reversible_backward_equals_plain_backward) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(axial_layers_by_their_structure_train_as_the_masked_form) {
+  // dalle-small's 16×16 grid: the CPU computes its axial layers by their
+  // structure. Loss and every gradient equal those of the masked n×n form,
+  // with activations kept and recomputed.
+  auto c = load_model_config("dalle-small");
+  auto [text, image] = random_batch(c, 2, 5);
+  for (bool recompute : {false, true}) {
+    auto run = [&](bool by_structure) {
+      set_merged_axial_attention(by_structure);
+      torch::manual_seed(9);
+      dalle m(c);
+      m->set_recompute(recompute);
+      auto loss = m->loss(text, image).loss;
+      loss.backward();
+      std::vector<torch::Tensor> grads;
+      for (const auto& p : m->parameters())
+        if (p.grad().defined())
+          grads.push_back(p.grad().flatten());
+      set_merged_axial_attention(true);
+      return std::make_pair(loss.item<double>(), torch::cat(grads));
+    };
+    auto [structured_loss, structured] = run(true);
+    auto [masked_loss, masked] = run(false);
+    BOOST_TEST(structured_loss == masked_loss, boost::test_tools::tolerance(1e-5));
+    BOOST_TEST(((structured - masked).norm() / masked.norm()).item<double>() < 1e-4, "recompute " << recompute);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(kv_cache_gives_the_logits_of_the_full_forward) {
   torch::NoGradGuard no_grad;
   for (const char* name : {"dalle-tiny", "dalle-small"}) {
