@@ -40,7 +40,7 @@ const std::set<std::string> known_settings = {
   "run.run_id",        "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
-  "trainer.cuda_graph",
+  "trainer.cuda_graph", "trainer.keep_activations",
   "trainer.average_state_every", "trainer.overlap_averaging",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
 };
@@ -117,7 +117,9 @@ int node_command(const args_t& args) {
 
   auto client_mode = prof->boolean("node.client_mode", false, error);
   auto cuda_graph = prof->boolean("trainer.cuda_graph", true, error);
+  auto keep_activations = prof->boolean("trainer.keep_activations", false, error);
   (void)cuda_graph; // checked in every build, used where the model is built
+  (void)keep_activations;
   auto bucket_size = prof->integer("dht.bucket_size", 20, error);
   auto alpha = prof->integer("dht.alpha", 3, error);
   auto replicas = prof->integer("dht.num_replicas", 5, error);
@@ -327,6 +329,7 @@ int node_command(const args_t& args) {
       mo.data_dir = *prof->text("trainer.data", "");
       mo.device = *prof->text("trainer.device", "auto");
       mo.cuda_graph = cuda_graph.value_or(true);
+      mo.keep_activations = keep_activations.value_or(false);
       mo.peer_id = me->id().to_hex();
       mo.inner = trainer_mode.inner;
       auto model = model::make_swarm_model(mo);

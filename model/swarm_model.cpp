@@ -98,7 +98,8 @@ public:
 
   std::string device_description() const override {
     auto device = device_of();
-    return describe_device(device) + (device.is_cuda() && cuda_graph_ ? " (micro-steps replayed as CUDA graphs)" : "");
+    return describe_device(device) + (device.is_cuda() && cuda_graph_ ? " (micro-steps replayed as CUDA graphs)" : "") +
+           (model_->config().reversible && !model_->recompute() ? " (activations kept)" : "");
   }
 
   bool can_detach_gradients() const override { return true; }
@@ -352,6 +353,7 @@ result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model
   }
   model->to(*device); // before the optimizers, whose state is made beside the parameters
   model->train();
+  model->set_recompute(!o.keep_activations);
   return std::shared_ptr<trainer::local_model>(
     std::make_shared<swarm_model>(std::move(model), cfg->train, cfg->model, std::move(shards), o));
 }

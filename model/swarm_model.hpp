@@ -27,6 +27,10 @@ struct swarm_model_options {
   std::string device = "auto";
   /// On a GPU, replay each micro-step as a captured CUDA graph (graphed_step).
   bool cuda_graph = true;
+  /// Keep every layer's activations for the backward instead of recomputing
+  /// them (reversible stacks): faster, much more memory (dalle-ttt on an H100:
+  /// micro-batches of 8 kept beat 32 recomputed, see bench/RESULTS.md).
+  bool keep_activations = false;
 };
 
 result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model_options& options);

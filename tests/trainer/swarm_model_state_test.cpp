@@ -13,6 +13,7 @@
 #include "model/swarm_model.hpp"
 #include "tests/trainer/tiny_dalle.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -159,4 +160,28 @@ BOOST_FIXTURE_TEST_CASE(a_delayed_step_is_the_step_and_keeps_the_next_accumulati
   BOOST_TEST((late->gradients() == next)); // what was accumulated since stays
   BOOST_TEST(late->settle_losses() > 0.0);
   BOOST_TEST(late->settle_losses() == 0.0); // settled: nothing pending
+}
+
+BOOST_FIXTURE_TEST_CASE(kept_activations_give_the_recomputed_gradients, fixture) {
+  // keep_activations (the profile's [trainer] keep_activations): the same
+  // micro-batches give the gradients the recomputing backward gives, and the
+  // node's log says which it is.
+  auto recomputing = make("a", 3);
+  options.keep_activations = true;
+  auto keeping = make("a", 3);
+  BOOST_TEST(keeping->device_description().find("activations kept") != std::string::npos,
+             keeping->device_description());
+  BOOST_TEST(recomputing->device_description().find("activations kept") == std::string::npos);
+  for (auto* m : {recomputing.get(), keeping.get()})
+    for (int i = 0; i < 2; ++i)
+      BOOST_REQUIRE(m->accumulate().error.empty());
+  auto a = recomputing->gradients(), b = keeping->gradients();
+  BOOST_REQUIRE(a.size() == b.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += a[i] * a[i];
+  }
+  BOOST_TEST(norm > 0);
+  BOOST_TEST(std::sqrt(diff / norm) < 1e-5);
 }
