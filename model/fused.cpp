@@ -211,6 +211,38 @@ torch::Tensor from_lines(const torch::Tensor& y, int64_t heads, int64_t side, bo
   return grid.flatten(2, 3).slice(2, 0, cells);
 }
 
+// The parts joined: output [B, H, cells, Dh] (`out_type`) and log-sum-exp
+// [B, H, cells]. One kernel on a GPU with ttt's kernels, libtorch's ops
+// elsewhere.
+std::pair<torch::Tensor, torch::Tensor> join_parts(const part_result& text, const part_result& line, int64_t heads,
+                                                   int64_t side, bool by_column, int64_t cells,
+                                                   torch::ScalarType out_type) {
+#ifdef TTT_WITH_KERNELS
+  if (fused_supported(text.out) && text.out.scalar_type() == out_type && line.out.scalar_type() == out_type &&
+      text.lse.scalar_type() == torch::kFloat32 && line.lse.scalar_type() == torch::kFloat32) {
+    auto t = text.out.stride(-1) == 1 ? text.out : text.out.contiguous();
+    auto l = line.out.contiguous(), tl = text.lse.contiguous(), ll = line.lse.contiguous();
+    int64_t batch = t.size(0), dh = t.size(3);
+    auto out = torch::empty({batch, heads, cells, dh}, t.options());
+    auto lse = torch::empty({batch, heads, cells}, tl.options());
+    kernels::merge_layout<int64_t> m{heads, cells, dh, side, t.stride(0), t.stride(1), t.stride(2), by_column};
+    check(kernels::merge_attention(element_of(t), t.data_ptr(), tl.data_ptr<float>(), l.data_ptr(),
+                                   ll.data_ptr<float>(), out.data_ptr(), lse.data_ptr<float>(), batch, m,
+                                   current_stream(t)),
+          "attention merge kernel");
+    return {out, lse};
+  }
+#endif
+  auto line_out = from_lines(line.out, heads, side, by_column, cells);
+  auto line_lse = from_lines(line.lse.unsqueeze(-1), heads, side, by_column, cells).squeeze(-1);
+  auto lse = torch::logaddexp(text.lse, line_lse);
+  auto type = compute_type(text.out);
+  auto out = (text.out.to(type) * (text.lse - lse).exp().unsqueeze(-1) +
+              line_out.to(type) * (line_lse - lse).exp().unsqueeze(-1))
+                 .to(out_type);
+  return {out, lse};
+}
+
 template <typename Ops>
 struct merged_axial_function : torch::autograd::Function<merged_axial_function<Ops>> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
@@ -224,13 +256,7 @@ struct merged_axial_function : torch::autograd::Function<merged_axial_function<O
     TORCH_CHECK(text.lse.dim() == 3 && text.lse.size(2) == cells && line.lse.dim() == 3 && line.lse.size(2) == side,
                 "merged axial attention: a log-sum-exp of ", text.lse.sizes(), " for ", cells,
                 " queries (expected [B, H, queries])");
-    auto line_out = from_lines(line.out, heads, side, by_column, cells);
-    auto line_lse = from_lines(line.lse.unsqueeze(-1), heads, side, by_column, cells).squeeze(-1);
-    auto lse = torch::logaddexp(text.lse, line_lse);
-    auto type = compute_type(q);
-    auto out = (text.out.to(type) * (text.lse - lse).exp().unsqueeze(-1) +
-                line_out.to(type) * (line_lse - lse).exp().unsqueeze(-1))
-                   .to(q.scalar_type());
+    auto [out, lse] = join_parts(text, line, heads, side, by_column, cells, q.scalar_type());
     ctx->save_for_backward({q, k_text, v_text, q_lines, k_lines, v_lines, out, lse});
     text.state.save(ctx, "text_");
     line.state.save(ctx, "line_");
@@ -474,6 +500,30 @@ torch::Tensor token_shift(const torch::Tensor& input, int64_t text_len, int64_t 
     o[e] = has ? in[(row - p + source) * d + c] : 0.0f;
   }
   return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> join_attention(const torch::Tensor& text_out, const torch::Tensor& text_lse,
+                                                       const torch::Tensor& line_out, const torch::Tensor& line_lse,
+                                                       int64_t side, bool by_column, bool element_functions) {
+  int64_t heads = text_out.size(1), cells = text_out.size(2);
+  if (!element_functions)
+    return join_parts({text_out, text_lse, {}}, {line_out, line_lse, {}}, heads, side, by_column, cells,
+                      text_out.scalar_type());
+  auto t = text_out.to(torch::kFloat64), tl = text_lse.to(torch::kFloat64).contiguous();
+  auto l = line_out.to(torch::kFloat64).contiguous(), ll = line_lse.to(torch::kFloat64).contiguous();
+  auto out = torch::empty(t.sizes(), t.options()), lse = torch::empty(tl.sizes(), tl.options());
+  kernels::merge_layout<int64_t> m{heads, cells, t.size(3), side, t.stride(0), t.stride(1), t.stride(2), by_column};
+  const double *tp = t.data_ptr<double>(), *tlp = tl.data_ptr<double>(), *lp = l.data_ptr<double>(),
+               *llp = ll.data_ptr<double>();
+  double *op = out.data_ptr<double>(), *lsep = lse.data_ptr<double>();
+  for (int64_t e = 0; e < out.numel(); ++e) {
+    int64_t a, al, b, bl;
+    m.offsets(e, a, al, b, bl);
+    double joined;
+    kernels::merge_parts(tp[a], tlp[al], lp[b], llp[bl], op[e], joined);
+    lsep[al] = joined;
+  }
+  return {out, lse};
 }
 
 torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,

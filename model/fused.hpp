@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace ttt::model {
 
@@ -64,6 +65,13 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
 torch::Tensor geglu(const torch::Tensor& h);
 torch::Tensor geglu_backward(const torch::Tensor& h, const torch::Tensor& dy);
 torch::Tensor token_shift(const torch::Tensor& x, int64_t text_len, int64_t side, bool adjoint);
+/// The join of the merged attention's parts: the text part's output
+/// [B, H, cells, Dh] (any strides) and log-sum-exp [B, H, cells], the line
+/// part's in the lines layout [B, H·side, side(, Dh)]. Through libtorch's ops,
+/// or (`element_functions`) the merge kernel's element functions in float64.
+std::pair<torch::Tensor, torch::Tensor> join_attention(const torch::Tensor& text_out, const torch::Tensor& text_lse,
+                                                       const torch::Tensor& line_out, const torch::Tensor& line_lse,
+                                                       int64_t side, bool by_column, bool element_functions);
 /// merged_axial_attention with the two parts computed by explicit matmuls
 /// in place of flash attention (any device, any float type): the merging
 /// and its backward, as the GPU runs them.

@@ -58,6 +58,20 @@ __global__ void token_shift_kernel(const In* x, Out* out, Index count, Index n, 
   }
 }
 
+template <typename T, typename Index>
+__global__ void merge_kernel(const T* text, const float* text_lse, const T* line, const float* line_lse, T* out,
+                             float* lse, Index count, merge_layout<Index> layout) {
+  for (Index e = blockIdx.x * blockDim.x + threadIdx.x; e < count; e += gridDim.x * blockDim.x) {
+    Index t, tl, l, ll;
+    layout.offsets(e, t, tl, l, ll);
+    float o, joined;
+    merge_parts(load(text, t), text_lse[tl], load(line, l), line_lse[ll], o, joined);
+    store(out, e, o);
+    if (e % layout.dh == 0)
+      lse[tl] = joined;
+  }
+}
+
 constexpr int threads = 256;
 
 unsigned blocks_for(int64_t work) {
@@ -139,7 +153,42 @@ int token_shift_typed(const void* x, void* out, int64_t batch, const shift_shape
   return launched();
 }
 
+template <typename T>
+int merge_typed(const void* text, const float* text_lse, const void* line, const float* line_lse, void* out,
+                float* lse, int64_t batch, const merge_layout<int64_t>& m, cudaStream_t stream) {
+  int64_t count = batch * m.heads * m.cells * m.dh;
+  if (count == 0)
+    return 0;
+  auto t = static_cast<const T*>(text);
+  auto l = static_cast<const T*>(line);
+  auto o = static_cast<T*>(out);
+  // The text part is a strided view: its largest offset bounds the 32-bit choice too.
+  int64_t text_span = (batch - 1) * m.text_stride_b + (m.heads - 1) * m.text_stride_h +
+                      (m.cells - 1) * m.text_stride_c + m.dh;
+  int64_t line_span = batch * m.heads * m.side * m.side * m.dh;
+  if (fits_32(std::max({count, text_span, line_span}))) {
+    merge_layout<uint32_t> m32{static_cast<uint32_t>(m.heads),         static_cast<uint32_t>(m.cells),
+                               static_cast<uint32_t>(m.dh),            static_cast<uint32_t>(m.side),
+                               static_cast<uint32_t>(m.text_stride_b), static_cast<uint32_t>(m.text_stride_h),
+                               static_cast<uint32_t>(m.text_stride_c), m.by_column};
+    merge_kernel<T, uint32_t><<<blocks_for(count), threads, 0, stream>>>(t, text_lse, l, line_lse, o, lse,
+                                                                         static_cast<uint32_t>(count), m32);
+  } else {
+    merge_kernel<T, int64_t><<<blocks_for(count), threads, 0, stream>>>(t, text_lse, l, line_lse, o, lse, count, m);
+  }
+  return launched();
+}
+
 } // namespace
+
+int merge_attention(element_type type, const void* text, const float* text_lse, const void* line,
+                    const float* line_lse, void* out, float* lse, int64_t batch, const merge_layout<int64_t>& layout,
+                    void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  return type == element_type::bf16
+             ? merge_typed<__nv_bfloat16>(text, text_lse, line, line_lse, out, lse, batch, layout, s)
+             : merge_typed<float>(text, text_lse, line, line_lse, out, lse, batch, layout, s);
+}
 
 int token_shift(element_type in_type, element_type out_type, const void* x, void* out, int64_t batch,
                 const shift_shape& shape, bool adjoint, void* stream) {

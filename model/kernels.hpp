@@ -116,6 +116,44 @@ struct shift_shape {
   int64_t side = 0;
 };
 
+/// Two attentions of one query over disjoint key sets — the text part (output
+/// o1, log-sum-exp l1) and the line part (o2, l2) — joined into the attention
+/// over both: weights exp(l1 − l) and exp(l2 − l), l = log(e^l1 + e^l2).
+TTT_HOST_DEVICE float exp_of(float x) { return expf(x); }
+TTT_HOST_DEVICE double exp_of(double x) { return exp(x); }
+TTT_HOST_DEVICE float log_of(float x) { return logf(x); }
+TTT_HOST_DEVICE double log_of(double x) { return log(x); }
+template <typename F>
+TTT_HOST_DEVICE void merge_parts(F o1, F l1, F o2, F l2, F& o, F& l) {
+  F m = l1 > l2 ? l1 : l2;
+  F w1 = exp_of(l1 - m), w2 = exp_of(l2 - m), sum = w1 + w2;
+  l = m + log_of(sum);
+  o = (o1 * w1 + o2 * w2) / sum;
+}
+
+/// Where element e of the joined output [B, H, cells, dh] (contiguous) finds
+/// its parts: the text part's output at strides (b, h, cell; dh contiguous)
+/// and log-sum-exp [B, H, cells]; the line part's in the lines layout
+/// [B, H·side, side(, dh)], cell c at (line, place) = (row, column) of the
+/// grid, or (column, row) for column attention.
+template <typename Index>
+struct merge_layout {
+  Index heads, cells, dh, side;
+  Index text_stride_b, text_stride_h, text_stride_c;
+  bool by_column;
+
+  TTT_HOST_DEVICE void offsets(Index e, Index& text, Index& text_lse, Index& line, Index& line_lse) const {
+    Index d = e % dh, rest = e / dh;
+    Index c = rest % cells, bh = rest / cells;
+    Index b = bh / heads, h = bh % heads;
+    text = b * text_stride_b + h * text_stride_h + c * text_stride_c + d;
+    text_lse = bh * cells + c;
+    Index r = c / side, col = c % side;
+    line_lse = (bh * side + (by_column ? col : r)) * side + (by_column ? r : col);
+    line = line_lse * dh + d;
+  }
+};
+
 enum class element_type { f32, bf16 };
 
 /// Makes `device` current for the launches of this thread (the kernels carry
@@ -133,6 +171,12 @@ int geglu_backward(element_type type, const void* h, const void* dy, void* dh, i
 /// element types may differ (the cast is part of the copy).
 int token_shift(element_type in_type, element_type out_type, const void* x, void* out, int64_t batch,
                 const shift_shape& shape, bool adjoint, void* stream);
+/// The joined output `out` [B, H, cells, dh] (contiguous, the parts' element
+/// type) and log-sum-exp `lse` [B, H, cells] (float32) of merge_parts;
+/// `layout` as merge_layout, `batch` B.
+int merge_attention(element_type type, const void* text, const float* text_lse, const void* line,
+                    const float* line_lse, void* out, float* lse, int64_t batch, const merge_layout<int64_t>& layout,
+                    void* stream);
 const char* error_string(int code);
 
 } // namespace ttt::model::kernels

@@ -165,6 +165,25 @@ BOOST_AUTO_TEST_CASE(merged_axial_attention_equals_masked_attention_with_its_gra
   }
 }
 
+BOOST_AUTO_TEST_CASE(the_attention_merge_kernel_joins_the_parts_as_libtorchs_ops_do) {
+  // The merge kernel's element functions (offsets into the strided text part
+  // and the lines layout, the log-sum-exp weighting) against the join with
+  // libtorch's ops, which the test above checks against masked attention.
+  torch::manual_seed(19);
+  int64_t b = 2, h = 3, side = 4, dh = 8;
+  for (int64_t cells : {side * side, side * side - 1, side * side - 7}) {
+    for (bool by_column : {false, true}) {
+      auto text_out = torch::randn({b, cells, h, dh}).transpose(1, 2); // strided, as flash's output
+      auto text_lse = torch::randn({b, h, cells}) * 3;
+      auto line_out = torch::randn({b, h * side, side, dh}), line_lse = torch::randn({b, h * side, side}) * 3;
+      auto [ops_out, ops_lse] = host::join_attention(text_out, text_lse, line_out, line_lse, side, by_column, false);
+      auto [fn_out, fn_lse] = host::join_attention(text_out, text_lse, line_out, line_lse, side, by_column, true);
+      BOOST_TEST(torch::allclose(fn_out.to(torch::kFloat32), ops_out, 1e-5, 1e-6), "cells " << cells);
+      BOOST_TEST(torch::allclose(fn_lse.to(torch::kFloat32), ops_lse, 1e-5, 1e-6), "cells " << cells);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(text_positions_predict_text_and_image_positions_image) {
   torch::NoGradGuard no_grad;
   auto c = load_model_config("dalle-tiny");

@@ -263,6 +263,23 @@ BOOST_AUTO_TEST_CASE(gpu_fused_kernels_equal_the_host_arithmetic_both_ways, *boo
     BOOST_TEST(torch::equal(out.to(torch::kCPU, torch::kFloat32),
                             host::token_shift(xs, c.text_len(), c.image_fmap_size, adjoint).to(out_type).to(torch::kFloat32)));
   }
+  // The attention merge kernel (the join on a GPU) against libtorch's ops on the CPU.
+  for (auto type : {torch::kFloat32, torch::kBFloat16}) {
+    double tol = type == torch::kFloat32 ? 1e-5 : 2e-2;
+    int64_t side = 8, cells = side * side - 1;
+    auto text_out = torch::randn({2, cells, 4, 16}).to(type).transpose(1, 2);
+    auto text_lse = torch::randn({2, 4, cells}) * 3;
+    auto line_out = torch::randn({2, 4 * side, side, 16}).to(type), line_lse = torch::randn({2, 4 * side, side}) * 3;
+    for (bool by_column : {false, true}) {
+      auto [cpu_out, cpu_lse] = host::join_attention(text_out.to(torch::kFloat32), text_lse,
+                                                     line_out.to(torch::kFloat32), line_lse, side, by_column, false);
+      auto [gpu_out, gpu_lse] = host::join_attention(text_out.to(gpu), text_lse.to(gpu), line_out.to(gpu),
+                                                     line_lse.to(gpu), side, by_column, false);
+      BOOST_TEST(gpu_out.scalar_type() == type);
+      BOOST_TEST(torch::allclose(gpu_out.to(torch::kCPU, torch::kFloat32), cpu_out, tol, tol));
+      BOOST_TEST(torch::allclose(gpu_lse.cpu(), cpu_lse, 1e-5, 1e-5));
+    }
+  }
   // Non-contiguous inputs are taken too (made contiguous first).
   auto x = torch::randn({2, n, 3 * c.heads, c.dim_head});
   auto strided = x.to(gpu).transpose(0, 1).contiguous().transpose(0, 1);
