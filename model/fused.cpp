@@ -425,6 +425,7 @@ torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
               "fused rotary: cos and sin must be contiguous float32 tables on the tensor's device");
   return rotary_function::apply(x, cos, sin, begin);
 #else
+  (void)cos, (void)sin, (void)begin;
   return {};
 #endif
 }
