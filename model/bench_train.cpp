@@ -134,7 +134,8 @@ double known_peak_tflops(const std::string& device_name) {
 /// Which of libtorch's attention kernels the model's calls get on `device`
 /// (dalle_impl::fused_attention's three shapes): text (causal), lines (axial
 /// layers' image queries), masked (other layers).
-std::string attention_kernels(const dalle_config& c, int64_t batch, const torch::Device& device) {
+std::string attention_kernels(const dalle_config& c, int64_t batch, const torch::Device& device, bool structured,
+                              bool kernels) {
 #ifdef TTT_WITH_CUDA
   if (device.is_cuda()) {
     auto name = [](int64_t choice) {
@@ -158,7 +159,8 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
     auto choice_masked = at::_fused_sdp_choice(full, full, full, torch::ones({n, n}, bools), 0.0, false, scale);
     // The lines as two flash attentions merged (fused.hpp), where this libtorch and GPU allow it.
     auto cells = torch::zeros({1, h, side * side, dh}, o), text_keys = torch::zeros({1, h, t, dh}, o);
-    bool merged = merged_axial_attention(cells, text_keys, text_keys, cells, cells, side, false, scale).defined();
+    bool merged = structured &&
+                  merged_axial_attention(cells, text_keys, text_keys, cells, cells, side, false, scale, kernels).defined();
     return std::string("text:") + name(choice_text) + ",lines:" + (merged ? "flash-merged" : name(choice_lines)) +
            ",masked:" + name(choice_masked);
   }
@@ -166,7 +168,8 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
   (void)batch;
   if (device.is_cuda())
     return "fused";
-  return merged_axial_attention_enabled() && c.image_fmap_size >= 16 ? "explicit,lines:merged" : "explicit";
+  (void)kernels;
+  return structured && c.image_fmap_size >= 16 ? "explicit,lines:merged" : "explicit";
 }
 
 /// One training step under libtorch's profiler (kineto): the trace for
@@ -321,7 +324,8 @@ result<double> measure_matmul_tflops(const std::string& device_spec) {
 
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
                                                   bool recompute, const std::string& device_spec, int64_t accumulate,
-                                                  const std::string& profile_path, bool graph) {
+                                                  const std::string& profile_path, bool graph, bool kernels,
+                                                  bool structured_attention) {
   auto prepared = prepare(config_path, device_spec);
   if (!prepared)
     return failure{prepared.error()};
@@ -337,6 +341,7 @@ result<train_step_measurement> measure_train_step(const std::string& config_path
     dalle model(c);
     model->to(device);
     model->set_recompute(recompute);
+    model->set_fast_paths({kernels, structured_attention});
     lamb optimizer(model->trainable_tensors(), cfg.train); // its state is made on the parameters' device
     auto ids = torch::TensorOptions().dtype(torch::kLong).device(device);
     auto text = torch::randint(1, c.num_text_tokens, {batch, c.text_seq_len}, ids);
@@ -508,7 +513,10 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                            {"compare-cpu", "", "first check one step on the device against the CPU (fp32 and bf16)"},
                            {"accumulate", "N", "micro-batches of --batch per optimizer step (default 1)"},
                            {"profile", "FILE", "profile the last step: a trace to FILE, kernels by time to FILE.txt"},
-                           {"graph", "", "GPU: capture the micro-step as a CUDA graph and replay it"}});
+                           {"graph", "", "GPU: capture the micro-step as a CUDA graph and replay it"},
+                           {"kernels", "on|off", "GPU: ttt's own CUDA kernels where built (default on)"},
+                           {"attention", "MODE", "structured (default): axial layers as text + own line; "
+                                                 "per-line (GPU) / masked (CPU): the plainer form, to compare"}});
   if (int rc = flags.parse_or_exit(args, "ttt bench train"); rc >= 0)
     return rc;
   if (!flags.has("config")) {
@@ -525,12 +533,14 @@ int run_train_benchmark(const std::vector<std::string>& args) {
   auto peak_flag = flags.real("peak-tflops", 0);
   std::string mode = flags.value_or("reversible", "both");
   std::string device_spec = flags.value_or("device", "auto");
+  std::string kernels = flags.value_or("kernels", "on"), attention = flags.value_or("attention", "structured");
   if (!batch || !steps || !threads || !peak_flag || !accumulate || *batch < 1 || *steps < 0 || *peak_flag < 0 ||
-      *accumulate < 1 || (mode != "both" && mode != "on" && mode != "off")) {
+      *accumulate < 1 || (mode != "both" && mode != "on" && mode != "off") || (kernels != "on" && kernels != "off") ||
+      (attention != "structured" && attention != "per-line" && attention != "masked")) {
     std::fprintf(stderr, "ttt bench train: %s\n",
-                 flags.error().empty()
-                     ? "--batch ≥ 1, --steps ≥ 0, --accumulate ≥ 1, --reversible both|on|off, --peak-tflops ≥ 0"
-                     : flags.error().c_str());
+                 flags.error().empty() ? "--batch ≥ 1, --steps ≥ 0, --accumulate ≥ 1, --reversible both|on|off, "
+                                         "--peak-tflops ≥ 0, --kernels on|off, --attention structured|per-line|masked"
+                                       : flags.error().c_str());
     return 2;
   }
   auto device = select_device(device_spec);
@@ -576,7 +586,7 @@ int run_train_benchmark(const std::vector<std::string>& args) {
       profile += recompute ? ".recompute" : ".kept";
     bool graph = flags.has("graph") && device->is_cuda();
     auto m = measure_train_step(*flags.value("config"), *batch, *steps, recompute, device->str(), *accumulate, profile,
-                                graph);
+                                graph, kernels == "on", attention == "structured");
     if (!m) {
       // E.g. out of GPU memory without recomputation: say so, go on with the other mode.
       std::fprintf(stderr, "ttt bench train: %s\n", m.error().c_str());
@@ -594,8 +604,10 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                 cfg->model.name.c_str(), m->device.c_str(), device->is_cuda() ? "bf16-autocast" : "fp32",
                 recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*accumulate),
                 static_cast<long long>(*steps), torch::get_num_threads(),
-                attention_kernels(cfg->model, *batch, *device).c_str(), graph ? "on" : "off",
-                device->is_cuda() && fused_supported(torch::zeros({1}, torch::TensorOptions().device(*device))) ? "ttt" : "libtorch", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                attention_kernels(cfg->model, *batch, *device, attention == "structured", kernels == "on").c_str(),
+                graph ? "on" : "off",
+                kernels == "on" && fused_supported(torch::zeros({1}, torch::TensorOptions().device(*device))) ? "ttt"
+                                                                                                               : "libtorch", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
                 m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
                 *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);

@@ -41,11 +41,14 @@ int64_t attention_pairs(const dalle_config& config, const std::string& attn_type
 /// LAMB step, as the trainer accumulates. `profile_path`: where the last
 /// step's profiler trace goes (with a kernel summary beside it, `.txt`).
 /// `graph`: on a GPU, micro-steps are replayed as a CUDA graph (graphed_step);
-/// forward_ms then covers forward and backward.
+/// forward_ms then covers forward and backward. `kernels`,
+/// `structured_attention`: the model's faster paths (dalle_impl::fast_paths),
+/// off to compare.
 result<train_step_measurement> measure_train_step(const std::string& config_path, int64_t batch, int64_t steps,
                                                   bool recompute, const std::string& device = "cpu",
                                                   int64_t accumulate = 1, const std::string& profile_path = "",
-                                                  bool graph = false);
+                                                  bool graph = false, bool kernels = true,
+                                                  bool structured_attention = true);
 
 /// The reachable peak beside it: TFLOP/s of a large matmul on the device
 /// (GPU: bf16 8192³; CPU: fp32 2048³).

@@ -160,12 +160,13 @@ void shift_adjoint_into(torch::Tensor& out, const torch::Tensor& grad, const shi
 
 struct token_shift_function : torch::autograd::Function<token_shift_function> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t text_len,
-                               int64_t side, int64_t out_type) {
+                               int64_t side, int64_t out_type, bool kernels) {
     ctx->saved_data["text_len"] = text_len;
     ctx->saved_data["side"] = side;
+    ctx->saved_data["kernels"] = kernels;
     ctx->saved_data["in_type"] = static_cast<int64_t>(x.scalar_type());
     auto out = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
-    if (!fused_token_shift(out, x, text_len, side, false)) // one kernel on a GPU
+    if (!kernels || !fused_token_shift(out, x, text_len, side, false)) // one kernel on a GPU
       shift_into(out, x, {text_len, side});
     return out;
   }
@@ -176,9 +177,9 @@ struct token_shift_function : torch::autograd::Function<token_shift_function> {
     auto type = static_cast<c10::ScalarType>(ctx->saved_data["in_type"].toInt());
     auto grad = grads[0];
     auto out = torch::empty(grad.sizes(), grad.options().dtype(type));
-    if (!fused_token_shift(out, grad, g.text_len, g.side, true))
+    if (!ctx->saved_data["kernels"].toBool() || !fused_token_shift(out, grad, g.text_len, g.side, true))
       shift_adjoint_into(out, grad, g);
-    return {out, {}, {}, {}};
+    return {out, {}, {}, {}, {}};
   }
 };
 
@@ -222,9 +223,9 @@ feed_forward_impl::feed_forward_impl(int64_t dim, int64_t mult) {
   net3 = register_module("net3", torch::nn::Linear(dim * mult, dim));
 }
 
-torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale) {
+torch::Tensor feed_forward_impl::forward(const torch::Tensor& x, const torch::Tensor& scale, bool kernels) {
   auto h = project(x, net0);
-  if (fused_supported(h)) // one kernel each way, h the only activation kept
+  if (kernels && fused_supported(h)) // one kernel each way, h the only activation kept
     return scaled_linear(fused_geglu(h), net3, scale);
   auto halves = h.chunk(2, -1);
   return scaled_linear(halves[0] * torch::gelu(halves[1]), net3, scale);
@@ -377,7 +378,7 @@ torch::Tensor dalle_impl::rotate(const torch::Tensor& t, int64_t begin, int64_t 
   // t·cos + swap(t)·sin with the sign folded into the sin buffer. On a GPU
   // with ttt's kernels, one pass instead of the flip and the broadcast
   // multiplies.
-  if (position_dim == 1 && fused_supported(t))
+  if (position_dim == 1 && fast_paths_.kernels && fused_supported(t))
     return fused_rotary(t, rot_cos_, rot_sin_, begin);
   std::vector<int64_t> shape(static_cast<size_t>(t.dim()), 1);
   shape[static_cast<size_t>(position_dim)] = n;
@@ -395,7 +396,8 @@ torch::Tensor dalle_impl::shift(const torch::Tensor& x) const {
   // Under autocast on a GPU the shifted copy is made in bf16 at once: the
   // projection that reads it would cast it anyway.
   auto out_type = x.is_cuda() && autocast_active() ? torch::kBFloat16 : x.scalar_type();
-  return token_shift_function::apply(x, config_.text_len(), config_.image_fmap_size, static_cast<int64_t>(out_type));
+  return token_shift_function::apply(x, config_.text_len(), config_.image_fmap_size, static_cast<int64_t>(out_type),
+                                     fast_paths_.kernels);
 }
 
 torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
@@ -437,9 +439,9 @@ torch::Tensor dalle_impl::explicit_attention(size_t layer, const torch::Tensor& 
   // explicit parts) — the n×n scores the mask would discard never computed.
   // That pays from 16×16 grids on (dalle-small's step 1.2–1.3× faster); on
   // dalle-tiny's 8×8 the one masked n×n product is 5–8% faster.
-  // (TTT_AXIAL_ATTENTION=per-line: the masked form always, to compare.)
-  bool by_structure = (type == "axial_row" || type == "axial_col") && cells > 0 && c.image_fmap_size >= 16;
-  if (!by_structure || !merged_axial_attention_enabled())
+  bool by_structure = fast_paths_.structured_attention && (type == "axial_row" || type == "axial_col") &&
+                      cells > 0 && c.image_fmap_size >= 16;
+  if (!by_structure)
     return masked(q, k, v, n);
   auto qs = q.split_with_sizes({t, cells}, 2), ks = k.split_with_sizes({t, cells}, 2),
        vs = v.split_with_sizes({t, cells}, 2);
@@ -485,7 +487,10 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
   auto text = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, true, scale);
   bool by_column = type == "axial_col";
   // The text keys shared by all lines, not copied to each (fused.hpp).
-  auto merged = merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], side, by_column, scale);
+  auto merged = fast_paths_.structured_attention
+                    ? merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], side, by_column, scale,
+                                             fast_paths_.kernels)
+                    : torch::Tensor();
   if (merged.defined())
     return join_positions(text, merged);
   auto lines = [&](const torch::Tensor& image_part) { // [B, H, side lines, side cells, Dh]
@@ -512,7 +517,8 @@ torch::Tensor dalle_impl::block_f(size_t i, const torch::Tensor& x) {
 
 torch::Tensor dalle_impl::block_g(size_t i, const torch::Tensor& x) {
   auto normed = layers_[i]->norm_g->forward(x);
-  return ffs_[ff_index_[i]]->forward(config_.shift_tokens ? shift(normed) : normed, layers_[i]->scale_g);
+  return ffs_[ff_index_[i]]->forward(config_.shift_tokens ? shift(normed) : normed, layers_[i]->scale_g,
+                                     fast_paths_.kernels);
 }
 
 torch::Tensor dalle_impl::transform(const torch::Tensor& tokens) {
@@ -631,7 +637,7 @@ torch::Tensor dalle_impl::step(generation_cache& cache, const torch::Tensor& tok
   };
   auto g = [&](size_t i, const torch::Tensor& x) {
     auto in = shifted(cache.g_inputs[i], layers_[i]->norm_g->forward(x));
-    return ffs_[ff_index_[i]]->forward(in, layers_[i]->scale_g);
+    return ffs_[ff_index_[i]]->forward(in, layers_[i]->scale_g, fast_paths_.kernels);
   };
   auto x = torch::embedding(to_logits_->weight, token_ids).unsqueeze(1);
   torch::Tensor out;

@@ -25,7 +25,8 @@ TORCH_MODULE_IMPL(attention, attention_impl);
 struct feed_forward_impl : torch::nn::Module {
   feed_forward_impl(int64_t dim, int64_t mult);
   /// The block's output times LayerScale `scale` [1, 1, dim], folded into the output projection.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& scale);
+  /// `kernels`: GEGLU may run as ttt's CUDA kernel (fused.hpp).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& scale, bool kernels = true);
   torch::nn::Linear net0{nullptr};
   torch::nn::Linear net3{nullptr};
 };
@@ -94,6 +95,15 @@ public:
   void set_recompute(bool on) { recompute_ = on; }
   bool recompute() const { return recompute_; }
 
+  /// The faster paths the model takes where they apply (both by default);
+  /// off, libtorch's plainer ops give the same results (to compare them).
+  struct fast_paths {
+    bool kernels = true;              ///< ttt's CUDA kernels (fused.hpp), on a GPU of a build with them
+    bool structured_attention = true; ///< axial layers as text + own line (GPU: merged flash; CPU: from 16×16 grids)
+  };
+  void set_fast_paths(const fast_paths& paths) { fast_paths_ = paths; }
+  const fast_paths& paths() const { return fast_paths_; }
+
   /// Every tensor with its dalle-pytorch names, in a stable order.
   std::vector<named_tensor> named_tensors() const;
   /// The trainable ones under their canonical names (what optimizers take).
@@ -138,6 +148,7 @@ private:
 
   dalle_config config_;
   bool recompute_ = true;
+  fast_paths fast_paths_;
   std::vector<attention> attns_;
   std::vector<feed_forward> ffs_;
   std::vector<layer> layers_;

@@ -6,7 +6,6 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -212,13 +211,13 @@ torch::Tensor from_lines(const torch::Tensor& y, int64_t heads, int64_t side, bo
 }
 
 // The parts joined: output [B, H, cells, Dh] (`out_type`) and log-sum-exp
-// [B, H, cells]. One kernel on a GPU with ttt's kernels, libtorch's ops
-// elsewhere.
+// [B, H, cells]. One kernel on a GPU with ttt's kernels (when `kernels`),
+// libtorch's ops elsewhere.
 std::pair<torch::Tensor, torch::Tensor> join_parts(const part_result& text, const part_result& line, int64_t heads,
                                                    int64_t side, bool by_column, int64_t cells,
-                                                   torch::ScalarType out_type) {
+                                                   torch::ScalarType out_type, bool kernels) {
 #ifdef TTT_WITH_KERNELS
-  if (fused_supported(text.out) && text.out.scalar_type() == out_type && line.out.scalar_type() == out_type &&
+  if (kernels && fused_supported(text.out) && text.out.scalar_type() == out_type && line.out.scalar_type() == out_type &&
       text.lse.scalar_type() == torch::kFloat32 && line.lse.scalar_type() == torch::kFloat32) {
     auto t = text.out.stride(-1) == 1 ? text.out : text.out.contiguous();
     auto l = line.out.contiguous(), tl = text.lse.contiguous(), ll = line.lse.contiguous();
@@ -232,6 +231,8 @@ std::pair<torch::Tensor, torch::Tensor> join_parts(const part_result& text, cons
           "attention merge kernel");
     return {out, lse};
   }
+#else
+  (void)kernels;
 #endif
   auto line_out = from_lines(line.out, heads, side, by_column, cells);
   auto line_lse = from_lines(line.lse.unsqueeze(-1), heads, side, by_column, cells).squeeze(-1);
@@ -247,7 +248,8 @@ template <typename Ops>
 struct merged_axial_function : torch::autograd::Function<merged_axial_function<Ops>> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& k_text, const torch::Tensor& v_text, const torch::Tensor& k_cells,
-                               const torch::Tensor& v_cells, int64_t side, bool by_column, double scale) {
+                               const torch::Tensor& v_cells, int64_t side, bool by_column, double scale,
+                               bool kernels) {
     int64_t heads = q.size(1), cells = q.size(2);
     auto q_lines = to_lines(q, side, by_column), k_lines = to_lines(k_cells, side, by_column),
          v_lines = to_lines(v_cells, side, by_column);
@@ -256,7 +258,7 @@ struct merged_axial_function : torch::autograd::Function<merged_axial_function<O
     TORCH_CHECK(text.lse.dim() == 3 && text.lse.size(2) == cells && line.lse.dim() == 3 && line.lse.size(2) == side,
                 "merged axial attention: a log-sum-exp of ", text.lse.sizes(), " for ", cells,
                 " queries (expected [B, H, queries])");
-    auto [out, lse] = join_parts(text, line, heads, side, by_column, cells, q.scalar_type());
+    auto [out, lse] = join_parts(text, line, heads, side, by_column, cells, q.scalar_type(), kernels);
     ctx->save_for_backward({q, k_text, v_text, q_lines, k_lines, v_lines, out, lse});
     text.state.save(ctx, "text_");
     line.state.save(ctx, "line_");
@@ -290,6 +292,7 @@ struct merged_axial_function : torch::autograd::Function<merged_axial_function<O
             std::get<2>(text),
             back(std::get<1>(line)),
             back(std::get<2>(line)),
+            {},
             {},
             {},
             {}};
@@ -354,40 +357,32 @@ bool flash_runs(const T& like) {
 
 template <typename T>
 T merged_axial_or_undefined(const T& q, const T& k_text, const T& v_text, const T& k_cells, const T& v_cells,
-                            int64_t side, bool by_column, double scale) {
+                            int64_t side, bool by_column, double scale, bool kernels) {
   if constexpr (has_flash_ops<T>::value) {
     if (flash_runs(q))
-      return merged_axial_function<flash_ops<T>>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale);
+      return merged_axial_function<flash_ops<T>>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale,
+                                                        kernels);
   }
   return T();
 }
 #endif
 
-std::atomic<int>& merged_axial_setting() {
-  static std::atomic<int> on{[] {
-    const char* v = std::getenv("TTT_AXIAL_ATTENTION");
-    return v != nullptr && std::string(v) == "per-line" ? 0 : 1;
-  }()};
-  return on;
-}
-
 } // namespace
-
-void set_merged_axial_attention(bool on) { merged_axial_setting() = on ? 1 : 0; }
-bool merged_axial_attention_enabled() { return merged_axial_setting() != 0; }
 
 torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
                                      const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
-                                     bool by_column, double scale) {
+                                     bool by_column, double scale, bool kernels) {
 #ifdef TTT_WITH_CUDA
   bool flash_shape = q.is_cuda() && (q.scalar_type() == torch::kBFloat16 || q.scalar_type() == torch::kHalf) &&
                      q.size(-1) % 8 == 0 && q.size(-1) <= 256 && q.size(2) > 0 && q.size(2) <= side * side;
   for (const auto* t : {&k_text, &v_text, &k_cells, &v_cells})
     flash_shape = flash_shape && t->scalar_type() == q.scalar_type();
-  if (merged_axial_attention_enabled() && flash_shape)
-    return merged_axial_or_undefined<torch::Tensor>(q, k_text, v_text, k_cells, v_cells, side, by_column, scale);
+  if (flash_shape)
+    return merged_axial_or_undefined<torch::Tensor>(q, k_text, v_text, k_cells, v_cells, side, by_column, scale,
+                                                    kernels);
 #else
-  (void)q, (void)k_text, (void)v_text, (void)k_cells, (void)v_cells, (void)side, (void)by_column, (void)scale;
+  (void)q, (void)k_text, (void)v_text, (void)k_cells, (void)v_cells, (void)side, (void)by_column, (void)scale,
+      (void)kernels;
 #endif
   return {};
 }
@@ -401,12 +396,7 @@ bool kernels_compiled() {
 }
 
 bool fused_supported(const torch::Tensor& x) {
-  // TTT_GPU_KERNELS=off leaves the work to libtorch's ops (to compare them).
-  static const bool off = [] {
-    const char* v = std::getenv("TTT_GPU_KERNELS");
-    return v != nullptr && std::string(v) == "off";
-  }();
-  if (!kernels_compiled() || off || !x.is_cuda() ||
+  if (!kernels_compiled() || !x.is_cuda() ||
       (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
     return false;
 #ifdef TTT_WITH_KERNELS
@@ -509,7 +499,7 @@ std::pair<torch::Tensor, torch::Tensor> join_attention(const torch::Tensor& text
   int64_t heads = text_out.size(1), cells = text_out.size(2);
   if (!element_functions)
     return join_parts({text_out, text_lse, {}}, {line_out, line_lse, {}}, heads, side, by_column, cells,
-                      text_out.scalar_type());
+                      text_out.scalar_type(), true);
   auto t = text_out.to(torch::kFloat64), tl = text_lse.to(torch::kFloat64).contiguous();
   auto l = line_out.to(torch::kFloat64).contiguous(), ll = line_lse.to(torch::kFloat64).contiguous();
   auto out = torch::empty(t.sizes(), t.options()), lse = torch::empty(tl.sizes(), tl.options());
@@ -530,7 +520,8 @@ std::pair<torch::Tensor, torch::Tensor> join_attention(const torch::Tensor& text
 torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
                                      const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
                                      bool by_column, double scale) {
-  return merged_axial_function<reference_ops>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale);
+  return merged_axial_function<reference_ops>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale,
+                                                     false);
 }
 
 torch::Tensor geglu_backward(const torch::Tensor& input, const torch::Tensor& grad) {

@@ -15,7 +15,7 @@ namespace ttt::model {
 bool kernels_compiled();
 
 /// True when the kernels can take `x`: a float or bf16 tensor on a GPU, in a
-/// build that has them, unless TTT_GPU_KERNELS=off is in the environment.
+/// build that has them (and they run on that GPU).
 bool fused_supported(const torch::Tensor& x);
 
 /// Rotary embedding of `x` [B, n, …] (positions along dim 1, the last dims
@@ -46,16 +46,11 @@ bool fused_token_shift(torch::Tensor& out, const torch::Tensor& x, int64_t text_
 /// merged output and log-sum-exp (exact, as ring attention does). So the text
 /// keys are never copied per line. bf16/fp16 on a GPU of a libtorch with
 /// flash attention's forward and backward ops; returns an undefined tensor
-/// where that is not so (the caller then takes another path).
+/// where that is not so (the caller then takes another path). `kernels`:
+/// the join may run as ttt's kernel.
 torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
                                      const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
-                                     bool by_column, double scale);
-
-/// Whether merged_axial_attention may be used (and on the CPU, the merging
-/// with explicit parts): on unless turned off here or by
-/// TTT_AXIAL_ATTENTION=per-line in the environment (to compare the paths).
-void set_merged_axial_attention(bool on);
-bool merged_axial_attention_enabled();
+                                     bool by_column, double scale, bool kernels);
 
 /// The kernels' element functions run on the CPU over float tensors, for the
 /// tests: the same arithmetic as the GPU, checked against libtorch's ops.

@@ -52,12 +52,12 @@ if [ "${1:-}" = bench ]; then
     timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
   }
   timeout 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
-    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*:merged_*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
+    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*:merged_*:the_attention_merge*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
   ttt_bench() { bench 150 --config configs/model/dalle-ttt.ini --steps 2 "$@"; }
   ttt_bench --batch 8 --accumulate 4 --reversible off --graph
   # The same without the merged axial attention, then without ttt's kernels.
-  TTT_AXIAL_ATTENTION=per-line ttt_bench --batch 8 --accumulate 4 --reversible off --graph
-  TTT_GPU_KERNELS=off ttt_bench --batch 8 --accumulate 4 --reversible off --graph
+  ttt_bench --batch 8 --accumulate 4 --reversible off --graph --attention per-line
+  ttt_bench --batch 8 --accumulate 4 --reversible off --graph --kernels off
   ttt_bench --batch 8 --accumulate 4 --reversible off
   ttt_bench --batch 16 --accumulate 2 --reversible off --graph  # fits now? (text keys no longer copied per line)
   ttt_bench --batch 32 --reversible on --graph

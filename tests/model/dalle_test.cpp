@@ -384,17 +384,16 @@ BOOST_AUTO_TEST_CASE(axial_layers_by_their_structure_train_as_the_masked_form) {
   auto [text, image] = random_batch(c, 2, 5);
   for (bool recompute : {false, true}) {
     auto run = [&](bool by_structure) {
-      set_merged_axial_attention(by_structure);
       torch::manual_seed(9);
       dalle m(c);
       m->set_recompute(recompute);
+      m->set_fast_paths({true, by_structure});
       auto loss = m->loss(text, image).loss;
       loss.backward();
       std::vector<torch::Tensor> grads;
       for (const auto& p : m->parameters())
         if (p.grad().defined())
           grads.push_back(p.grad().flatten());
-      set_merged_axial_attention(true);
       return std::make_pair(loss.item<double>(), torch::cat(grads));
     };
     auto [structured_loss, structured] = run(true);

@@ -286,11 +286,10 @@ BOOST_AUTO_TEST_CASE(gpu_fused_kernels_equal_the_host_arithmetic_both_ways, *boo
   BOOST_TEST(torch::allclose(fused_rotary(strided, gcos, gsin, 0).cpu(), host::rotary(x, cos, sin, 0, 1.0f), 1e-5, 1e-5));
 }
 
-BOOST_AUTO_TEST_CASE(gpu_merged_axial_attention_equals_its_explicit_form_and_the_per_line_path,
+BOOST_AUTO_TEST_CASE(gpu_merged_attention_and_kernels_equal_the_plain_paths,
                      *boost::unit_test::precondition(has_gpu)) {
   // libtorch's flash attention under the merging (when this libtorch and GPU
-  // have it) against the same merging with explicit parts, then the model's
-  // bf16 loss and gradients through it against the per-line attention.
+  // have it) against the same merging with explicit parts.
   torch::manual_seed(13);
   auto gpu = torch::Device(torch::kCUDA, 0);
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(gpu);
@@ -301,10 +300,10 @@ BOOST_AUTO_TEST_CASE(gpu_merged_axial_attention_equals_its_explicit_form_and_the
                                      torch::randn({b, h, cells, dh}, bf16)};
     for (auto& x : in)
       x.requires_grad_();
-    auto out = merged_axial_attention(in[0], in[1], in[2], in[3], in[4], side, by_column, 0.2);
+    auto out = merged_axial_attention(in[0], in[1], in[2], in[3], in[4], side, by_column, 0.2, true);
     if (!out.defined()) {
       BOOST_TEST_MESSAGE("flash attention is not available here: the per-line path serves");
-      return;
+      break;
     }
     auto expected = host::merged_axial_attention(in[0], in[1], in[2], in[3], in[4], side, by_column, 0.2);
     BOOST_TEST(torch::allclose(out.to(torch::kFloat32), expected.to(torch::kFloat32), 2e-2, 2e-2));
@@ -317,12 +316,14 @@ BOOST_AUTO_TEST_CASE(gpu_merged_axial_attention_equals_its_explicit_form_and_the
     }
   }
   auto tiny = load_model_config("dalle-tiny");
-  auto run = [&](bool merged) {
-    set_merged_axial_attention(merged);
+  // The model's bf16 loss and gradients with each of its faster paths on,
+  // against both off (libtorch's ops, the per-line attention).
+  auto run = [&](bool kernels, bool merged) {
     torch::manual_seed(17);
     dalle m(tiny);
     m->to(gpu);
     m->set_recompute(false);
+    m->set_fast_paths({kernels, merged});
     auto text = torch::randint(1, tiny.num_text_tokens, {2, tiny.text_seq_len}).to(gpu);
     auto image = torch::randint(0, tiny.num_image_tokens, {2, tiny.image_seq_len()}).to(gpu);
     autocast_scope autocast(gpu);
@@ -332,11 +333,13 @@ BOOST_AUTO_TEST_CASE(gpu_merged_axial_attention_equals_its_explicit_form_and_the
     for (const auto& p : m->parameters())
       if (p.grad().defined())
         g.push_back(p.grad().flatten().to(torch::kCPU, torch::kFloat32));
-    set_merged_axial_attention(true);
     return std::make_pair(loss.item<double>(), torch::cat(g));
   };
-  auto [merged_loss, merged_grad] = run(true);
-  auto [line_loss, line_grad] = run(false);
-  BOOST_TEST(merged_loss == line_loss, boost::test_tools::tolerance(1e-2));
-  BOOST_TEST(torch::cosine_similarity(merged_grad, line_grad, 0).item<double>() > 0.999);
+  auto [plain_loss, plain_grad] = run(false, false);
+  for (auto [kernels, merged] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
+    auto [loss, grad] = run(kernels, merged);
+    BOOST_TEST(loss == plain_loss, boost::test_tools::tolerance(1e-2));
+    BOOST_TEST(torch::cosine_similarity(grad, plain_grad, 0).item<double>() > 0.999,
+               "kernels " << kernels << " merged " << merged);
+  }
 }

@@ -79,6 +79,11 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_files_get_a_clear_error_and_nonzero_exit) {
   auto accumulate = run("bench train --config " + config("dalle-tiny") + " --accumulate 0");
   BOOST_TEST(accumulate.status == 2);
   BOOST_TEST(accumulate.output.find("--accumulate") != std::string::npos);
+  for (const char* bad : {" --kernels maybe", " --attention sparse"}) {
+    auto path = run("bench train --config " + config("dalle-tiny") + bad);
+    BOOST_TEST(path.status == 2, bad);
+    BOOST_TEST(path.output.find(std::string(bad).substr(1, std::string(bad).find(' ', 1) - 1)) != std::string::npos, bad);
+  }
   // A profile needs a libtorch with kineto: written where there is one, a
   // clear error where there is not (Debian's).
   std::string trace = "/tmp/ttt-train-test-" + std::to_string(::getpid()) + ".json";
