@@ -7,7 +7,6 @@
 #endif
 
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
