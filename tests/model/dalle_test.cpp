@@ -138,11 +138,7 @@ BOOST_AUTO_TEST_CASE(merged_axial_attention_equals_masked_attention_with_its_gra
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   for (int64_t cells : {side * side, side * side - 1, side * side - 7}) {
     for (bool by_column : {false, true}) {
-      std::vector<torch::Tensor> in = {torch::randn({b, h, cells, dh}, f64), torch::randn({b, h, t, dh}, f64),
-                                       torch::randn({b, h, t, dh}, f64), torch::randn({b, h, cells, dh}, f64),
-                                       torch::randn({b, h, cells, dh}, f64)};
-      for (auto& x : in)
-        x.requires_grad_();
+      auto in = axial_attention_inputs(b, h, t, cells, dh, f64);
       auto allowed = torch::ones({cells, t + cells}, torch::kBool);
       for (int64_t i = 0; i < cells; ++i)
         for (int64_t j = 0; j < cells; ++j) {

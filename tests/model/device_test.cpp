@@ -295,11 +295,7 @@ BOOST_AUTO_TEST_CASE(gpu_merged_attention_and_kernels_equal_the_plain_paths,
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(gpu);
   int64_t b = 2, h = 4, t = 40, side = 16, cells = side * side - 1, dh = 32;
   for (bool by_column : {false, true}) {
-    std::vector<torch::Tensor> in = {torch::randn({b, h, cells, dh}, bf16), torch::randn({b, h, t, dh}, bf16),
-                                     torch::randn({b, h, t, dh}, bf16), torch::randn({b, h, cells, dh}, bf16),
-                                     torch::randn({b, h, cells, dh}, bf16)};
-    for (auto& x : in)
-      x.requires_grad_();
+    auto in = axial_attention_inputs(b, h, t, cells, dh, bf16);
     auto out = merged_axial_attention(in[0], in[1], in[2], in[3], in[4], side, by_column, 0.2, true);
     if (!out.defined()) {
       BOOST_TEST_MESSAGE("flash attention is not available here: the per-line path serves");

@@ -22,4 +22,17 @@ inline std::pair<torch::Tensor, torch::Tensor> random_batch(const dalle_config& 
   return {text, image};
 }
 
+/// Random inputs of the merged axial attention (fused.hpp), requiring
+/// gradients: image queries [b, h, cells, dh], text keys and values
+/// [b, h, t, dh], the cells' keys and values [b, h, cells, dh].
+inline std::vector<torch::Tensor> axial_attention_inputs(int64_t b, int64_t h, int64_t t, int64_t cells, int64_t dh,
+                                                         const torch::TensorOptions& o) {
+  std::vector<torch::Tensor> in = {torch::randn({b, h, cells, dh}, o), torch::randn({b, h, t, dh}, o),
+                                   torch::randn({b, h, t, dh}, o), torch::randn({b, h, cells, dh}, o),
+                                   torch::randn({b, h, cells, dh}, o)};
+  for (auto& x : in)
+    x.requires_grad_();
+  return in;
+}
+
 } // namespace ttt::model::testing
