@@ -169,7 +169,7 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
   if (device.is_cuda())
     return "fused";
   (void)kernels;
-  return structured && c.image_fmap_size >= 16 ? "explicit,lines:merged" : "explicit";
+  return structured && dalle_impl::cpu_attention_by_structure(c) ? "explicit,lines:merged" : "explicit";
 }
 
 /// One training step under libtorch's profiler (kineto): the trace for
@@ -593,6 +593,7 @@ int run_train_benchmark(const std::vector<std::string>& args) {
       rc = 1;
       continue;
     }
+    bool kernels_used = kernels == "on" && fused_supported(torch::zeros({1}, torch::TensorOptions().device(*device)));
     char mfu[96] = "mfu=unknown(no --peak-tflops)";
     if (peak > 0)
       std::snprintf(mfu, sizeof mfu, "mfu=%.1f%% peak_tflops=%.1f", 100.0 * m->model_tflops / peak, peak);
@@ -605,9 +606,8 @@ int run_train_benchmark(const std::vector<std::string>& args) {
                 recompute ? "on" : "off", static_cast<long long>(*batch), static_cast<long long>(*accumulate),
                 static_cast<long long>(*steps), torch::get_num_threads(),
                 attention_kernels(cfg->model, *batch, *device, attention == "structured", kernels == "on").c_str(),
-                graph ? "on" : "off",
-                kernels == "on" && fused_supported(torch::zeros({1}, torch::TensorOptions().device(*device))) ? "ttt"
-                                                                                                               : "libtorch", m->forward_ms, m->backward_ms, m->step_ms, m->samples_per_second,
+                graph ? "on" : "off", kernels_used ? "ttt" : "libtorch", m->forward_ms, m->backward_ms, m->step_ms,
+                m->samples_per_second,
                 m->tokens_per_second, m->peak_mib, model_flops_per_sample(cfg->model) / 1e12, m->model_tflops, mfu,
                 *baseline, 100.0 * m->model_tflops / *baseline);
     std::fflush(stdout);

@@ -440,7 +440,7 @@ torch::Tensor dalle_impl::explicit_attention(size_t layer, const torch::Tensor& 
   // That pays from 16×16 grids on (dalle-small's step 1.2–1.3× faster); on
   // dalle-tiny's 8×8 the one masked n×n product is 5–8% faster.
   bool by_structure = fast_paths_.structured_attention && (type == "axial_row" || type == "axial_col") &&
-                      cells > 0 && c.image_fmap_size >= 16;
+                      cells > 0 && cpu_attention_by_structure(c);
   if (!by_structure)
     return masked(q, k, v, n);
   auto qs = q.split_with_sizes({t, cells}, 2), ks = k.split_with_sizes({t, cells}, 2),

@@ -102,7 +102,9 @@ public:
     bool structured_attention = true; ///< axial layers as text + own line (GPU: merged flash; CPU: from 16×16 grids)
   };
   void set_fast_paths(const fast_paths& paths) { fast_paths_ = paths; }
-  const fast_paths& paths() const { return fast_paths_; }
+  /// True when the CPU computes this config's axial layers by their structure
+  /// (with structured_attention): it pays from 16×16 grids on.
+  static bool cpu_attention_by_structure(const dalle_config& c) { return c.image_fmap_size >= 16; }
 
   /// Every tensor with its dalle-pytorch names, in a stable order.
   std::vector<named_tensor> named_tensors() const;
