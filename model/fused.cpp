@@ -299,8 +299,9 @@ struct merged_axial_function : torch::autograd::Function<merged_axial_function<O
 };
 
 #ifdef TTT_WITH_CUDA
-int64_t as_int(int64_t v) { return v; }
-int64_t as_int(const c10::SymInt& v) { return v.expect_int(); }
+// Flash's sizes are int64_t or SymInt, by libtorch version: one of these goes unused.
+[[maybe_unused]] int64_t as_int(int64_t v) { return v; }
+[[maybe_unused]] int64_t as_int(const c10::SymInt& v) { return v.expect_int(); }
 
 template <typename T>
 using flash_forward_result = decltype(at::_scaled_dot_product_flash_attention(

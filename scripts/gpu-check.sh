@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of ttt, for a machine with a CUDA GPU and PyTorch's libtorch
-# (the `device` machines; scripts/gpu-kit.sh prepares .device-kit/ here, to
-# travel with carry [".device-kit"]): builds ttt against the CUDA libtorch, runs the model tests
+# (the `device` machines; scripts/gpu-kit.sh prepares .device-kit/ here, the
+# CUDA kernels prebuilt in it for a machine without nvcc, to travel with carry
+# [".device-kit"]): builds ttt against the CUDA libtorch, runs the model tests
 # (their GPU cases compare CUDA with the CPU), and benchmarks training on the
 # GPU. Results go to $OUT (default: gpu-check-out/).
 #   scripts/gpu-check.sh [quick|bench]   quick: dalle-small only; bench: ttt and
@@ -24,13 +25,28 @@ echo "gpu-check: cuda_runtime_api.h: ${cuda_header:-not found}"
 nvcc_path=$(command -v nvcc || ls /usr/local/cuda*/bin/nvcc /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/bin/nvcc 2>/dev/null | head -1)
 [ -n "$nvcc_path" ] && export PATH=$PATH:$(dirname "$nvcc_path")
 echo "gpu-check: nvcc: ${nvcc_path:-not found}"
+# Without nvcc and CUDA's static runtime here, the kernels scripts/gpu-kit.sh
+# compiled off the machine from these same sources.
+kernel_options=()
+cudart_here=""
+[ -n "$nvcc_path" ] && for f in "$(dirname "$(dirname "$nvcc_path")")"/{lib64,targets/x86_64-linux/lib}/libcudart_static.a; do
+  [ -f "$f" ] && cudart_here=$f
+done
+if [ -z "$cudart_here" ] && [ -f .device-kit/cuda/kernels.o ]; then
+  if [ "$(bash scripts/nvcc-kernels.sh --source-hash "$PWD")" = "$(cat .device-kit/cuda/source.sha256)" ]; then
+    kernel_options=("-Dgpu_kernels_prebuilt=$PWD/.device-kit/cuda")
+    echo "gpu-check: ttt's kernels prebuilt by scripts/gpu-kit.sh ($(cat .device-kit/cuda/nvcc.txt))"
+  else
+    echo "gpu-check: .device-kit/cuda/kernels.o was built from other sources (rerun scripts/gpu-kit.sh): not used"
+  fi
+fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv | tee "$out/gpu.txt"
 start=$(date +%s)
 if [ ! -f build-gpu/build.ninja ]; then
   # -U_GLIBCXX_ASSERTIONS: the machine's g++ enables libstdc++ assertions,
   # which CAF 0.17's function-based actors trip (see the kit's README).
   LDFLAGS="$TTT_GPU_LDFLAGS" meson setup build-gpu -Dcpp_std=c++17 -Dbuildtype=release \
-    -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS > "$out/setup.txt" 2>&1 ||
+    -Dtorch_dir="$torch_root" -Dcpp_args=-U_GLIBCXX_ASSERTIONS "${kernel_options[@]}" > "$out/setup.txt" 2>&1 ||
     { tail -40 "$out/setup.txt"; exit 1; }
 fi
 targets="apps/ttt model/libttt_sentencepiece.so tests/model/model_test tests/trainer/swarm_dalle_test"
@@ -41,31 +57,59 @@ if ! ninja -C build-gpu -j"$(nproc)" $targets > "$out/build.txt" 2>&1; then
 fi
 echo "gpu-check: built in $(( $(date +%s) - start )) s; $(grep -o "ttt CUDA kernels: .*" build-gpu/meson-logs/meson-log.txt | tail -1)"
 
+summarize_bench() { # FILE: each bench train line shortened to its settings and figures
+  awk '/^bench train config=/ {
+    line = ""
+    for (i = 3; i <= NF; i++) {
+      split($i, kv, "=")
+      if (kv[1] ~ /^(config|batch|accumulate|reversible|graph|kernels|attention|samples_per_s|mfu|peak_step_mib)$/)
+        line = line " " $i
+    }
+    print substr(line, 2)
+  }' "$1"
+}
+
 model_test() {
   # Logged to stderr, unbuffered: a crash loses nothing.
   timeout "$1" build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short "${@:2}" 2>&1
 }
 if [ "${1:-}" = bench ]; then
+  # Most telling first; each run stops at the deadline (GPU_CHECK_SECONDS
+  # from the build's start, 540 by default: a device call's limit is 600), so that
+  # what ran comes back whole.
+  deadline=$(( start + ${GPU_CHECK_SECONDS:-540} ))
+  bounded() { # SECONDS COMMAND...: at most SECONDS, and never past the deadline
+    local left=$(( deadline - $(date +%s) ))
+    if [ "$left" -lt 20 ]; then
+      echo "gpu-check: out of time, skipped: ${*:2}"
+      return 0
+    fi
+    timeout $(( $1 < left ? $1 : left )) "${@:2}"
+  }
+  echo "== the GPU tests of the fast paths"
+  bounded 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
+    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*:merged_*:the_attention_merge*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
   echo "== bench train, with a profile of dalle-ttt"
   peak=989.4
   bench() {
-    timeout "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
+    bounded "$1" build-gpu/apps/ttt bench train --device cuda --peak-tflops $peak "${@:2}" 2>> "$out/bench-progress.txt" | tee -a "$out/bench.txt"
   }
-  timeout 120 build-gpu/tests/model/model_test --log_level=test_suite --log_sink=stderr --report_level=short \
-    --run_test='gpu_*:graphed*:loss_*:token_*:fused_*:merged_*:the_attention_merge*' 2>&1 | grep -vE "Entering test (case|module)" | tail -12
   ttt_bench() { bench 150 --config configs/model/dalle-ttt.ini --steps 2 "$@"; }
   ttt_bench --batch 8 --accumulate 4 --reversible off --graph
+  ttt_bench --batch 8 --accumulate 4 --reversible off --profile "$out/ttt-kept.json"
   # The same without the merged axial attention, then without ttt's kernels.
   ttt_bench --batch 8 --accumulate 4 --reversible off --graph --attention per-line
   ttt_bench --batch 8 --accumulate 4 --reversible off --graph --kernels off
-  ttt_bench --batch 8 --accumulate 4 --reversible off
   ttt_bench --batch 16 --accumulate 2 --reversible off --graph  # fits now? (text keys no longer copied per line)
+  ttt_bench --batch 8 --accumulate 4 --reversible off
   ttt_bench --batch 32 --reversible on --graph
   ttt_bench --batch 1 --accumulate 16 --reversible on --graph
   bench 90 --config configs/model/dalle-small.ini --batch 64 --steps 3 --reversible on --compare-cpu --graph
-  ttt_bench --batch 8 --accumulate 4 --reversible off --profile "$out/ttt-kept.json"
-  head -30 "$out/ttt-kept.json.txt"
-  tail -6 "$out/bench-progress.txt"
+  echo "== the profile (kernels by time)"
+  head -30 "$out/ttt-kept.json.txt" 2>/dev/null
+  tail -4 "$out/bench-progress.txt"
+  echo "== summary"
+  summarize_bench "$out/bench.txt"
   gzip -f "$out"/*.json 2>/dev/null
   exit 0
 fi
@@ -88,6 +132,7 @@ if [ "${1:-}" != quick ]; then
   bench 120 --config configs/model/dalle-ttt.ini --batch 32 --steps 3 --reversible on
 fi
 tail -4 "$out/bench-progress.txt"
+summarize_bench "$out/bench.txt"
 
 echo "== two dalle-tiny trainers averaging, on the GPU (device = auto)"
 timeout 120 build-gpu/tests/trainer/swarm_dalle_test --log_level=test_suite --log_sink=stderr --report_level=short 2>&1 |

@@ -20,6 +20,26 @@ extra=(libsentencepiece0 libsentencepiece-dev libpng16-16 libpng-dev zlib1g-dev)
 for p in "${extra[@]}"; do
   ls .device-kit/debs/"${p}"_*.deb >/dev/null 2>&1 || { echo "gpu-kit: could not download $p" >&2; exit 1; }
 done
+# ttt's CUDA kernels, compiled here for a GPU machine without nvcc, with
+# CUDA's static runtime beside them (scripts/gpu-check.sh links them there
+# when it finds no nvcc and the sources still hash the same).
+nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
+if [ -n "$nvcc" ]; then
+  cuda_root=$(dirname "$(dirname "$nvcc")")
+  cudart=$(ls "$cuda_root"/lib64/libcudart_static.a "$cuda_root"/targets/x86_64-linux/lib/libcudart_static.a 2>/dev/null | head -1)
+  if [ -n "$cudart" ]; then
+    mkdir -p .device-kit/cuda
+    bash scripts/nvcc-kernels.sh "$nvcc" "$PWD" .device-kit/cuda/kernels.o
+    cp "$cudart" .device-kit/cuda/
+    bash scripts/nvcc-kernels.sh --source-hash "$PWD" > .device-kit/cuda/source.sha256
+    "$nvcc" --version | tail -2 | head -1 > .device-kit/cuda/nvcc.txt
+    echo "gpu-kit: kernels prebuilt with $nvcc ($(cat .device-kit/cuda/nvcc.txt))"
+  else
+    echo "gpu-kit: no libcudart_static.a beside $nvcc: kernels not prebuilt" >&2
+  fi
+else
+  echo "gpu-kit: no nvcc here: kernels not prebuilt (the GPU machine's nvcc, if any, builds them)" >&2
+fi
 # The shapes dataset, made here: scripts/gpu-check.sh runs two trainer nodes
 # on it there (training its tokenizer crashes on that machine).
 ttt=${TTT_BINARY:-build/apps/ttt}
