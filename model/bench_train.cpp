@@ -158,9 +158,8 @@ std::string attention_kernels(const dalle_config& c, int64_t batch, const torch:
     auto choice_lines = at::_fused_sdp_choice(lines_q, lines_k, lines_k, torch::ones({side, t + side}, bools), 0.0, false, scale);
     auto choice_masked = at::_fused_sdp_choice(full, full, full, torch::ones({n, n}, bools), 0.0, false, scale);
     // The lines as two flash attentions merged (fused.hpp), where this libtorch and GPU allow it.
-    auto cells = torch::zeros({1, h, side * side, dh}, o), text_keys = torch::zeros({1, h, t, dh}, o);
     bool merged = structured &&
-                  merged_axial_attention(cells, text_keys, text_keys, cells, cells, side, false, scale, kernels).defined();
+                  axial_attention(torch::zeros({1, n, 3 * h, dh}, o), h, t, side, false, scale, kernels).defined();
     return std::string("text:") + name(choice_text) + ",lines:" + (merged ? "flash-merged" : name(choice_lines)) +
            ",masked:" + name(choice_masked);
   }

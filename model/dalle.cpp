@@ -405,49 +405,54 @@ torch::Tensor dalle_impl::attend(size_t layer, const torch::Tensor& x) {
   auto a = attns_[attn_index_[layer]];
   int64_t b = x.size(0), n = x.size(1);
   // q, k and v of every head rotated in one go, in the projection's own
-  // layout [B, n, 3·H, Dh]; unbind's backward is one stack (select's would
-  // be three zero-filled copies).
-  auto qkv = rotate(project(x, a->to_qkv).view({b, n, 3 * c.heads, c.dim_head}), 0, n, 1)
-                 .unflatten(2, {3, c.heads})
-                 .unbind(2);
-  auto q = qkv[0].transpose(1, 2), k = qkv[1].transpose(1, 2), v = qkv[2].transpose(1, 2); // [B, H, n, Dh]
+  // layout [B, n, 3·H, Dh].
+  auto qkv = rotate(project(x, a->to_qkv).view({b, n, 3 * c.heads, c.dim_head}), 0, n, 1);
   double scale = std::pow(static_cast<double>(c.dim_head), -0.5);
-  torch::Tensor out;
+  auto out = structured_attention(layer, qkv, scale); // [B, n, H, Dh]
+  if (!out.defined()) {
+    // unbind's backward is one stack (select's would be three zero-filled copies).
+    auto parts = qkv.unflatten(2, {3, c.heads}).unbind(2);
+    auto q = parts[0].transpose(1, 2), k = parts[1].transpose(1, 2), v = parts[2].transpose(1, 2); // [B, H, n, Dh]
 #ifdef TTT_WITH_CUDA
-  if (x.is_cuda()) {
-    out = fused_attention(layer, q, k, v, scale);
-  } else
+    if (x.is_cuda()) {
+      out = fused_attention(layer, q, k, v, scale);
+    } else
 #endif
-  {
-    out = explicit_attention(layer, q, k, v, scale);
+    {
+      out = explicit_attention(layer, q, k, v, scale);
+    }
+    out = out.transpose(1, 2);
   }
-  return scaled_linear(out.transpose(1, 2).reshape({b, n, c.heads * c.dim_head}), a->to_out, layers_[layer]->scale_f);
+  return scaled_linear(out.reshape({b, n, c.heads * c.dim_head}), a->to_out, layers_[layer]->scale_f);
+}
+
+torch::Tensor dalle_impl::structured_attention(size_t layer, const torch::Tensor& qkv, double scale) const {
+  // Axial layers by their structure: the text causally, each image query
+  // against all text and its own line (fused.hpp) — the n×n scores the mask
+  // would discard never computed. On a GPU through flash attention (where
+  // this libtorch and GPU have it); on the CPU with explicit parts, which pays
+  // from 16×16 grids on (dalle-small's step 1.2–1.3× faster; on dalle-tiny's
+  // 8×8 the one masked n×n product is 5–8% faster).
+  const auto& c = config_;
+  const auto& type = c.attn_types[layer];
+  int64_t t = c.text_len(), cells = qkv.size(1) - t;
+  if (!fast_paths_.structured_attention || (type != "axial_row" && type != "axial_col") || cells <= 0)
+    return {};
+  bool by_column = type == "axial_col";
+  if (qkv.is_cuda()) {
+    auto dtype = autocast_active() ? torch::kBFloat16 : qkv.scalar_type();
+    return axial_attention(qkv.to(dtype), c.heads, t, c.image_fmap_size, by_column, scale, fast_paths_.kernels);
+  }
+  if (!cpu_attention_by_structure(c))
+    return {};
+  return host::axial_attention(qkv, c.heads, t, c.image_fmap_size, by_column, scale);
 }
 
 torch::Tensor dalle_impl::explicit_attention(size_t layer, const torch::Tensor& q, const torch::Tensor& k,
                                              const torch::Tensor& v, double scale) const {
-  const auto& c = config_;
-  const auto& type = c.attn_types[layer];
-  int64_t n = q.size(2), t = c.text_len(), cells = n - t;
-  auto masked = [&](const torch::Tensor& qs, const torch::Tensor& ks, const torch::Tensor& vs, int64_t len) {
-    auto dots = torch::matmul(qs * scale, ks.transpose(-1, -2));
-    dots = dots.masked_fill(blocked(layer, len), lowest(dots));
-    return torch::matmul(torch::softmax(dots, -1), vs);
-  };
-  // Axial layers by their structure, as on the GPU: the text causally, each
-  // image query against all text and its line (fused.hpp's merging, with
-  // explicit parts) — the n×n scores the mask would discard never computed.
-  // That pays from 16×16 grids on (dalle-small's step 1.2–1.3× faster); on
-  // dalle-tiny's 8×8 the one masked n×n product is 5–8% faster.
-  bool by_structure = fast_paths_.structured_attention && (type == "axial_row" || type == "axial_col") &&
-                      cells > 0 && cpu_attention_by_structure(c);
-  if (!by_structure)
-    return masked(q, k, v, n);
-  auto qs = q.split_with_sizes({t, cells}, 2), ks = k.split_with_sizes({t, cells}, 2),
-       vs = v.split_with_sizes({t, cells}, 2);
-  auto image = host::merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], c.image_fmap_size,
-                                            type == "axial_col", scale);
-  return torch::cat({masked(qs[0], ks[0], vs[0], t), image}, 2);
+  auto dots = torch::matmul(q * scale, k.transpose(-1, -2));
+  dots = dots.masked_fill(blocked(layer, q.size(2)), lowest(dots));
+  return torch::matmul(torch::softmax(dots, -1), v);
 }
 
 #ifdef TTT_WITH_CUDA
@@ -475,24 +480,17 @@ torch::Tensor dalle_impl::fused_attention(size_t layer, torch::Tensor q, torch::
     // attention): every query sees at least itself, so no row is all masked.
     return at::scaled_dot_product_attention(q, k, v, blocked(layer, n).logical_not(), 0.0, false, scale);
   }
-  // Axial attention as its structure: text queries see earlier text (causal,
-  // the flash kernel), an image query sees all text and the earlier cells of
-  // its line (row or column). Each line is one small attention over
-  // text + line keys, so the n×n scores the mask would discard are never
-  // computed. The grid is padded to full; the padding cell is the last of its
-  // line, seen only by its own (discarded) query.
+  // Axial attention per line (where structured_attention's merged flash
+  // parts are off or unavailable): text queries see earlier text (causal),
+  // an image query sees all text and the earlier cells of its line (row or
+  // column), as one small attention per line over text + line keys, the text
+  // keys copied to each line. The grid is padded to full; the padding cell
+  // is the last of its line, seen only by its own (discarded) query.
   // split's backward is one concatenation (slice's, a zero-filled copy each).
   auto qs = q.split_with_sizes({t, cells}, 2), ks = k.split_with_sizes({t, cells}, 2),
        vs = v.split_with_sizes({t, cells}, 2);
   auto text = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, true, scale);
   bool by_column = type == "axial_col";
-  // The text keys shared by all lines, not copied to each (fused.hpp).
-  auto merged = fast_paths_.structured_attention
-                    ? merged_axial_attention(qs[1], ks[0], vs[0], ks[1], vs[1], side, by_column, scale,
-                                             fast_paths_.kernels)
-                    : torch::Tensor();
-  if (merged.defined())
-    return join_positions(text, merged);
   auto lines = [&](const torch::Tensor& image_part) { // [B, H, side lines, side cells, Dh]
     auto grid = torch::constant_pad_nd(image_part, {0, 0, 0, side * side - cells}).unflatten(2, {side, side});
     return by_column ? grid.transpose(2, 3) : grid;

@@ -136,11 +136,15 @@ public:
 
 private:
   torch::Tensor attend(size_t layer, const torch::Tensor& shifted);
-  /// Attention of rotated q, k, v [B, H, n, Dh] with explicit scores (the CPU).
+  /// Axial layers by their structure (fused.hpp's axial_attention) from the
+  /// rotated qkv [B, n, 3·H, Dh], as [B, n, H, Dh]; undefined where the layer
+  /// or the fast paths do not take it (attend then takes the paths below).
+  torch::Tensor structured_attention(size_t layer, const torch::Tensor& qkv, double scale) const;
+  /// Attention of rotated q, k, v [B, H, n, Dh] with explicit masked scores (the CPU).
   torch::Tensor explicit_attention(size_t layer, const torch::Tensor& q, const torch::Tensor& k,
                                    const torch::Tensor& v, double scale) const;
 #ifdef TTT_WITH_CUDA
-  /// Attention of rotated q, k, v [B, H, n, Dh] through libtorch's fused kernels.
+  /// Attention of rotated q, k, v [B, H, n, Dh] through libtorch's fused kernels (axial layers per line).
   torch::Tensor fused_attention(size_t layer, torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) const;
 #endif
   /// Rotary embedding of positions begin..begin+n, found on `position_dim` of t [..., Dh].

@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <array>
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
@@ -243,24 +244,46 @@ std::pair<torch::Tensor, torch::Tensor> join_parts(const part_result& text, cons
   return {out, lse};
 }
 
+// q, k and v [B, H, n, Dh] as views of the projection's output [B, n, 3·H, Dh].
+std::array<torch::Tensor, 3> heads_of(const torch::Tensor& qkv, int64_t heads) {
+  auto parts = qkv.view({qkv.size(0), qkv.size(1), 3, heads, qkv.size(3)}).unbind(2);
+  return {parts[0].transpose(1, 2), parts[1].transpose(1, 2), parts[2].transpose(1, 2)};
+}
+
+// Axial attention over the whole sequence as three attention parts: the
+// text causally; the image queries against all text keys (dense); each line
+// (row, or column) causally against itself. The last two are joined by
+// their log-sum-exps. The backward runs each part's backward (the image
+// parts' given the joined output and log-sum-exp: their share of the whole
+// softmax's gradients) and writes q, k and v's gradients once, into one
+// tensor of the projection's shape.
 template <typename Ops>
-struct merged_axial_function : torch::autograd::Function<merged_axial_function<Ops>> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
-                               const torch::Tensor& k_text, const torch::Tensor& v_text, const torch::Tensor& k_cells,
-                               const torch::Tensor& v_cells, int64_t side, bool by_column, double scale,
-                               bool kernels) {
-    int64_t heads = q.size(1), cells = q.size(2);
-    auto q_lines = to_lines(q, side, by_column), k_lines = to_lines(k_cells, side, by_column),
-         v_lines = to_lines(v_cells, side, by_column);
-    auto text = Ops::forward(q, k_text, v_text, false, scale);
+struct axial_function : torch::autograd::Function<axial_function<Ops>> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv, int64_t heads,
+                               int64_t text_len, int64_t side, bool by_column, double scale, bool kernels) {
+    int64_t b = qkv.size(0), n = qkv.size(1), dh = qkv.size(3), t = text_len, cells = n - t;
+    auto [q, k, v] = heads_of(qkv, heads);
+    auto q_cells = q.narrow(2, t, cells), k_text = k.narrow(2, 0, t), v_text = v.narrow(2, 0, t);
+    auto q_lines = to_lines(q_cells, side, by_column), k_lines = to_lines(k.narrow(2, t, cells), side, by_column),
+         v_lines = to_lines(v.narrow(2, t, cells), side, by_column);
+    auto text = Ops::forward(q.narrow(2, 0, t), k_text, v_text, true, scale);
+    auto image_text = Ops::forward(q_cells, k_text, v_text, false, scale);
     auto line = Ops::forward(q_lines, k_lines, v_lines, true, scale);
-    TORCH_CHECK(text.lse.dim() == 3 && text.lse.size(2) == cells && line.lse.dim() == 3 && line.lse.size(2) == side,
-                "merged axial attention: a log-sum-exp of ", text.lse.sizes(), " for ", cells,
+    TORCH_CHECK(image_text.lse.dim() == 3 && image_text.lse.size(2) == cells && line.lse.dim() == 3 &&
+                    line.lse.size(2) == side,
+                "axial attention: a log-sum-exp of ", image_text.lse.sizes(), " for ", cells,
                 " queries (expected [B, H, queries])");
-    auto [out, lse] = join_parts(text, line, heads, side, by_column, cells, q.scalar_type(), kernels);
-    ctx->save_for_backward({q, k_text, v_text, q_lines, k_lines, v_lines, out, lse});
+    auto [image, image_lse] = join_parts(image_text, line, heads, side, by_column, cells, q.scalar_type(), kernels);
+    // [B, n, H, Dh]: the output projection reads it as [B, n, H·Dh].
+    auto out = torch::empty({b, n, heads, dh}, qkv.options());
+    out.narrow(1, 0, t).copy_(text.out.transpose(1, 2));
+    out.narrow(1, t, cells).copy_(image.transpose(1, 2));
+    ctx->save_for_backward({qkv, text.out, text.lse, image, image_lse, q_lines, k_lines, v_lines});
     text.state.save(ctx, "text_");
+    image_text.state.save(ctx, "image_text_");
     line.state.save(ctx, "line_");
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["text_len"] = text_len;
     ctx->saved_data["side"] = side;
     ctx->saved_data["by_column"] = by_column;
     ctx->saved_data["scale"] = scale;
@@ -270,31 +293,38 @@ struct merged_axial_function : torch::autograd::Function<merged_axial_function<O
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     auto saved = ctx->get_saved_variables();
-    const auto &q = saved[0], &k_text = saved[1], &v_text = saved[2], &q_lines = saved[3], &k_lines = saved[4],
-               &v_lines = saved[5], &out = saved[6], &lse = saved[7];
-    int64_t side = ctx->saved_data["side"].toInt(), heads = q.size(1), cells = q.size(2);
+    const auto &qkv = saved[0], &text_out = saved[1], &text_lse = saved[2], &image = saved[3],
+               &image_lse = saved[4], &q_lines = saved[5], &k_lines = saved[6], &v_lines = saved[7];
+    int64_t heads = ctx->saved_data["heads"].toInt(), t = ctx->saved_data["text_len"].toInt(),
+            side = ctx->saved_data["side"].toInt(), cells = qkv.size(1) - t;
     bool by_column = ctx->saved_data["by_column"].toBool();
     double scale = ctx->saved_data["scale"].toDouble();
-    auto dout = grads[0].to(q.scalar_type()).contiguous();
-    // Each part's backward with the merged output and log-sum-exp gives its
-    // share of the whole attention's gradients (the softmax is over both).
-    auto text = Ops::backward(dout, q, k_text, v_text, out, lse, part_state::load(ctx, "text_"), false, scale);
+    auto [q, k, v] = heads_of(qkv, heads);
+    auto d = grads[0].to(qkv.scalar_type()).contiguous().transpose(1, 2); // [B, H, n, Dh]
+    auto d_cells = d.narrow(2, t, cells);
+    auto k_text = k.narrow(2, 0, t), v_text = v.narrow(2, 0, t);
+    auto text = Ops::backward(d.narrow(2, 0, t), q.narrow(2, 0, t), k_text, v_text, text_out, text_lse,
+                              part_state::load(ctx, "text_"), true, scale);
+    auto image_text = Ops::backward(d_cells, q.narrow(2, t, cells), k_text, v_text, image, image_lse,
+                                    part_state::load(ctx, "image_text_"), false, scale);
     // The padding cell's query has no gradient; its log-sum-exp is taken
     // huge so that its (unused) probabilities are 0, not overflowing.
-    auto line = Ops::backward(to_lines(dout, side, by_column), q_lines, k_lines, v_lines,
-                              to_lines(out, side, by_column),
-                              to_lines(lse.unsqueeze(-1), side, by_column, 1e30).squeeze(-1),
+    auto line = Ops::backward(to_lines(d_cells, side, by_column), q_lines, k_lines, v_lines,
+                              to_lines(image, side, by_column),
+                              to_lines(image_lse.unsqueeze(-1), side, by_column, 1e30).squeeze(-1),
                               part_state::load(ctx, "line_"), true, scale);
     auto back = [&](const torch::Tensor& g) { return from_lines(g, heads, side, by_column, cells); };
-    return {std::get<0>(text) + back(std::get<0>(line)),
-            std::get<1>(text),
-            std::get<2>(text),
-            back(std::get<1>(line)),
-            back(std::get<2>(line)),
-            {},
-            {},
-            {},
-            {}};
+    auto dqkv = torch::empty(qkv.sizes(), qkv.options());
+    auto [dq, dk, dv] = heads_of(dqkv, heads);
+    // Each slice written once: a sum of two parts straight into it.
+    auto sum_into = [](torch::Tensor slice, const torch::Tensor& a, const torch::Tensor& b) { at::add_out(slice, a, b); };
+    dq.narrow(2, 0, t).copy_(std::get<0>(text));
+    sum_into(dq.narrow(2, t, cells), std::get<0>(image_text), back(std::get<0>(line)));
+    sum_into(dk.narrow(2, 0, t), std::get<1>(text), std::get<1>(image_text));
+    dk.narrow(2, t, cells).copy_(back(std::get<1>(line)));
+    sum_into(dv.narrow(2, 0, t), std::get<2>(text), std::get<2>(image_text));
+    dv.narrow(2, t, cells).copy_(back(std::get<2>(line)));
+    return {dqkv, {}, {}, {}, {}, {}, {}};
   }
 };
 
@@ -356,33 +386,38 @@ bool flash_runs(const T& like) {
 }
 
 template <typename T>
-T merged_axial_or_undefined(const T& q, const T& k_text, const T& v_text, const T& k_cells, const T& v_cells,
-                            int64_t side, bool by_column, double scale, bool kernels) {
+T axial_or_undefined(const T& qkv, int64_t heads, int64_t text_len, int64_t side, bool by_column, double scale,
+                     bool kernels) {
   if constexpr (has_flash_ops<T>::value) {
-    if (flash_runs(q))
-      return merged_axial_function<flash_ops<T>>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale,
-                                                        kernels);
+    if (flash_runs(qkv))
+      return axial_function<flash_ops<T>>::apply(qkv, heads, text_len, side, by_column, scale, kernels);
   }
   return T();
 }
 #endif
 
+// qkv [B, n, 3·heads, Dh] holding text_len text positions and 1 … side² cells.
+void check_axial_shape(const torch::Tensor& qkv, int64_t heads, int64_t text_len, int64_t side) {
+  TORCH_CHECK(qkv.dim() == 4 && heads > 0 && qkv.size(2) == 3 * heads, "axial attention: expected q, k and v as [B, n, 3·",
+              heads, ", Dh], got ", qkv.sizes());
+  int64_t cells = qkv.size(1) - text_len;
+  TORCH_CHECK(text_len > 0 && cells > 0 && cells <= side * side, "axial attention: ", qkv.size(1),
+              " positions are not ", text_len, " text positions and 1 to ", side * side, " cells");
+}
+
 } // namespace
 
-torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
-                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
-                                     bool by_column, double scale, bool kernels) {
+torch::Tensor axial_attention(const torch::Tensor& qkv, int64_t heads, int64_t text_len, int64_t side, bool by_column,
+                              double scale, bool kernels) {
+  check_axial_shape(qkv, heads, text_len, side);
 #ifdef TTT_WITH_CUDA
-  bool flash_shape = q.is_cuda() && (q.scalar_type() == torch::kBFloat16 || q.scalar_type() == torch::kHalf) &&
-                     q.size(-1) % 8 == 0 && q.size(-1) <= 256 && q.size(2) > 0 && q.size(2) <= side * side;
-  for (const auto* t : {&k_text, &v_text, &k_cells, &v_cells})
-    flash_shape = flash_shape && t->scalar_type() == q.scalar_type();
+  bool flash_shape = qkv.is_cuda() &&
+                     (qkv.scalar_type() == torch::kBFloat16 || qkv.scalar_type() == torch::kHalf) &&
+                     qkv.size(-1) % 8 == 0 && qkv.size(-1) <= 256;
   if (flash_shape)
-    return merged_axial_or_undefined<torch::Tensor>(q, k_text, v_text, k_cells, v_cells, side, by_column, scale,
-                                                    kernels);
+    return axial_or_undefined<torch::Tensor>(qkv, heads, text_len, side, by_column, scale, kernels);
 #else
-  (void)q, (void)k_text, (void)v_text, (void)k_cells, (void)v_cells, (void)side, (void)by_column, (void)scale,
-      (void)kernels;
+  (void)by_column, (void)scale, (void)kernels;
 #endif
   return {};
 }
@@ -517,11 +552,10 @@ std::pair<torch::Tensor, torch::Tensor> join_attention(const torch::Tensor& text
   return {out, lse};
 }
 
-torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
-                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
-                                     bool by_column, double scale) {
-  return merged_axial_function<reference_ops>::apply(q, k_text, v_text, k_cells, v_cells, side, by_column, scale,
-                                                     false);
+torch::Tensor axial_attention(const torch::Tensor& qkv, int64_t heads, int64_t text_len, int64_t side, bool by_column,
+                              double scale) {
+  check_axial_shape(qkv, heads, text_len, side);
+  return axial_function<reference_ops>::apply(qkv, heads, text_len, side, by_column, scale, false);
 }
 
 torch::Tensor geglu_backward(const torch::Tensor& input, const torch::Tensor& grad) {

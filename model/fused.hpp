@@ -36,21 +36,26 @@ torch::Tensor fused_geglu(const torch::Tensor& h);
 /// (the caller then copies with libtorch's ops).
 bool fused_token_shift(torch::Tensor& out, const torch::Tensor& x, int64_t text_len, int64_t side, bool adjoint);
 
-/// Axial attention of the image queries `q` [B, H, cells, Dh] (cells ≤
-/// side², row-major over the grid): each sees every text key (`k_text`,
-/// `v_text` [B, H, t, Dh]) and the cells of its own row (or column, with
-/// `by_column`) up to itself (`k_cells`, `v_cells` [B, H, cells, Dh]).
-/// Computed as two flash attentions — all image queries against the text
-/// keys, dense, and each line causally against itself — merged by their
-/// log-sum-exps; the backward runs flash's backward on each part with the
-/// merged output and log-sum-exp (exact, as ring attention does). So the text
-/// keys are never copied per line. bf16/fp16 on a GPU of a libtorch with
-/// flash attention's forward and backward ops; returns an undefined tensor
-/// where that is not so (the caller then takes another path). `kernels`:
-/// the join may run as ttt's kernel.
-torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
-                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
-                                     bool by_column, double scale, bool kernels);
+/// Axial attention (a layer of type axial_row or axial_col) over the whole
+/// sequence, from its projected and rotated q, k and v `qkv` [B, n, 3·heads,
+/// Dh] (n = text_len text positions, then 1 … side² grid cells, row-major):
+/// a text query sees the text up to itself; an image query sees every text
+/// key and the cells of its own row (or column, with `by_column`) up to
+/// itself. Returns [B, n, heads, Dh], contiguous, so that the output
+/// projection reads it as [B, n, heads·Dh].
+///
+/// Computed as three attentions — the text causally, all image queries
+/// against the text keys (dense), each line causally against itself — the
+/// last two merged by their log-sum-exps; the backward runs each part's
+/// backward with the merged output and log-sum-exp (exact, as ring attention
+/// does) and writes q, k and v's gradients once, into one tensor of qkv's
+/// shape. So the text keys are never copied per line, and no gradient is
+/// concatenated or stacked. Here through flash attention: bf16/fp16 on a GPU
+/// of a libtorch with flash attention's forward and backward ops; returns an
+/// undefined tensor where that is not so (the caller then takes another
+/// path). `kernels`: the join may run as ttt's kernel.
+torch::Tensor axial_attention(const torch::Tensor& qkv, int64_t heads, int64_t text_len, int64_t side, bool by_column,
+                              double scale, bool kernels);
 
 /// The kernels' element functions run on the CPU over float tensors, for the
 /// tests: the same arithmetic as the GPU, checked against libtorch's ops.
@@ -67,12 +72,11 @@ torch::Tensor token_shift(const torch::Tensor& x, int64_t text_len, int64_t side
 std::pair<torch::Tensor, torch::Tensor> join_attention(const torch::Tensor& text_out, const torch::Tensor& text_lse,
                                                        const torch::Tensor& line_out, const torch::Tensor& line_lse,
                                                        int64_t side, bool by_column, bool element_functions);
-/// merged_axial_attention with the two parts computed by explicit matmuls
-/// in place of flash attention (any device, any float type): the merging
-/// and its backward, as the GPU runs them.
-torch::Tensor merged_axial_attention(const torch::Tensor& q, const torch::Tensor& k_text, const torch::Tensor& v_text,
-                                     const torch::Tensor& k_cells, const torch::Tensor& v_cells, int64_t side,
-                                     bool by_column, double scale);
+/// axial_attention with its parts computed by explicit matmuls in place of
+/// flash attention (any device, any float type; the CPU's path from 16×16
+/// grids on): the merging and the backward as the GPU runs them.
+torch::Tensor axial_attention(const torch::Tensor& qkv, int64_t heads, int64_t text_len, int64_t side, bool by_column,
+                              double scale);
 } // namespace host
 
 } // namespace ttt::model

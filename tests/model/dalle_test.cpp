@@ -126,39 +126,49 @@ BOOST_AUTO_TEST_CASE(fused_kernels_compute_what_libtorchs_ops_do) {
   BOOST_TEST(!fused_token_shift(out, x, c.text_len(), c.image_fmap_size, false));
 }
 
-BOOST_AUTO_TEST_CASE(merged_axial_attention_equals_masked_attention_with_its_gradients) {
-  // The merging of the GPU's axial attention (text part and line part apart,
-  // joined by log-sum-exp; each part's backward given the joined output),
-  // run with explicit attention parts, against one softmax over text + line
-  // keys with the axial mask: outputs and all five gradients, rows and
-  // columns, a full grid, one short of it (the padded cell) and a partial one.
+BOOST_AUTO_TEST_CASE(axial_attention_by_parts_equals_masked_attention_with_its_gradients) {
+  // The GPU's axial attention (the text causally, image queries against the
+  // text and against their line, the last two joined by log-sum-exp; each
+  // part's backward given the joined output; q, k and v's gradients written
+  // into one tensor), run with explicit attention parts, against one softmax
+  // over all keys with the axial mask: the output and the gradient of qkv,
+  // rows and columns, a full grid, one short of it (the padded cell) and a
+  // partial one.
   torch::manual_seed(11);
   int64_t b = 2, h = 3, t = 5, side = 4, dh = 8;
   double scale = 0.35;
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   for (int64_t cells : {side * side, side * side - 1, side * side - 7}) {
     for (bool by_column : {false, true}) {
-      auto in = axial_attention_inputs(b, h, t, cells, dh, f64);
-      auto allowed = torch::ones({cells, t + cells}, torch::kBool);
-      for (int64_t i = 0; i < cells; ++i)
-        for (int64_t j = 0; j < cells; ++j) {
-          int64_t line_i = by_column ? i % side : i / side, at_i = by_column ? i / side : i % side;
-          int64_t line_j = by_column ? j % side : j / side, at_j = by_column ? j / side : j % side;
-          allowed[i][t + j] = line_i == line_j && at_j <= at_i;
+      int64_t n = t + cells;
+      auto qkv = axial_qkv(b, n, h, dh, f64);
+      auto allowed = torch::zeros({n, n}, torch::kBool);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j <= i; ++j) {
+          int64_t ci = i - t, cj = j - t;
+          bool same_line = ci >= 0 && cj >= 0 &&
+                           (by_column ? ci % side == cj % side : ci / side == cj / side);
+          allowed[i][j] = j < t || same_line;
         }
-      auto scores = torch::matmul(in[0], torch::cat({in[1], in[3]}, 2).transpose(-1, -2)) * scale;
-      auto expected = torch::matmul(torch::softmax(scores.masked_fill(allowed.logical_not(), -1e300), -1),
-                                    torch::cat({in[2], in[4]}, 2));
-      auto out = host::merged_axial_attention(in[0], in[1], in[2], in[3], in[4], side, by_column, scale);
+      auto parts = qkv.view({b, n, 3, h, dh}).unbind(2);
+      auto q = parts[0].transpose(1, 2), k = parts[1].transpose(1, 2), v = parts[2].transpose(1, 2);
+      auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
+      auto expected =
+          torch::matmul(torch::softmax(scores.masked_fill(allowed.logical_not(), -1e300), -1), v).transpose(1, 2);
+      auto out = host::axial_attention(qkv, h, t, side, by_column, scale);
+      BOOST_TEST(out.sizes() == expected.sizes());
+      BOOST_TEST(out.is_contiguous());
       BOOST_TEST(torch::allclose(out, expected, 1e-9, 1e-12), "cells " << cells << " by_column " << by_column);
       auto w = torch::randn_like(out);
-      auto merged_grads = torch::autograd::grad({(out * w).sum()}, in);
-      auto expected_grads = torch::autograd::grad({(expected * w).sum()}, in);
-      for (size_t i = 0; i < in.size(); ++i)
-        BOOST_TEST(torch::allclose(merged_grads[i], expected_grads[i], 1e-9, 1e-12),
-                   "gradient " << i << " cells " << cells << " by_column " << by_column);
+      auto grad = torch::autograd::grad({(out * w).sum()}, {qkv})[0];
+      auto expected_grad = torch::autograd::grad({(expected * w).sum()}, {qkv})[0];
+      BOOST_TEST(torch::allclose(grad, expected_grad, 1e-9, 1e-12), "cells " << cells << " by_column " << by_column);
     }
   }
+  // Shapes it does not take are refused with a clear error, not computed.
+  auto qkv = torch::zeros({1, 5 + 17, 9, 8}, f64);
+  BOOST_CHECK_THROW(host::axial_attention(qkv, 3, 5, 4, false, 0.35), c10::Error); // 17 cells on a 4×4 grid
+  BOOST_CHECK_THROW(host::axial_attention(qkv, 2, 5, 5, false, 0.35), c10::Error); // 9 ≠ 3·2
 }
 
 BOOST_AUTO_TEST_CASE(the_attention_merge_kernel_joins_the_parts_as_libtorchs_ops_do) {

@@ -22,17 +22,10 @@ inline std::pair<torch::Tensor, torch::Tensor> random_batch(const dalle_config& 
   return {text, image};
 }
 
-/// Random inputs of the merged axial attention (fused.hpp), requiring
-/// gradients: image queries [b, h, cells, dh], text keys and values
-/// [b, h, t, dh], the cells' keys and values [b, h, cells, dh].
-inline std::vector<torch::Tensor> axial_attention_inputs(int64_t b, int64_t h, int64_t t, int64_t cells, int64_t dh,
-                                                         const torch::TensorOptions& o) {
-  std::vector<torch::Tensor> in = {torch::randn({b, h, cells, dh}, o), torch::randn({b, h, t, dh}, o),
-                                   torch::randn({b, h, t, dh}, o), torch::randn({b, h, cells, dh}, o),
-                                   torch::randn({b, h, cells, dh}, o)};
-  for (auto& x : in)
-    x.requires_grad_();
-  return in;
+/// Random q, k and v of axial attention (fused.hpp) in the projection's
+/// layout [b, n, 3·h, dh], requiring gradients.
+inline torch::Tensor axial_qkv(int64_t b, int64_t n, int64_t h, int64_t dh, const torch::TensorOptions& o) {
+  return torch::randn({b, n, 3 * h, dh}, o).requires_grad_();
 }
 
 } // namespace ttt::model::testing
