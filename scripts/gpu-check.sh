@@ -29,9 +29,7 @@ echo "gpu-check: nvcc: ${nvcc_path:-not found}"
 # compiled off the machine from these same sources.
 kernel_options=()
 cudart_here=""
-[ -n "$nvcc_path" ] && for f in "$(dirname "$(dirname "$nvcc_path")")"/{lib64,targets/x86_64-linux/lib}/libcudart_static.a; do
-  [ -f "$f" ] && cudart_here=$f
-done
+[ -n "$nvcc_path" ] && cudart_here=$(bash scripts/nvcc-kernels.sh --cudart "$nvcc_path")
 if [ -z "$cudart_here" ] && [ -f .device-kit/cuda/kernels.o ]; then
   if [ "$(bash scripts/nvcc-kernels.sh --source-hash "$PWD")" = "$(cat .device-kit/cuda/source.sha256)" ]; then
     kernel_options=("-Dgpu_kernels_prebuilt=$PWD/.device-kit/cuda")

@@ -25,8 +25,7 @@ done
 # when it finds no nvcc and the sources still hash the same).
 nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
 if [ -n "$nvcc" ]; then
-  cuda_root=$(dirname "$(dirname "$nvcc")")
-  cudart=$(ls "$cuda_root"/lib64/libcudart_static.a "$cuda_root"/targets/x86_64-linux/lib/libcudart_static.a 2>/dev/null | head -1)
+  cudart=$(bash scripts/nvcc-kernels.sh --cudart "$nvcc")
   if [ -n "$cudart" ]; then
     mkdir -p .device-kit/cuda
     bash scripts/nvcc-kernels.sh "$nvcc" "$PWD" .device-kit/cuda/kernels.o

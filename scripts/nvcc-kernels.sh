@@ -4,7 +4,15 @@
 # scripts/gpu-kit.sh (which prebuilds the object for a GPU machine without nvcc).
 #   scripts/nvcc-kernels.sh NVCC SOURCE_ROOT OUTPUT [DEPFILE]
 #   scripts/nvcc-kernels.sh --source-hash SOURCE_ROOT   what a prebuilt object was built from
+#   scripts/nvcc-kernels.sh --cudart NVCC               CUDA's static runtime beside NVCC, if any
 set -euo pipefail
+if [ "${1:-}" = --cudart ]; then
+  root=$(dirname "$(dirname "$2")")
+  for f in "$root"/lib64/libcudart_static.a "$root"/targets/x86_64-linux/lib/libcudart_static.a; do
+    [ -f "$f" ] && { echo "$f"; break; }
+  done
+  exit 0
+fi
 if [ "${1:-}" = --source-hash ]; then
   cat "$2/model/kernels.cu" "$2/model/kernels.hpp" "$2/scripts/nvcc-kernels.sh" | sha256sum | cut -d' ' -f1
   exit 0
