@@ -3,15 +3,21 @@
 // loopback. Hidden (not in `ttt --help`): the swarm's peers average through
 // `ttt node`; this entry exists for real-process tests and `ttt bench allreduce`.
 //
+// The peers speak ttt's wire (encrypted, authenticated) as nodes do; member
+// i's identity is derived from its index, so every peer knows every
+// member's peer id without asking.
+//
 // Protocol with the driver, one line each:
-//   peer -> driver  "port P"        (0 for a client-mode peer, which publishes nothing)
+//   peer -> driver  "port P"        (0 for a client-mode peer, which listens nowhere)
 //   driver -> peer  "peers P0 P1 …" (every member's port, in group order)
-//   peer -> driver  "ready"         (connected to every published member)
+//   peer -> driver  "ready"         (connected to every listening member before it)
 //   driver -> peer  "start"
 //   peer -> driver  "done key=value …" or "failed reason"
 //   driver -> peer  "exit"          (or EOF: the driver is gone)
 
 #include "actors/averager/interface.hpp"
+#include "actors/common/identity.hpp"
+#include "actors/wire/wire.hpp"
 #include "apps/flags.hpp"
 #include "bench/allreduce_inputs.hpp"
 
@@ -64,6 +70,16 @@ bool expect_line(const std::string& word, std::string* rest = nullptr) {
     *rest = line.substr(word.size());
   return true;
 }
+
+/// Member `index`'s identity: derived from its index, so all peers agree.
+identity member_identity(size_t index) {
+  std::string seed(32, '\0');
+  std::string label = "ttt averager peer " + std::to_string(index);
+  std::copy(label.begin(), label.end(), seed.begin());
+  return identity::from_seed(seed);
+}
+
+constexpr const char* bench_run = "ttt-averager-peers";
 
 bool write_file(const std::string& path, const void* data, size_t bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -136,7 +152,7 @@ int run_peer(const std::vector<std::string>& args) {
   for (size_t i = 0; i < n; ++i) {
     peer_mode mode = modes[i] == 'c' ? peer_mode::client
                      : modes[i] == 'a' ? peer_mode::aux : peer_mode::node;
-    group.members.push_back({"peer" + std::to_string(i), 1.0, mode});
+    group.members.push_back({std::string(member_identity(i).id().raw()), 1.0, mode});
   }
   const peer_mode my_mode = group.members[self_index].mode;
 
@@ -151,21 +167,30 @@ int run_peer(const std::vector<std::string>& args) {
   if (const char* threads = std::getenv("TTT_AVG_THREADS"))
     cfg.set("scheduler.max-threads", static_cast<size_t>(std::atoi(threads)));
   caf::actor_system sys{cfg};
-  auto avg = spawn_averager(sys, group.members[self_index].peer_id);
-  auto shutdown = [&](int rc) {
-    caf::anon_send_exit(avg, caf::exit_reason::user_shutdown);
-    return rc;
-  };
-
+  auto me = member_identity(self_index);
+  auto avg = spawn_averager(sys, std::string(me.id().raw()));
+  wire::wire_config wc;
+  wc.self = me;
+  wc.run_id = bench_run;
+  wc.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   uint16_t port = 0;
   if (my_mode != peer_mode::client) {
-    auto published = sys.middleman().publish(avg, 0, "127.0.0.1", true);
-    if (!published) {
-      say("failed publish: " + to_string(published.error()));
-      return shutdown(1);
+    auto listening = wire::listen("127.0.0.1", 0);
+    if (!listening) {
+      say("failed listen: " + to_string(listening.error()));
+      caf::anon_send_exit(avg, caf::exit_reason::user_shutdown);
+      return 1;
     }
-    port = *published;
+    wc.listen_fd = listening->first;
+    port = listening->second;
   }
+  auto wire_actor = wire::spawn_wire(sys, wc);
+  caf::anon_send(wire_actor, wire_routes_atom_v, caf::actor{}, caf::actor_cast<caf::actor>(avg));
+  auto shutdown = [&](int rc) {
+    caf::anon_send_exit(avg, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(wire_actor, caf::exit_reason::user_shutdown);
+    return rc;
+  };
   say("port " + std::to_string(port));
 
   std::string rest;
@@ -181,20 +206,28 @@ int run_peer(const std::vector<std::string>& args) {
   }
   std::vector<averager_peer> handles(n);
   handles[self_index] = caf::actor_cast<averager_peer>(avg);
-  // One connection per pair of peers: two peers connecting to each other at
-  // once make CAF drop one connection and report the other's actors
-  // unreachable. So a peer connects to the published peers before it only
-  // (a client, which nobody can connect to, to all of them); those learn its
-  // handle from the hello it sends when the round starts.
-  for (size_t j = 0; j < n; ++j) {
-    if (j == self_index || ports[j] == 0 || (j > self_index && my_mode != peer_mode::client))
-      continue;
-    auto remote = sys.middleman().remote_actor<averager_peer>("127.0.0.1", ports[j]);
-    if (!remote) {
-      say("failed connect to member " + std::to_string(j) + ": " + to_string(remote.error()));
-      return shutdown(1);
+  // A peer connects to the listening peers before it only (a client, which
+  // nobody can connect to, to all of them); those learn of it from the
+  // hello it sends when the round starts. Connected before "ready", so that
+  // no handshake falls inside a timed round.
+  {
+    caf::scoped_actor asker{sys};
+    for (size_t j = 0; j < n; ++j) {
+      if (j == self_index || ports[j] == 0 || (j > self_index && my_mode != peer_mode::client))
+        continue;
+      auto peer = std::string(member_identity(j).id().raw());
+      auto address = "127.0.0.1:" + std::to_string(ports[j]);
+      std::string failure;
+      asker->request(wire_actor, std::chrono::seconds(30), wire_connect_atom_v, peer, address)
+        .receive([](bool) {}, [&](caf::error& e) { failure = to_string(e); });
+      asker->request(wire_actor, std::chrono::seconds(30), wire_peer_atom_v, peer, address)
+        .receive([&](caf::actor& proxy) { handles[j] = caf::actor_cast<averager_peer>(proxy); },
+                 [&](caf::error& e) { failure = to_string(e); });
+      if (!failure.empty()) {
+        say("failed connect to member " + std::to_string(j) + ": " + failure);
+        return shutdown(1);
+      }
     }
-    handles[j] = *remote;
   }
   // The input is made before "ready", so that no peer's timed round waits
   // for another peer still filling its vector.

@@ -2,12 +2,12 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
+#include "actors/wire/wire.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "apps/runtime.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -19,15 +19,24 @@ namespace {
 
 constexpr auto request_timeout = std::chrono::seconds(30);
 
-/// A client-mode DHT node joined through `initial_peers`; runs `act` with it.
-int with_client_node(const std::vector<std::string>& initial_peers, const char* command,
+constexpr const char* default_run = "ttt-demo";
+
+/// A client-mode DHT node of `run` joined through `initial_peers` (a fresh
+/// identity, dialling out only); runs `act` with it.
+int with_client_node(const std::string& run, const std::vector<std::string>& initial_peers,
+                     const char* command,
                      const std::function<int(caf::scoped_actor&, const dht::dht_actor&)>& act) {
   peer_system_config cfg;
   caf::actor_system sys(cfg);
+  wire::wire_config wc;
+  wc.run_id = run;
+  wc.log = [command](const std::string& line) { std::fprintf(stderr, "%s: %s\n", command, line.c_str()); };
   dht::dht_config dc;
+  dc.self = wc.self;
   dc.client_mode = true;
-  dc.connector = caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  dc.transport = wire::spawn_wire(sys, wc);
   auto node = dht::spawn_dht_node(sys, dc);
+  caf::anon_send(dc.transport, wire_routes_atom_v, caf::actor_cast<caf::actor>(node), caf::actor{});
   caf::scoped_actor self{sys};
   int rc = 0;
   self->request(node, request_timeout, bootstrap_atom_v, initial_peers)
@@ -45,27 +54,37 @@ int with_client_node(const std::vector<std::string>& initial_peers, const char* 
   if (rc == 0)
     rc = act(self, node);
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(dc.transport, caf::exit_reason::user_shutdown);
   return rc;
 }
 
-bool check_peers(const flag_parser& flags, const char* command) {
+/// The initial peers, resolved; nullopt (after saying why) when missing or bad.
+std::optional<std::vector<std::string>> check_peers(const flag_parser& flags, const char* command) {
   if (flags.values("initial-peer").empty()) {
-    std::fprintf(stderr, "%s: --initial-peer HOST:PORT is required\n", command);
-    return false;
+    std::fprintf(stderr, "%s: --initial-peer [PEERID@]HOST:PORT is required\n", command);
+    return std::nullopt;
   }
   std::string error;
-  for (const auto& p : flags.values("initial-peer"))
-    if (!parse_host_port(p, error)) {
+  std::vector<std::string> peers;
+  for (const auto& p : flags.values("initial-peer")) {
+    auto resolved = resolve_peer(p, error);
+    if (!resolved) {
       std::fprintf(stderr, "%s: initial peer %s\n", command, error.c_str());
-      return false;
+      return std::nullopt;
     }
-  return true;
+    if (resolved->find('@') == std::string::npos)
+      std::fprintf(stderr, "%s: trusting whichever peer answers at %s (give PEERID@HOST:PORT to check its key)\n",
+                   command, resolved->c_str());
+    peers.push_back(*resolved);
+  }
+  return peers;
 }
 
 int store_command(const args_t& args) {
   const char* name = "ttt dht store";
-  flag_parser flags("ttt dht store --initial-peer HOST:PORT KEY VALUE [options]",
-                    {{"initial-peer", "HOST:PORT", "a peer of the swarm", true},
+  flag_parser flags("ttt dht store --initial-peer [PEERID@]HOST:PORT KEY VALUE [options]",
+                    {{"initial-peer", "[PEERID@]HOST:PORT", "a peer of the swarm", true},
+                     {"run", "RUN_ID", "the run whose DHT to use (default ttt-demo)"},
                      {"subkey", "S", "store VALUE as entry S of the dictionary under KEY"},
                      {"ttl", "SECONDS", "time to live (default 600)"}},
                     2, 2);
@@ -77,7 +96,8 @@ int store_command(const args_t& args) {
                  ttl ? "--ttl must be positive" : flags.error().c_str());
     return 2;
   }
-  if (!check_peers(flags, name))
+  auto peers = check_peers(flags, name);
+  if (!peers)
     return 2;
   dht::dht_record rec;
   rec.key = flags.positional()[0];
@@ -87,7 +107,7 @@ int store_command(const args_t& args) {
     rec.subkey = *s;
     rec.has_subkey = true;
   }
-  return with_client_node(flags.values("initial-peer"), name,
+  return with_client_node(flags.value_or("run", default_run), *peers, name,
                           [&](caf::scoped_actor& self, const dht::dht_actor& node) {
     int rc = 1;
     self->request(node, request_timeout, dht_store_atom_v, rec)
@@ -110,16 +130,18 @@ int store_command(const args_t& args) {
 
 int get_command(const args_t& args) {
   const char* name = "ttt dht get";
-  flag_parser flags("ttt dht get --initial-peer HOST:PORT KEY [--latest]",
-                    {{"initial-peer", "HOST:PORT", "a peer of the swarm", true},
+  flag_parser flags("ttt dht get --initial-peer [PEERID@]HOST:PORT KEY [--run RUN_ID] [--latest]",
+                    {{"initial-peer", "[PEERID@]HOST:PORT", "a peer of the swarm", true},
+                     {"run", "RUN_ID", "the run whose DHT to use (default ttt-demo)"},
                      {"latest", "", "ask every replica for the latest value"}},
                     1, 1);
   if (int rc = flags.parse_or_exit(args, name); rc >= 0)
     return rc;
-  if (!check_peers(flags, name))
+  auto peers = check_peers(flags, name);
+  if (!peers)
     return 2;
   auto key = flags.positional()[0];
-  return with_client_node(flags.values("initial-peer"), name,
+  return with_client_node(flags.value_or("run", default_run), *peers, name,
                           [&](caf::scoped_actor& self, const dht::dht_actor& node) {
     int rc = 1;
     self->request(node, request_timeout, dht_get_atom_v, key, flags.has("latest"))
@@ -151,8 +173,8 @@ int dht_command(const args_t& args) {
     return get_command(args_t(args.begin() + 1, args.end()));
   bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
   std::fprintf(help ? stdout : stderr,
-               "usage: ttt dht store --initial-peer HOST:PORT KEY VALUE [--subkey S] [--ttl SECONDS]\n"
-               "       ttt dht get --initial-peer HOST:PORT KEY [--latest]\n"
+               "usage: ttt dht store --initial-peer [PEERID@]HOST:PORT KEY VALUE [--run RUN_ID] [--subkey S] [--ttl SECONDS]\n"
+               "       ttt dht get --initial-peer [PEERID@]HOST:PORT KEY [--run RUN_ID] [--latest]\n"
                "(ttt dht store --help, ttt dht get --help for details)\n");
   return help ? 0 : 2;
 }

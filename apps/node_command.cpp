@@ -5,9 +5,9 @@
 #include "actors/averager/interface.hpp"
 #include "actors/averager/matchmaker.hpp"
 #include "actors/checkpointer/checkpointer.hpp"
-#include "actors/gateway/gateway.hpp"
 #include "actors/trainer/collaborative.hpp"
 #include "actors/metrics/monitor.hpp"
+#include "actors/wire/wire.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "apps/profile.hpp"
@@ -19,7 +19,6 @@
 #endif
 
 #include <caf/actor_system.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -43,6 +42,10 @@ const std::set<std::string> known_settings = {
   "trainer.cuda_graph", "trainer.keep_activations",
   "trainer.average_state_every", "trainer.overlap_averaging",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
+  "wire.handshake_timeout", "wire.idle_timeout", "wire.call_timeout", "wire.max_connections",
+  "wire.max_per_address", "wire.max_unauthenticated", "wire.inbound_mbytes_per_second",
+  "wire.inbound_frames_per_second", "wire.max_queued_mbytes", "wire.max_inflight_mbytes",
+  "wire.max_inflight_requests",
 };
 
 #if TTT_WITH_MODEL
@@ -51,18 +54,53 @@ const std::set<std::string> available_roles = {"dht", "monitor", "trainer", "che
 const std::set<std::string> available_roles = {"dht", "monitor", "checkpointer"};
 #endif
 
-/// The averager of the peer at host:port, through its gateway (blocking:
-/// called from detached actors only).
-averaging::averager_peer reach_averager(caf::actor_system& sys, const std::string& host, uint16_t port) {
+/// The wire's proxy for the averager of `peer` (dialled at `address` when
+/// there is no connection to it). Asks the local wire only, so it never
+/// waits on the network.
+averaging::averager_peer reach_averager(caf::actor_system& sys, const caf::actor& wire, const node_id& peer,
+                                        const std::string& address) {
   averaging::averager_peer result;
-  auto gateway = sys.middleman().remote_actor(host, port);
-  if (!gateway)
-    return result;
   caf::scoped_actor asker{sys};
-  asker->request(*gateway, std::chrono::seconds(10), avg_who_atom_v)
-    .receive([&](caf::actor& averager) { result = caf::actor_cast<averaging::averager_peer>(averager); },
+  asker->request(wire, std::chrono::seconds(10), wire_peer_atom_v, std::string(peer.raw()), address)
+    .receive([&](caf::actor& proxy) { result = caf::actor_cast<averaging::averager_peer>(proxy); },
              [](caf::error&) {});
   return result;
+}
+
+/// The [wire] section: every limit of the wire, with the defaults of wire_limits.
+std::optional<wire::wire_limits> read_wire_limits(const profile& prof, std::string& error) {
+  wire::wire_limits l;
+  auto mib = [](double v) { return static_cast<size_t>(v * (1 << 20)); };
+  auto handshake = prof.real("wire.handshake_timeout", l.handshake_timeout, error);
+  auto idle = prof.real("wire.idle_timeout", l.idle_timeout, error);
+  auto call = prof.real("wire.call_timeout", l.call_timeout, error);
+  auto total = prof.integer("wire.max_connections", static_cast<int64_t>(l.max_connections), error);
+  auto per_address = prof.integer("wire.max_per_address", static_cast<int64_t>(l.max_per_address), error);
+  auto unauthenticated = prof.integer("wire.max_unauthenticated", static_cast<int64_t>(l.max_unauthenticated), error);
+  auto inbound = prof.real("wire.inbound_mbytes_per_second", l.inbound_bytes_per_second / (1 << 20), error);
+  auto frames = prof.real("wire.inbound_frames_per_second", l.inbound_frames_per_second, error);
+  auto queued = prof.real("wire.max_queued_mbytes", static_cast<double>(l.max_queued_bytes) / (1 << 20), error);
+  auto inflight = prof.real("wire.max_inflight_mbytes", static_cast<double>(l.max_inflight_bytes) / (1 << 20), error);
+  auto requests = prof.integer("wire.max_inflight_requests", static_cast<int64_t>(l.max_inflight_requests), error);
+  if (!error.empty())
+    return std::nullopt;
+  if (*handshake <= 0 || *idle <= 0 || *call <= 0 || *total < 1 || *per_address < 1 || *unauthenticated < 1 ||
+      *inbound <= 0 || *frames <= 0 || *queued < 2 || *inflight < 2 || *requests < 1) {
+    error = prof.origin() + ": [wire] limits must be positive (queues at least 2 MiB: one frame)";
+    return std::nullopt;
+  }
+  l.handshake_timeout = *handshake;
+  l.idle_timeout = *idle;
+  l.call_timeout = *call;
+  l.max_connections = static_cast<size_t>(*total);
+  l.max_per_address = static_cast<size_t>(*per_address);
+  l.max_unauthenticated = static_cast<size_t>(*unauthenticated);
+  l.inbound_bytes_per_second = *inbound * (1 << 20);
+  l.inbound_frames_per_second = *frames;
+  l.max_queued_bytes = mib(*queued);
+  l.max_inflight_bytes = mib(*inflight);
+  l.max_inflight_requests = static_cast<size_t>(*requests);
+  return l;
 }
 
 int fail(const std::string& message) {
@@ -83,7 +121,7 @@ int node_command(const args_t& args) {
                     {{"profile", "FILE", "node profile (configs/*.ini)"},
                      {"listen", "HOST:PORT", "where to listen (port 0: any free port)"},
                      {"announce", "HOST:PORT", "the address other peers reach this one at"},
-                     {"initial-peer", "HOST:PORT", "a peer to join through", true},
+                     {"initial-peer", "[PEERID@]HOST:PORT", "a peer to join through (with its id: its key is checked)", true},
                      {"data-dir", "DIR", "identity, records and known peers"},
                      {"client-mode", "", "make only outgoing connections (behind NAT)"},
                      {"data", "DIR", "training shards (trainer role)"}});
@@ -152,8 +190,11 @@ int node_command(const args_t& args) {
   if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
       *purge <= 0 || *monitor_poll <= 0 || *alive_window <= 0)
     return fail(prof->origin() + ": DHT and monitor settings must be positive");
-  if ((run_monitor || run_trainer || run_checkpointer) && run_id.empty())
-    return fail(prof->origin() + ": the monitor, trainer and checkpointer roles need [run] run_id");
+  if (run_id.empty())
+    return fail(prof->origin() + ": every node needs [run] run_id: the wire admits only peers of the same run");
+  auto limits = read_wire_limits(*prof, error);
+  if (!limits)
+    return fail(error);
   if (run_checkpointer && (*checkpoint_every < 1 || *keep_checkpoints < 0 || *checkpoint_poll <= 0))
     return fail(prof->origin() + ": [checkpointer] checkpoint_every must be at least 1, "
                 "keep_checkpoints at least 0 (0: keep all), poll_interval positive");
@@ -184,12 +225,18 @@ int node_command(const args_t& args) {
     announce_host = parsed->first;
     announce_port = parsed->second;
   }
-  std::vector<std::string> initial_peers = prof->list("node.initial_peers");
-  for (const auto& p : flags.values("initial-peer"))
-    initial_peers.push_back(p);
-  for (const auto& p : initial_peers)
-    if (!parse_host_port(p, error))
-      return fail("initial peer " + error);
+  std::vector<std::string> initial_peers;
+  {
+    auto given = prof->list("node.initial_peers");
+    for (const auto& p : flags.values("initial-peer"))
+      given.push_back(p);
+    for (const auto& p : given) {
+      auto resolved = resolve_peer(p, error);
+      if (!resolved)
+        return fail("initial peer " + error);
+      initial_peers.push_back(*resolved);
+    }
+  }
 
   auto data_dir = *prof->text("node.data_dir", "ttt-data");
   std::error_code ec;
@@ -215,7 +262,22 @@ int node_command(const args_t& args) {
   {
     peer_system_config cfg;
     caf::actor_system sys(cfg);
-    auto& mm = sys.middleman();
+    // The wire first: it owns the port, and the DHT node advertises the
+    // port it got.
+    wire::wire_config wc;
+    wc.self = *me;
+    wc.run_id = run_id;
+    wc.limits = *limits;
+    wc.log = log_line;
+    uint16_t port = listen->second;
+    if (!*client_mode) {
+      auto listening = wire::listen(listen->first, port);
+      if (!listening)
+        return fail(describe(listening.error()));
+      wc.listen_fd = listening->first;
+      port = listening->second;
+    }
+    auto wire_actor = wire::spawn_wire(sys, wc);
 
     dht::dht_config dc;
     dc.self = *me;
@@ -226,46 +288,26 @@ int node_command(const args_t& args) {
     dc.rpc_timeout = seconds(*rpc_timeout);
     dc.refresh_interval = seconds(*refresh);
     dc.purge_interval = seconds(*purge);
-    dc.connector = caf::actor_cast<caf::actor>(mm.actor_handle());
+    dc.transport = wire_actor;
     dc.db = db->get();
     dc.log = log_line;
-
-    caf::actor gateway;
-    dht::dht_actor node;
-    // A trainer averages: its averager must be reachable through the gateway.
+    if (!*client_mode) {
+      dc.host = announce_host;
+      dc.port = announce_port.value_or(port);
+    }
+    auto node = dht::spawn_dht_node(sys, dc);
+    // A trainer averages, an aux peer serves state: both need an averager.
     averaging::averager_actor averager;
     if (run_trainer || run_checkpointer)
       averager = averaging::spawn_averager(sys, std::string(me->id().raw()));
-    uint16_t port = listen->second;
-    if (*client_mode) {
-      node = dht::spawn_dht_node(sys, dc);
-      log_line("ttt node " + me->id().to_hex() + " client mode");
-    } else {
-      if (port == 0) {
-        // The DHT node must know the port it advertises before it starts:
-        // let the OS pick one with a probe, then publish the gateway there.
-        auto probe = spawn_gateway(sys, gateway_routes{});
-        auto picked = mm.publish(probe, 0, listen->first.c_str(), true);
-        caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
-        if (!picked)
-          return fail("cannot listen on " + listen->first + ":0: " + describe(picked.error()));
-        port = *picked;
-        mm.unpublish(probe, port);
-      }
-      dc.host = announce_host;
-      dc.port = announce_port.value_or(port);
-      node = dht::spawn_dht_node(sys, dc);
-      gateway = spawn_gateway(sys, gateway_routes{node, caf::actor_cast<caf::actor>(averager)});
-      auto published = mm.publish(gateway, port, listen->first.c_str(), true);
-      if (!published) {
-        caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-        caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-        return fail("cannot listen on " + listen->first + ":" + std::to_string(port) + ": " +
-                    describe(published.error()));
-      }
+    caf::anon_send(wire_actor, wire_routes_atom_v, caf::actor_cast<caf::actor>(node),
+                   caf::actor_cast<caf::actor>(averager));
+    if (*client_mode)
+      log_line("ttt node " + me->id().to_hex() + " client mode (run '" + run_id + "')");
+    else
       log_line("ttt node " + me->id().to_hex() + " listening on " + listen->first + ":" +
-               std::to_string(port));
-    }
+               std::to_string(port) + " (run '" + run_id + "'; others join through " + me->id().to_hex() +
+               "@" + announce_host + ":" + std::to_string(announce_port.value_or(port)) + ")");
 
     caf::anon_send(node, bootstrap_atom_v, initial_peers);
 
@@ -313,7 +355,9 @@ int node_command(const args_t& args) {
       cc.self = *me;
       cc.host = announce_host;
       cc.port = announce_port.value_or(port);
-      cc.resolve = [&sys](const averaging::state_advert& a) { return reach_averager(sys, a.host, a.port); };
+      cc.resolve = [&sys, wire_actor](const averaging::state_advert& a) {
+        return reach_averager(sys, wire_actor, a.peer, a.address());
+      };
       cc.poll_interval = seconds(*checkpoint_poll);
       checkpointer = checkpoint::spawn_checkpointer(sys, cc);
       role_actors.push_back(caf::actor_cast<caf::actor>(checkpointer));
@@ -336,8 +380,7 @@ int node_command(const args_t& args) {
       if (!model) {
         caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
         caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);
-        if (gateway)
-          caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+        caf::anon_send_exit(wire_actor, caf::exit_reason::user_shutdown);
         return fail(model.error());
       }
       averaging::matchmaker_config mc;
@@ -356,15 +399,15 @@ int node_command(const args_t& args) {
         tc.declaration.host = announce_host;
         tc.declaration.port = announce_port.value_or(port);
       }
-      // Reached through the member's gateway; the trainer runs detached, so
-      // this blocking connect stalls nothing else.
-      tc.resolve = [&sys](const averaging::declaration& d) { return reach_averager(sys, d.host, d.port); };
+      tc.resolve = [&sys, wire_actor](const averaging::declaration& d) {
+        return reach_averager(sys, wire_actor, d.peer, d.host.empty() ? std::string() : d.address());
+      };
       tc.checkpointer = checkpointer;
       tc.checkpoint_every = static_cast<uint64_t>(*checkpoint_every);
       tc.share_state = true; // only when reachable: a client-mode trainer serves nothing
       tc.load_state = true;
-      tc.resolve_holder = [&sys](const averaging::state_advert& a) {
-        return reach_averager(sys, a.host, a.port);
+      tc.resolve_holder = [&sys, wire_actor](const averaging::state_advert& a) {
+        return reach_averager(sys, wire_actor, a.peer, a.address());
       };
       tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
       tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);
@@ -390,10 +433,6 @@ int node_command(const args_t& args) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_line(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-    if (gateway) {
-      mm.unpublish(gateway, port);
-      caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-    }
     dashboard.stop();
     if (monitor)
       caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
@@ -420,6 +459,7 @@ int node_command(const args_t& args) {
     if (averager)
       caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(wire_actor, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor; the DHT node saves its peers on exit
   if (auto err = (*db)->flush())
     exit_code = fail(describe(err));

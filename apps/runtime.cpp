@@ -1,5 +1,11 @@
 #include "apps/runtime.hpp"
 
+#include "actors/common/node_id.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -41,6 +47,37 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
     return std::nullopt;
   }
   return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+}
+
+std::optional<std::string> resolve_peer(const std::string& text, std::string& error) {
+  std::string id_part;
+  std::string address = text;
+  if (auto at = text.find('@'); at != std::string::npos) {
+    id_part = text.substr(0, at);
+    address = text.substr(at + 1);
+    if (!node_id::from_hex(id_part)) {
+      error = "'" + text + "': the peer id before '@' must be 40 hex digits";
+      return std::nullopt;
+    }
+  }
+  auto hp = parse_host_port(address, error);
+  if (!hp)
+    return std::nullopt;
+  auto host = hp->first;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0 || !found) {
+    error = "'" + text + "': cannot resolve " + host + ": " + gai_strerror(rc);
+    return std::nullopt;
+  }
+  char numeric[INET6_ADDRSTRLEN] = {0};
+  ::getnameinfo(found->ai_addr, found->ai_addrlen, numeric, sizeof(numeric), nullptr, 0, NI_NUMERICHOST);
+  ::freeaddrinfo(found);
+  std::string out = id_part.empty() ? "" : id_part + "@";
+  return out + numeric + ":" + std::to_string(hp->second);
 }
 
 } // namespace ttt::apps

@@ -28,6 +28,13 @@ struct peer_system_config : caf::actor_system_config {
 /// Prints "HH:MM:SS.mmm text" on stdout, one whole line at a time.
 void log_line(const std::string& text);
 
+/// A peer to dial as the command line gives it: "[PEERID@]HOST:PORT", where
+/// PEERID (40 hex digits, what a node prints when it starts) is the
+/// identity the peer must prove. HOST is resolved once, here, to a numeric
+/// address. Returns "[PEERID@]IP:PORT"; nullopt and `error` set when
+/// malformed or unresolvable.
+std::optional<std::string> resolve_peer(const std::string& text, std::string& error);
+
 /// "host:port" -> (host, port); nullopt and `error` set when malformed.
 std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text,
                                                                  std::string& error,

@@ -1,19 +1,26 @@
 // `ttt bench allreduce --peers 4 --floats N --codec C`: N float32 values
 // averaged by 4 processes on loopback, first with ttt's butterfly all-reduce
-// (`ttt averager peer` processes talking through CAF's middleman), then with
+// (`ttt averager peer` processes talking over ttt's wire: Noise handshake,
+// then AES-256-GCM or ChaCha20-Poly1305 records), then with
 // Gloo's ring all-reduce (AllreduceRing over its TCP transport) on the same
 // data in the same run. Prints one result line:
 //
 //   allreduce peers=4 floats=N codec=C ttt_ms=… gloo_ms=… ratio=… ttt_bytes_per_peer=…
-//     gloo_bytes_per_peer=… ttt_gbps=… gloo_gbps=…
+//     gloo_bytes_per_peer=… ttt_gbps=… gloo_gbps=… wire=… aead_mb_per_s=…
+//     crypto_ms_per_peer=… crypto_share=… load=…
 //
 // Times are the slowest peer's, from the common start signal to its averaged
 // vector (Gloo: run() plus the weighting, its buffers registered beforehand),
 // best of --repeat runs. Bytes are value bytes each peer sends (Gloo: the
 // ring's 2(n-1)/n of the vector). Effective bandwidth is the vector's size in
-// bytes over the time, in GB/s.
+// bytes over the time, in GB/s. The encryption's share: the time one core
+// takes (measured here, same suite) to encrypt what a peer sends and decrypt
+// what it receives, over ttt_ms. load: the 1-minute load average, since the
+// machines are shared and noisy.
 
 #include "bench/allreduce_bench.hpp"
+
+#include "actors/wire/noise.hpp"
 
 #include "apps/flags.hpp"
 #include "bench/allreduce_inputs.hpp"
@@ -27,7 +34,9 @@
 #endif
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -37,6 +46,38 @@
 #include <unistd.h>
 
 namespace ttt::bench {
+
+namespace {
+
+/// MB/s of one core encrypting 512 KiB records (the wire's largest frames
+/// go out as 64 KiB records; the rate is the same per byte).
+double aead_throughput_mb_per_s(wire::noise::cipher_suite suite) {
+  wire::noise::key32 key{};
+  key[0] = 1;
+  wire::noise::cipher_state cs(suite, key);
+  std::string record(wire::noise::max_message_size - wire::noise::tag_size, 'x');
+  std::string out;
+  out.reserve(record.size() + wire::noise::tag_size);
+  auto started = std::chrono::steady_clock::now();
+  size_t bytes = 0;
+  while (std::chrono::steady_clock::now() - started < std::chrono::milliseconds(300)) {
+    out.clear();
+    (void) cs.encrypt_with_ad("", record, out);
+    bytes += record.size();
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return static_cast<double>(bytes) / seconds / 1e6;
+}
+
+/// The 1-minute load average, as /proc/loadavg says it.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string first;
+  in >> first;
+  return first.empty() ? "?" : first;
+}
+
+} // namespace
 
 namespace {
 
@@ -269,16 +310,25 @@ int run_allreduce_benchmark(const std::vector<std::string>& args) {
     if (outcome.ms < best_gloo.ms)
       best_gloo = outcome;
   }
+  // The wire's encryption, measured here on the suite the peers chose: each
+  // byte a peer sends is encrypted once and decrypted once by its receiver.
+  const auto suite = wire::noise::aesgcm_available() ? wire::noise::cipher_suite::aesgcm
+                                                     : wire::noise::cipher_suite::chachapoly;
+  const double aead_mb_per_s = aead_throughput_mb_per_s(suite);
+  const double crypto_ms = 2.0 * best_ttt.bytes_per_peer / 1e6 / aead_mb_per_s * 1e3;
   const double vector_bytes = 4.0 * static_cast<double>(*floats);
   const double gloo_bytes = n > 1 ? 2.0 * static_cast<double>(n - 1) / static_cast<double>(n) * vector_bytes : 0;
   char line[1024];
   std::snprintf(line, sizeof(line),
                 "allreduce peers=%zu floats=%llu codec=%s ttt_ms=%.1f gloo_ms=%.1f ratio=%.3f "
-                "ttt_bytes_per_peer=%.0f gloo_bytes_per_peer=%.0f ttt_gbps=%.3f gloo_gbps=%.3f",
+                "ttt_bytes_per_peer=%.0f gloo_bytes_per_peer=%.0f ttt_gbps=%.3f gloo_gbps=%.3f "
+                "wire=%s aead_mb_per_s=%.0f crypto_ms_per_peer=%.1f crypto_share=%.3f load=%s",
                 n, static_cast<unsigned long long>(*floats), codec.c_str(), best_ttt.ms,
                 with_gloo ? best_gloo.ms : 0.0, with_gloo ? best_ttt.ms / best_gloo.ms : 0.0,
                 best_ttt.bytes_per_peer, gloo_bytes, vector_bytes / best_ttt.ms / 1e6,
-                with_gloo ? vector_bytes / best_gloo.ms / 1e6 : 0.0);
+                with_gloo ? vector_bytes / best_gloo.ms / 1e6 : 0.0,
+                suite == wire::noise::cipher_suite::aesgcm ? "noise-aesgcm" : "noise-chachapoly", aead_mb_per_s,
+                crypto_ms, crypto_ms / best_ttt.ms, load_average().c_str());
   say(line);
   return 0;
 }

@@ -4,11 +4,11 @@
 //
 // How the peers are spread: a 2-core machine cannot run 1024 processes, so
 // the N peers live in P processes (this one and P-1 children, `--processes`),
-// N/P each. Every peer is a full dht_node with its own gateway published on
-// its own loopback port. Peers in different processes talk over TCP through
-// CAF's middleman; peers in the same process reach each other through a
-// local shortcut in the connector (CAF keeps one connection per pair of
-// processes), still exchanging encoded Cap'n Proto requests. The stores and
+// N/P each. Every peer is a full dht_node with its own wire (its identity,
+// its loopback port). Peers in different processes talk over ttt's wire
+// (a Noise handshake per pair of peers, then encrypted frames); peers in the
+// same process reach each other through a local shortcut in their
+// transport, still exchanging encoded Cap'n Proto requests. The stores and
 // gets are issued from the peers of this process, so most of their hops
 // cross processes.
 
@@ -18,13 +18,12 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
-#include "actors/gateway/gateway.hpp"
+#include "actors/wire/wire.hpp"
 #include "apps/flags.hpp"
 #include "apps/runtime.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -49,64 +48,82 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-/// Resolves addresses of this process's peers directly, others through the middleman.
-caf::behavior local_first_connector(caf::event_based_actor* self,
-                                    std::shared_ptr<std::map<std::string, caf::actor>> local,
-                                    caf::actor middleman) {
+/// A peer of this process: its node and public key.
+struct local_peer {
+  caf::actor node;
+  std::string public_key;
+};
+using local_table = std::map<std::string, local_peer>;
+
+/// A node's transport: this process's peers directly (as the wire would
+/// hand the request over, with the caller's key), others through the
+/// node's own wire.
+caf::behavior local_first_transport(caf::event_based_actor* self, std::shared_ptr<local_table> local,
+                                    std::string caller_key, caf::actor wire) {
   return {
-    [self, local, middleman](caf::connect_atom atom, std::string& host, uint16_t port)
-      -> caf::result<caf::message> {
-      auto it = local->find(host + ":" + std::to_string(port));
-      if (it != local->end())
-        return caf::make_message(caf::node_id{}, caf::actor_cast<caf::strong_actor_ptr>(it->second),
-                                 std::set<std::string>{});
-      self->delegate(middleman, atom, std::move(host), port);
-      return caf::delegated<caf::message>{};
+    [self, local, caller_key, wire](dht_call_atom atom, std::string& address, std::string& expected,
+                                    std::string& bytes) -> caf::result<std::string, std::string> {
+      auto it = local->find(address);
+      if (it == local->end()) {
+        self->delegate(wire, atom, std::move(address), std::move(expected), std::move(bytes));
+        return caf::delegated<std::string, std::string>{};
+      }
+      auto target = it->second;
+      if (!expected.empty() && peer_id_of(target.public_key).raw() != expected)
+        return caf::make_error(caf::sec::invalid_argument, std::string("a different peer answered"));
+      auto rp = self->make_response_promise<std::string, std::string>();
+      self->request(target.node, std::chrono::seconds(30), dht_rpc_atom_v, caller_key, std::move(bytes))
+        .then([rp, target](std::string& reply) mutable { rp.deliver(target.public_key, reply); },
+              [rp](caf::error& err) mutable { rp.deliver(err); });
+      return rp;
     },
   };
 }
 
+constexpr const char* bench_run = "ttt-bench-dht";
+
 /// The peers one process hosts.
 struct peer_group {
   std::vector<dht::dht_actor> nodes;
-  std::vector<caf::actor> gateways;
+  std::vector<caf::actor> wires;
+  std::vector<caf::actor> transports;
   std::vector<std::string> addresses;
 };
 
 caf::expected<peer_group> start_peers(caf::actor_system& sys, size_t count, uint64_t seed,
                                       const std::vector<std::string>& initial,
                                       double rpc_timeout_s) {
-  auto& mm = sys.middleman();
-  auto local = std::make_shared<std::map<std::string, caf::actor>>();
-  auto connector = sys.spawn(local_first_connector, local, caf::actor_cast<caf::actor>(mm.actor_handle()));
+  auto local = std::make_shared<local_table>();
   peer_group g;
   for (size_t i = 0; i < count; ++i) {
-    // Learn a free port with a probe, then start the node advertising it.
-    auto probe = spawn_gateway(sys, gateway_routes{});
-    auto port = mm.publish(probe, 0, "127.0.0.1", true);
-    caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
-    if (!port)
-      return port.error();
-    mm.unpublish(probe, *port);
-    dht::dht_config dc;
+    auto listening = wire::listen("127.0.0.1", 0);
+    if (!listening)
+      return listening.error();
     std::string s(32, '\0');
     for (size_t b = 0; b < 8; ++b)
       s[b] = static_cast<char>((seed + i) >> (8 * b));
-    dc.self = identity::from_seed(s);
+    wire::wire_config wc;
+    wc.self = identity::from_seed(s);
+    wc.run_id = bench_run;
+    wc.listen_fd = listening->first;
+    // Many peers per process: connections that rest close soon, so that
+    // the process stays within its file descriptors.
+    wc.limits.idle_timeout = 5;
+    auto wire_actor = wire::spawn_wire(sys, wc);
+    dht::dht_config dc;
+    dc.self = wc.self;
     dc.host = "127.0.0.1";
-    dc.port = *port;
-    dc.connector = connector;
+    dc.port = listening->second;
+    dc.transport = sys.spawn(local_first_transport, local, wc.self.public_key(), wire_actor);
     dc.seed = seed + i;
     dc.rpc_timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(rpc_timeout_s));
     auto node = dht::spawn_dht_node(sys, dc);
-    auto gw = spawn_gateway(sys, gateway_routes{node, caf::actor{}});
-    auto published = mm.publish(gw, *port, "127.0.0.1", true);
-    if (!published)
-      return published.error();
-    auto address = "127.0.0.1:" + std::to_string(*port);
-    (*local)[address] = gw;
+    caf::anon_send(wire_actor, wire_routes_atom_v, caf::actor_cast<caf::actor>(node), caf::actor{});
+    auto address = "127.0.0.1:" + std::to_string(listening->second);
+    (*local)[address] = {caf::actor_cast<caf::actor>(node), wc.self.public_key()};
     g.nodes.push_back(node);
-    g.gateways.push_back(gw);
+    g.wires.push_back(wire_actor);
+    g.transports.push_back(dc.transport);
     g.addresses.push_back(address);
   }
   // Join: the first peer through `initial` (if any), the others through the
@@ -133,8 +150,10 @@ caf::expected<peer_group> start_peers(caf::actor_system& sys, size_t count, uint
 void stop_peers(peer_group& g) {
   for (auto& n : g.nodes)
     caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
-  for (auto& gw : g.gateways)
-    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  for (auto& w : g.wires)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  for (auto& t : g.transports)
+    caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
 }
 
 struct op_stats {

@@ -1,7 +1,7 @@
 // `ttt bench swarm`: a local swarm of N trainer processes (`ttt bench swarm
-// --worker`, each one peer: actor system, DHT node, gateway on its own
+// --worker`, each one peer: actor system, its wire on its own
 // loopback port, averager, matchmaker, the trainer on dalle-tiny) training
-// together over real TCP through CAF's middleman, in hivemind mode and in
+// together over ttt's wire (encrypted TCP), in hivemind mode and in
 // DiLoCo mode. Prints per configuration one result line:
 //
 //   bench swarm mode=M trainers=N epochs=E samples_per_s=… utilization=u1,u2,…
@@ -21,7 +21,7 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
-#include "actors/gateway/gateway.hpp"
+#include "actors/wire/wire.hpp"
 #include "actors/trainer/diloco.hpp"
 #include "apps/flags.hpp"
 #include "apps/runtime.hpp"
@@ -29,7 +29,6 @@
 #include "model/swarm_model.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -123,7 +122,6 @@ void say(const std::string& line) {
 int worker_main(const worker_options& o, size_t index) {
   apps::peer_system_config cfg;
   caf::actor_system sys(cfg);
-  auto& mm = sys.middleman();
   auto me = identity::generate();
   auto log = [&o, index](const std::string& text) {
     if (o.verbose)
@@ -131,28 +129,27 @@ int worker_main(const worker_options& o, size_t index) {
   };
 
   auto averager = averaging::spawn_averager(sys, std::string(me.id().raw()));
-  // The DHT node must know its port before it starts: probe one, then publish there.
-  auto probe = spawn_gateway(sys, gateway_routes{});
-  auto picked = mm.publish(probe, 0, "127.0.0.1", true);
-  caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
-  if (!picked) {
-    std::fprintf(stderr, "worker %zu: cannot listen: %s\n", index, describe(picked.error()).c_str());
+  auto listening = wire::listen("127.0.0.1", 0);
+  if (!listening) {
+    std::fprintf(stderr, "worker %zu: %s\n", index, describe(listening.error()).c_str());
     return 1;
   }
-  uint16_t port = *picked;
-  mm.unpublish(probe, port);
+  uint16_t port = listening->second;
+  wire::wire_config wc;
+  wc.self = me;
+  wc.run_id = "bench-swarm";
+  wc.listen_fd = listening->first;
+  wc.log = log;
+  auto wire_actor = wire::spawn_wire(sys, wc);
   dht::dht_config dc;
   dc.self = me;
   dc.host = "127.0.0.1";
   dc.port = port;
-  dc.connector = caf::actor_cast<caf::actor>(mm.actor_handle());
+  dc.transport = wire_actor;
   dc.log = log;
   auto node = dht::spawn_dht_node(sys, dc);
-  auto gateway = spawn_gateway(sys, gateway_routes{node, caf::actor_cast<caf::actor>(averager)});
-  if (auto published = mm.publish(gateway, port, "127.0.0.1", true); !published) {
-    std::fprintf(stderr, "worker %zu: cannot publish: %s\n", index, describe(published.error()).c_str());
-    return 1;
-  }
+  caf::anon_send(wire_actor, wire_routes_atom_v, caf::actor_cast<caf::actor>(node),
+                 caf::actor_cast<caf::actor>(averager));
   say("port " + std::to_string(port));
   std::vector<std::string> initial;
   if (!o.initial_peer.empty())
@@ -184,13 +181,11 @@ int worker_main(const worker_options& o, size_t index) {
   tc.self = me;
   tc.declaration.host = "127.0.0.1";
   tc.declaration.port = port;
-  tc.resolve = [&sys](const averaging::declaration& d) {
+  tc.resolve = [&sys, wire_actor](const averaging::declaration& d) {
     averaging::averager_peer result;
-    auto gw = sys.middleman().remote_actor(d.host, d.port);
-    if (!gw)
-      return result;
     caf::scoped_actor asker{sys};
-    asker->request(*gw, std::chrono::seconds(10), avg_who_atom_v)
+    asker->request(wire_actor, std::chrono::seconds(10), wire_peer_atom_v, std::string(d.peer.raw()),
+                   d.host.empty() ? std::string() : d.address())
       .receive([&](caf::actor& a) { result = caf::actor_cast<averaging::averager_peer>(a); },
                [](caf::error&) {});
     return result;
@@ -230,8 +225,7 @@ int worker_main(const worker_options& o, size_t index) {
   }
   if (trainer_actor)
     caf::anon_send_exit(trainer_actor, caf::exit_reason::user_shutdown);
-  mm.unpublish(gateway, port);
-  for (auto a : {caf::actor_cast<caf::actor>(gateway), caf::actor_cast<caf::actor>(matchmaker),
+  for (auto a : {wire_actor, caf::actor_cast<caf::actor>(matchmaker),
                  caf::actor_cast<caf::actor>(averager), caf::actor_cast<caf::actor>(node)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   return 0;

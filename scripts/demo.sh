@@ -41,8 +41,10 @@ start_peer() {
   pids[$i]=$!
   for _ in $(seq 1 200); do
     if grep -q "listening on" "$run_dir/peer$i.log" 2>/dev/null; then
-      addr[$i]=$(grep -o "listening on .*" "$run_dir/peer$i.log" | tail -1 | awk '{print $3}')
-      echo "peer $i: $(grep -o 'ttt node [0-9a-f]*' "$run_dir/peer$i.log" | tail -1 | cut -c10-21)… at ${addr[$i]}"
+      # PEERID@HOST:PORT: whoever dials it checks that the peer proves this id.
+      peer[$i]=$(grep -o "others join through [^)]*" "$run_dir/peer$i.log" | tail -1 | awk '{print $4}')
+      addr[$i]=${peer[$i]#*@}
+      echo "peer $i: ${peer[$i]:0:12}… at ${addr[$i]}"
       return 0
     fi
     sleep 0.05
@@ -50,27 +52,27 @@ start_peer() {
   echo "demo: peer $i did not start; its log:"; cat "$run_dir/peer$i.log"; exit 1
 }
 
-declare -a addr
+declare -a addr peer
 say "Starting a swarm of 5 DHT peers on loopback"
 start_peer 0
-for i in 1 2 3 4; do start_peer "$i" "${addr[0]}"; done
+for i in 1 2 3 4; do start_peer "$i" "${peer[0]}"; done
 sleep 1
 
 say "Storing values through peer 1"
-"$ttt" dht store --initial-peer "${addr[1]}" run/name "ttt demo swarm" --ttl 600
+"$ttt" dht store --initial-peer "${peer[1]}" run/name "ttt demo swarm" --ttl 600
 for who in alice bob carol; do
-  "$ttt" dht store --initial-peer "${addr[1]}" run/peers "$who is training" --subkey "$who" --ttl 600
+  "$ttt" dht store --initial-peer "${peer[1]}" run/peers "$who is training" --subkey "$who" --ttl 600
 done
 
 say "Reading them through peers 2, 3 and 4"
 for i in 2 3 4; do
-  echo "via peer $i: run/name = $("$ttt" dht get --initial-peer "${addr[$i]}" run/name)"
+  echo "via peer $i: run/name = $("$ttt" dht get --initial-peer "${peer[$i]}" run/name)"
 done
 echo "via peer 4: run/peers ="
-"$ttt" dht get --initial-peer "${addr[4]}" run/peers --latest | sed 's/^/  /'
+"$ttt" dht get --initial-peer "${peer[4]}" run/peers --latest | sed 's/^/  /'
 
 say "A peer refuses bad input: a value that breaks the schema of its key prefix"
-"$ttt" dht store --initial-peer "${addr[2]}" example.bad "not a Cap'n Proto message" || true
+"$ttt" dht store --initial-peer "${peer[2]}" example.bad "not a Cap'n Proto message" || true
 
 say "Killing peer 3 with SIGKILL, then restarting it from its data directory"
 kill -9 "${pids[3]}"
@@ -79,7 +81,7 @@ old=${addr[3]}
 start_peer 3 "" "$old"
 sleep 1
 grep -E "loaded|bootstrap done" "$run_dir/peer3.log" | tail -2 | sed 's/^/  peer 3 log: /'
-echo "via restarted peer 3: run/name = $("$ttt" dht get --initial-peer "${addr[3]}" run/name)"
+echo "via restarted peer 3: run/name = $("$ttt" dht get --initial-peer "${peer[3]}" run/name)"
 
 say "Making the synthetic dataset (captioned scenes of coloured shapes)"
 "$ttt" data shapes --out "$run_dir/shapes" --count 600 | tail -3
@@ -94,14 +96,14 @@ sed -e "s|config = configs/|config = $PWD/configs/|; s/target_batch_size = [0-9]
 sed -e "s/poll_interval = [0-9]*/poll_interval = 1/; s/^dashboard = .*/dashboard = 127.0.0.1:0/" \
     configs/monitor.ini >"$run_dir/monitor.ini"
 sed -e "s/poll_interval = [0-9]*/poll_interval = 2/" configs/aux.ini >"$run_dir/aux.ini"
-"$ttt" node --profile "$run_dir/monitor.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
+"$ttt" node --profile "$run_dir/monitor.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
   --data-dir "$run_dir/monitor" >"$run_dir/monitor.log" 2>&1 &
 pids+=($!)
-"$ttt" node --profile "$run_dir/aux.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
+"$ttt" node --profile "$run_dir/aux.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
   --data-dir "$run_dir/aux" >"$run_dir/aux.log" 2>&1 &
 pids+=($!)
 for i in 1 2 3; do
-  "$ttt" node --profile "$run_dir/trainer.ini" --listen 127.0.0.1:0 --initial-peer "${addr[0]}" \
+  "$ttt" node --profile "$run_dir/trainer.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
     --data "$run_dir/shapes" --data-dir "$run_dir/trainer$i" >"$run_dir/trainer$i.log" 2>&1 &
   pids+=($!)
 done

@@ -84,7 +84,8 @@ struct averager_state {
   std::optional<held_state> held;
   std::map<std::string, fetch_job, std::less<>> fetches;
   uint64_t fetch_counter = 0;
-  uint64_t undecodable = 0; // peers' bytes that were not a valid message
+  uint64_t undecodable = 0;    // peers' bytes that were not a valid message
+  uint64_t impersonations = 0; // messages whose sender is not the peer that sent them
   static inline const char* name = "averager";
 };
 
@@ -292,10 +293,17 @@ void on_state_reply(self_ptr self, const averager_peer& from, const wire_message
   self->state.fetches.erase(it);
 }
 
-void on_bytes(self_ptr self, const averager_peer& from, const std::string& bytes) {
+/// `proven`: the sender's peer id as the wire proved it (empty for a
+/// message from an averager in this process); a message must name it.
+void on_bytes(self_ptr self, const averager_peer& from, const std::string& bytes,
+              std::string_view proven = {}) {
   auto decoded = decode_message(bytes);
   if (!decoded) {
     self->state.undecodable += 1; // not attributable to any round: nothing else to do
+    return;
+  }
+  if (!proven.empty() && decoded->values.sender_id != proven) {
+    self->state.impersonations += 1; // a peer naming another as the sender
     return;
   }
   switch (decoded->kind) {
@@ -344,8 +352,13 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
       finish_if_done(self, group_id);
   });
   return {
+    // From another averager in this process (tests, benchmarks).
     [self](avg_rpc_atom, const std::string& bytes) {
       on_bytes(self, caf::actor_cast<averager_peer>(self->current_sender()), bytes);
+    },
+    // From a peer, through its proxy on the wire, which proved its id.
+    [self](avg_rpc_atom, const std::string& peer_id, const std::string& bytes) {
+      on_bytes(self, caf::actor_cast<averager_peer>(self->current_sender()), bytes, peer_id);
     },
     [self](avg_run_atom, round_request& req) -> caf::result<round_result> {
       auto group_id = req.group.group_id;

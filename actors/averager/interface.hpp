@@ -18,8 +18,10 @@
 
 namespace ttt::averaging {
 
-/// What other peers' averagers need of this one: only the cross-peer entry.
-/// `remote_actor<averager_peer>` accepts a published `averager_actor`.
+/// What an averager sends to a member: encoded AveragingMessage bytes. A
+/// member is another averager in this process (tests, benchmarks) or, in a
+/// node, the wire's proxy for that peer (actors/wire/wire.hpp), which
+/// forwards the bytes over the peer's authenticated connection.
 using averager_peer = caf::typed_actor<caf::reacts_to<avg_rpc_atom, std::string>>;
 
 /// One all-reduce round as matchmaking agreed on it, plus this member's input.
@@ -70,10 +72,14 @@ struct fetched_state {
 
 /// The averager actor.
 using averager_actor = caf::typed_actor<
-  // Cross-peer: one encoded AveragingMessage. One-way: replies, if any, are
-  // messages of their own, so a peer's bad bytes never produce an error
-  // message that could stop the sender's actor.
+  // One encoded AveragingMessage from an averager in this process. One-way:
+  // replies, if any, are messages of their own, so bad bytes never produce
+  // an error message that could stop the sender's actor.
   caf::reacts_to<avg_rpc_atom, std::string>,
+  // One encoded AveragingMessage from a peer, sent by the wire's proxy for
+  // it with the peer id (20 raw bytes) its handshake proved; a message that
+  // names another sender is dropped.
+  caf::reacts_to<avg_rpc_atom, std::string, std::string>,
   // Local: run one round; the result reports partial spans and refusals.
   caf::replies_to<avg_run_atom, round_request>::with<round_result>,
   // Local: hold `blob` (state of `epoch`) and serve it to newcomers in chunks.

@@ -16,8 +16,8 @@
 
 namespace ttt::averaging {
 
-/// Largest message accepted: a 512 KiB part or a 1 MiB state chunk plus framing.
-constexpr size_t max_message_bytes = 2 * 1024 * 1024;
+/// Largest message accepted: a 512 KiB part or state chunk plus its envelope.
+constexpr size_t max_message_bytes = 1024 * 1024; // = the wire's largest frame body
 
 /// Newcomer -> holder: send me chunk `chunk_index` of your state.
 struct state_request {

@@ -27,6 +27,16 @@ bool verify_signature(std::string_view public_key, std::string_view message,
                                      reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
 }
 
+std::string x25519_public_key_of(std::string_view public_key) {
+  if (public_key.size() != crypto_sign_PUBLICKEYBYTES)
+    return {};
+  std::string out(crypto_scalarmult_curve25519_BYTES, '\0');
+  if (crypto_sign_ed25519_pk_to_curve25519(reinterpret_cast<unsigned char*>(out.data()),
+                                           reinterpret_cast<const unsigned char*>(public_key.data())) != 0)
+    return {};
+  return out;
+}
+
 node_id peer_id_of(std::string_view public_key) {
   return node_id::of_key(public_key);
 }
@@ -95,6 +105,13 @@ std::string identity::sign(std::string_view message) const {
                        reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                        reinterpret_cast<const unsigned char*>(secret_key_.data()));
   return sig;
+}
+
+std::string identity::x25519_secret_key() const {
+  std::string out(crypto_scalarmult_curve25519_BYTES, '\0');
+  crypto_sign_ed25519_sk_to_curve25519(reinterpret_cast<unsigned char*>(out.data()),
+                                       reinterpret_cast<const unsigned char*>(secret_key_.data()));
+  return out;
 }
 
 } // namespace ttt

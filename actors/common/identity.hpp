@@ -18,6 +18,10 @@ constexpr size_t signature_size = 64;
 bool verify_signature(std::string_view public_key, std::string_view message,
                       std::string_view signature);
 
+/// The X25519 public key of an Ed25519 `public_key` (32 raw bytes); empty
+/// when the key is not a valid Ed25519 point.
+std::string x25519_public_key_of(std::string_view public_key);
+
 /// The id a peer with `public_key` must have.
 node_id peer_id_of(std::string_view public_key);
 
@@ -35,6 +39,9 @@ public:
   const std::string& public_key() const { return public_key_; }
   const node_id& id() const { return id_; }
   std::string sign(std::string_view message) const;
+  /// The X25519 secret key that belongs to this Ed25519 key (libsodium's
+  /// conversion): the static key of the wire's Noise handshake.
+  std::string x25519_secret_key() const;
 
 private:
   identity(std::string public_key, std::string secret_key);

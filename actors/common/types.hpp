@@ -1,7 +1,9 @@
 #pragma once
 // The project's one CAF type-ID block: every atom and every message type that
-// an actor of ttt sends. Cross-peer payloads are Cap'n Proto bytes carried as
-// std::string, so no peer ever drives CAF's deserializer with rich types.
+// an actor of ttt sends. No CAF message ever crosses machines: peers speak
+// ttt's wire protocol (actors/wire, docs/PROTOCOL.md), whose broker hands
+// each authenticated frame's Cap'n Proto bytes to the local actor that owns
+// its kind.
 
 #include "actors/dht/types.hpp"
 
@@ -17,7 +19,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(ttt, (ttt::dht::peer_info))
   CAF_ADD_TYPE_ID(ttt, (ttt::dht::dht_record))
   CAF_ADD_TYPE_ID(ttt, (std::vector<ttt::dht::dht_record>))
-  CAF_ADD_ATOM(ttt, ttt, dht_rpc_atom, "dhtrpc")     // cross-peer: DhtRequest bytes -> DhtResponse bytes
+  CAF_ADD_ATOM(ttt, ttt, dht_rpc_atom, "dhtrpc")     // from the wire: (sender key, DhtRequest bytes) -> DhtResponse bytes
+  CAF_ADD_ATOM(ttt, ttt, dht_call_atom, "dhtcall")   // to the wire: a DHT request to a peer -> (its key, response bytes)
   CAF_ADD_ATOM(ttt, ttt, dht_store_atom, "dhtstore") // local API
   CAF_ADD_ATOM(ttt, ttt, dht_get_atom, "dhtget")     // local API
   CAF_ADD_ATOM(ttt, ttt, bootstrap_atom, "bootstrap")
@@ -34,7 +37,15 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_ATOM(ttt, ttt, avg_tick_atom, "avgtick")   // internal: timeouts of one round / download
   CAF_ADD_ATOM(ttt, ttt, avg_pump_atom, "avgpump")   // internal: send a round's next parts
 
-  CAF_ADD_ATOM(ttt, ttt, avg_who_atom, "avgwho")     // cross-peer: the gateway names its averager
+  // -- the wire (actors/wire): local only, nothing here crosses machines ----
+  CAF_ADD_ATOM(ttt, ttt, wire_peer_atom, "wirepeer")   // local API: the proxy of a peer's averager
+  CAF_ADD_ATOM(ttt, ttt, wire_routes_atom, "wireroute") // local API: the actors that own each frame kind
+  CAF_ADD_ATOM(ttt, ttt, wire_connect_atom, "wireconn") // local API: connect to a peer now
+  CAF_ADD_ATOM(ttt, ttt, wire_stats_atom, "wirestats") // local API: connection counts
+  CAF_ADD_ATOM(ttt, ttt, wire_send_atom, "wiresend")   // internal: a proxy's bytes to its peer
+  CAF_ADD_ATOM(ttt, ttt, wire_in_atom, "wirein")       // internal: a peer's bytes to its proxy
+  CAF_ADD_ATOM(ttt, ttt, wire_ack_atom, "wireack")     // internal: the averager took a peer's bytes
+  CAF_ADD_ATOM(ttt, ttt, wire_tick_atom, "wiretick")   // internal: timeouts and budgets
 
   // -- matchmaking (actors/averager/matchmaker) -----------------------------
   CAF_ADD_ATOM(ttt, ttt, avg_match_atom, "avgmatch")  // local API: find a group for a round

@@ -91,21 +91,6 @@ caf::expected<std::pair<peer_info, double>> decode_known_peer(std::string_view b
     });
 }
 
-std::optional<std::pair<std::string, uint16_t>> split_address(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    return std::nullopt;
-  try {
-    size_t used = 0;
-    int port = std::stoi(address.substr(colon + 1), &used);
-    if (used != address.size() - colon - 1 || port <= 0 || port > 65535)
-      return std::nullopt;
-    return std::make_pair(address.substr(0, colon), static_cast<uint16_t>(port));
-  } catch (...) {
-    return std::nullopt;
-  }
-}
-
 // -- the actor ---------------------------------------------------------------
 
 struct node_state;
@@ -122,13 +107,9 @@ struct node_state {
   std::unique_ptr<record_store> storage; ///< records this node is a replica of (persisted)
   record_store cache;                    ///< values found or cached here (memory only)
   std::mt19937_64 rng;
-  /// Gateways of peers we talk to, by HOST:PORT.
-  std::map<std::string, caf::actor> gateways;
-  /// Connects in progress, with who waits for each.
-  std::map<std::string, std::vector<std::function<void(caf::expected<caf::actor>)>>> connecting;
   /// Senders being checked with a ping before they enter the routing table.
   std::unordered_set<node_id> verifying;
-  std::vector<std::string> saved_peers; ///< addresses loaded from the database
+  std::vector<std::string> saved_peers; ///< "PEERID@HOST:PORT" of the peers loaded from the database
 
   double now() const { return cfg.clock(); }
 
@@ -192,81 +173,37 @@ struct node_state {
   }
 };
 
-/// Resolves `address` to the gateway actor there, connecting once per address.
-void connect(node_actor self, const std::string& address,
-             std::function<void(caf::expected<caf::actor>)> done) {
-  auto& st = self->state;
-  if (auto it = st.gateways.find(address); it != st.gateways.end()) {
-    done(it->second);
-    return;
-  }
-  auto& waiting = st.connecting[address];
-  waiting.push_back(std::move(done));
-  if (waiting.size() > 1)
-    return;
-  auto finish = [self, address](caf::expected<caf::actor> result) {
-    auto waiters = std::move(self->state.connecting[address]);
-    self->state.connecting.erase(address);
-    if (result)
-      self->state.gateways[address] = *result;
-    for (auto& w : waiters)
-      w(result);
-  };
-  auto hp = split_address(address);
-  if (!hp) {
-    finish(protocol_error("bad peer address '" + address + "'"));
-    return;
-  }
-  self
-    ->request(st.cfg.connector, st.cfg.rpc_timeout, caf::connect_atom_v, hp->first, hp->second)
-    .then(
-      [finish](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
-        if (!ptr)
-          finish(caf::make_error(caf::sec::cannot_connect_to_node));
-        else
-          finish(caf::actor_cast<caf::actor>(ptr));
-      },
-      [finish](caf::error& err) { finish(err); });
-}
-
 /// Sends `req` to the peer at `address` and hands its decoded answer to `done`.
 /// `expected_id`, when known, must be the responder's id.
 void call(node_actor self, const std::string& address, std::optional<node_id> expected_id,
           const dht_request& req, response_callback done) {
-  auto bytes = encode(req);
-  connect(self, address, [self, address, expected_id, bytes, done](caf::expected<caf::actor> gw) {
-    if (!gw) {
-      done(gw.error());
-      return;
-    }
-    self->request(*gw, self->state.cfg.rpc_timeout, dht_rpc_atom_v, bytes)
-      .then(
-        [self, expected_id, done](std::string& reply) {
-          auto resp = decode_response(reply);
-          if (!resp) {
-            done(resp.error());
-            return;
-          }
-          if (peer_id_of(resp->responder.public_key) != resp->responder.id) {
-            done(protocol_error("responder's id does not match its public key"));
-            return;
-          }
-          if (expected_id && resp->responder.id != *expected_id) {
-            done(protocol_error("a different peer answered at this address"));
-            return;
-          }
-          if (!resp->error.empty()) {
-            done(protocol_error("peer refused the request: " + resp->error));
-            return;
-          }
-          done(std::move(*resp));
-        },
-        [self, address, done](caf::error& err) {
-          // A broken connection or a timeout: connect afresh next time.
-          self->state.gateways.erase(address);
-          done(err);
-        });
-  });
+  auto& st = self->state;
+  std::string expected = expected_id ? std::string(expected_id->raw()) : std::string();
+  self->request(st.cfg.transport, st.cfg.rpc_timeout, dht_call_atom_v, address, expected, encode(req))
+    .then(
+      [expected_id, done](std::string& proven_key, std::string& reply) {
+        auto resp = decode_response(reply);
+        if (!resp) {
+          done(resp.error());
+          return;
+        }
+        // The wire proved who answered; the response must name that peer.
+        if (resp->responder.public_key != proven_key ||
+            peer_id_of(resp->responder.public_key) != resp->responder.id) {
+          done(protocol_error("the responder is not the peer that answered"));
+          return;
+        }
+        if (expected_id && resp->responder.id != *expected_id) {
+          done(protocol_error("a different peer answered at this address"));
+          return;
+        }
+        if (!resp->error.empty()) {
+          done(protocol_error("peer refused the request: " + resp->error));
+          return;
+        }
+        done(std::move(*resp));
+      },
+      [done](caf::error& err) { done(err); });
 }
 
 void on_peer_seen(node_actor self, const peer_info& peer);
@@ -388,7 +325,9 @@ lookup::options lookup_options(const node_state& st, lookup_kind kind, bool late
   return o;
 }
 
-std::string handle_rpc(node_actor self, const std::string& bytes) {
+/// Answers a request that the wire received from the peer whose Ed25519
+/// key is `sender_key` (proved in its handshake).
+std::string handle_rpc(node_actor self, const std::string& sender_key, const std::string& bytes) {
   auto& st = self->state;
   dht_response resp;
   resp.responder = st.me;
@@ -398,8 +337,8 @@ std::string handle_rpc(node_actor self, const std::string& bytes) {
     st.log("refused a request: " + resp.error);
     return encode(resp);
   }
-  if (peer_id_of(req->sender.public_key) != req->sender.id) {
-    resp.error = "sender id does not match its public key";
+  if (req->sender.public_key != sender_key || peer_id_of(req->sender.public_key) != req->sender.id) {
+    resp.error = "the request names another sender than the peer that sent it";
     st.log("refused a request from " + req->sender.address() + ": " + resp.error);
     return encode(resp);
   }
@@ -439,7 +378,19 @@ std::string handle_rpc(node_actor self, const std::string& bytes) {
       }
       break;
   }
-  return encode(resp);
+  auto answer = encode(resp);
+  // An answer must fit one frame: the records of the fullest results are
+  // halved until it does (a reader asks again with fewer keys).
+  while (answer.size() > protocol_limits::max_message_bytes) {
+    auto fullest = std::max_element(resp.found.begin(), resp.found.end(), [](const auto& a, const auto& b) {
+      return a.records.size() < b.records.size();
+    });
+    if (fullest == resp.found.end() || fullest->records.empty())
+      break;
+    fullest->records.resize(fullest->records.size() / 2);
+    answer = encode(resp);
+  }
+  return answer;
 }
 
 /// Stores `rec` on the num_replicas nodes nearest its key (this one included
@@ -509,7 +460,7 @@ void load_from_database(node_state& st) {
   if (!err)
     err = st.cfg.db->for_each(storage::column::routing, [&](std::string_view, std::string_view v) {
       if (auto p = decode_known_peer(v))
-        st.saved_peers.push_back(p->first.address());
+        st.saved_peers.push_back(p->first.id.to_hex() + "@" + p->first.address());
       return true;
     });
   if (err)
@@ -542,8 +493,8 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
   self->delayed_send(self, st.cfg.purge_interval, purge_atom_v);
   self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
   return {
-    [self](dht_rpc_atom, const std::string& bytes) -> std::string {
-      return handle_rpc(self, bytes);
+    [self](dht_rpc_atom, const std::string& sender_key, const std::string& bytes) -> std::string {
+      return handle_rpc(self, sender_key, bytes);
     },
     [self](dht_store_atom, const dht_record& rec) -> caf::result<bool> {
       auto& st = self->state;
@@ -597,7 +548,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       auto& st = self->state;
       std::vector<std::string> all = addresses;
       for (const auto& a : st.saved_peers)
-        if (std::find(all.begin(), all.end(), a) == all.end() && a != st.me.address())
+        if (std::find(all.begin(), all.end(), a) == all.end() && a.rfind(st.me.id.to_hex() + "@", 0) != 0)
           all.push_back(a);
       auto rp = self->make_response_promise<size_t>();
       if (all.empty()) {
@@ -616,14 +567,26 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
           rp.deliver(n);
         });
       };
-      for (const auto& address : all) {
+      for (const auto& entry : all) {
+        // "PEERID@HOST:PORT" names the identity the peer must prove; a bare
+        // HOST:PORT trusts whoever answers there (said once, in the log).
+        std::optional<node_id> expected;
+        std::string address = entry;
+        if (auto at = entry.find('@'); at != std::string::npos) {
+          expected = node_id::from_hex(entry.substr(0, at));
+          address = entry.substr(at + 1);
+        }
         auto req = st.make_request(request_kind::ping);
-        call(self, address, std::nullopt, req,
-             [self, pending, finish, address](caf::expected<dht_response> resp) mutable {
-          if (resp)
+        call(self, address, expected, req,
+             [self, pending, finish, address, expected](caf::expected<dht_response> resp) mutable {
+          if (resp) {
             on_peer_seen(self, resp->responder);
-          else
+            if (!expected)
+              self->state.log("joined through " + address + ", peer " + resp->responder.id.to_hex() +
+                              ": its key was not checked (give PEERID@HOST:PORT to check it)");
+          } else {
             self->state.log("cannot reach " + address + ": " + describe(resp.error()));
+          }
           if (--*pending == 0)
             finish();
         });

@@ -1,6 +1,6 @@
 #pragma once
 // The dht_node actor: a thin shell around routing_table, record_store,
-// lookup and validator that talks to other peers' dht_node actors.
+// lookup and validator that talks to other peers through its transport.
 
 #include "actors/common/identity.hpp"
 #include "actors/dht/interface.hpp"
@@ -33,10 +33,11 @@ struct dht_config {
   double bucket_stale_after = 600; ///< seconds without news before a bucket is refreshed
   /// Wall-clock seconds since the Unix epoch (expirations are absolute).
   std::function<double()> clock;
-  /// Resolves HOST:PORT to a peer's gateway: answers (connect_atom, host,
-  /// port) like CAF's middleman actor (the middleman itself in a node, a
-  /// simulated network in tests).
-  caf::actor connector;
+  /// Carries requests to other peers: answers (dht_call_atom, "HOST:PORT",
+  /// expected peer id (20 raw bytes, or empty to trust whoever answers),
+  /// request bytes) with (the responder's proved Ed25519 key, response
+  /// bytes). The wire broker in a node, a simulated network in tests.
+  caf::actor transport;
   /// Where records and known peers persist; null keeps everything in memory.
   storage::database* db = nullptr;
   validator rules = default_validator();

@@ -18,10 +18,12 @@ namespace ttt::dht {
 
 /// Bounds on what a peer may send. A message over a bound is refused whole.
 struct protocol_limits {
-  static constexpr size_t max_message_bytes = 4 << 20;
+  /// One frame of the wire (wire::max_frame_body): a responder trims the
+  /// records of a find answer to fit.
+  static constexpr size_t max_message_bytes = 1 << 20;
   static constexpr size_t max_key_bytes = 1024;
   static constexpr size_t max_subkey_bytes = 1024;
-  static constexpr size_t max_value_bytes = 1 << 20;
+  static constexpr size_t max_value_bytes = 64 << 10;
   static constexpr size_t max_records_per_message = 256;
   static constexpr size_t max_ids_per_find = 64;
   static constexpr size_t max_nodes_per_result = 64;

@@ -95,6 +95,7 @@ public:
   }
 
   void kill(int sig) { ::kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
 
   /// Waits for the exit (bounded); returns the exit code, or 128+signal.
   std::optional<int> wait(std::chrono::milliseconds limit = std::chrono::seconds(20)) {

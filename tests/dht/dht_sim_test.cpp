@@ -41,8 +41,10 @@ std::vector<dht_actor> make_swarm(sim_network& net, size_t n, size_t seed_base =
   return nodes;
 }
 
-std::string raw_rpc(sim_network& net, const dht_actor& node, const std::string& bytes) {
-  auto reply = net.ask<std::string>(node, dht_rpc_atom_v, bytes);
+/// A request as the wire hands it over: from the peer whose key is `sender_key`.
+std::string raw_rpc(sim_network& net, const dht_actor& node, const std::string& bytes,
+                    const std::string& sender_key) {
+  auto reply = net.ask<std::string>(node, dht_rpc_atom_v, sender_key, bytes);
   BOOST_REQUIRE(reply && *reply);
   return **reply;
 }
@@ -142,7 +144,7 @@ BOOST_AUTO_TEST_CASE(owned_keys_accept_only_their_owners_signature) {
   req.kind = request_kind::store;
   req.records = {forged};
   for (auto& n : nodes) {
-    auto resp = decode_response(raw_rpc(net, n, encode(req)));
+    auto resp = decode_response(raw_rpc(net, n, encode(req), sender.public_key()));
     BOOST_REQUIRE(resp);
     BOOST_REQUIRE(resp->stored.size() == 1u);
     BOOST_TEST(!resp->stored[0].accepted);
@@ -181,7 +183,7 @@ BOOST_AUTO_TEST_CASE(client_mode_nodes_store_and_get_but_are_never_routed_to) {
   find.kind = request_kind::find;
   find.key_ids = {client_id};
   for (auto& n : nodes) {
-    auto resp = decode_response(raw_rpc(net, n, encode(find)));
+    auto resp = decode_response(raw_rpc(net, n, encode(find), asker.public_key()));
     BOOST_REQUIRE(resp);
     for (const auto& p : resp->found.at(0).nearest)
       BOOST_TEST(p.id != client_id);
@@ -211,25 +213,30 @@ BOOST_AUTO_TEST_CASE(dead_peers_are_routed_around) {
 BOOST_AUTO_TEST_CASE(bad_requests_get_a_clear_error_and_change_nothing) {
   sim_network net;
   auto nodes = make_swarm(net, 4);
+  auto liar = identity::generate();
   auto check_error = [&](const std::string& bytes, const std::string& expected) {
-    auto resp = decode_response(raw_rpc(net, nodes[1], bytes));
+    auto resp = decode_response(raw_rpc(net, nodes[1], bytes, liar.public_key()));
     BOOST_REQUIRE(resp);
     BOOST_TEST(resp->error.find(expected) != std::string::npos, resp->error);
   };
   check_error("garbage", "whole number");
   check_error(std::string(64, '\xff'), "malformed");
   // A sender whose id is not the hash of its public key.
-  auto liar = identity::generate();
   dht_request req;
   req.sender = peer_info{identity::generate().id(), "10.0.0.9", 9, liar.public_key()};
   req.kind = request_kind::ping;
-  check_error(encode(req), "does not match its public key");
+  check_error(encode(req), "names another sender");
+  // A request naming another, real peer than the one the wire proved: the
+  // liar cannot plant a victim's identity (and address) in routing tables.
+  auto victim = identity::generate();
+  req.sender = peer_info{victim.id(), "10.0.0.9", 9, victim.public_key()};
+  check_error(encode(req), "names another sender");
   // An expired record pushed over the wire is refused, not stored.
   req.sender = peer_info{liar.id(), "", 0, liar.public_key()};
   req.client_mode = true;
   req.kind = request_kind::store;
   req.records = {make(net, "stale", "x", -5)};
-  auto resp = decode_response(raw_rpc(net, nodes[2], encode(req)));
+  auto resp = decode_response(raw_rpc(net, nodes[2], encode(req), liar.public_key()));
   BOOST_REQUIRE(resp);
   BOOST_TEST(!resp->stored.at(0).accepted);
   BOOST_TEST(resp->stored.at(0).error == "record has expired");
@@ -267,7 +274,7 @@ BOOST_AUTO_TEST_CASE(records_and_known_peers_survive_a_restart_in_rocksdb) {
     req.kind = request_kind::store;
     req.records = {make(net, "long", "lived", 1000), make(net, "short", "lived", 10),
                    make(net, "dict", "x", 1000, "a")};
-    auto resp = decode_response(raw_rpc(net, node, encode(req)));
+    auto resp = decode_response(raw_rpc(net, node, encode(req), sender.public_key()));
     BOOST_REQUIRE(resp);
     for (const auto& r : resp->stored)
       BOOST_TEST(r.accepted);
@@ -296,7 +303,7 @@ BOOST_AUTO_TEST_CASE(records_and_known_peers_survive_a_restart_in_rocksdb) {
     find.client_mode = true;
     find.kind = request_kind::find;
     find.key_ids = {node_id::of_key("long"), node_id::of_key("short"), node_id::of_key("dict")};
-    auto resp = decode_response(raw_rpc(net, node, encode(find)));
+    auto resp = decode_response(raw_rpc(net, node, encode(find), asker.public_key()));
     BOOST_REQUIRE(resp);
     BOOST_REQUIRE(resp->found.size() == 3u);
     BOOST_TEST(resp->found[0].records.at(0).value == "lived");

@@ -17,6 +17,8 @@ struct node_proc {
   std::unique_ptr<process> proc;
   std::string data_dir;
   std::string address;
+  std::string id; ///< 40 hex digits
+  std::string checked() const { return id + "@" + address; }
 };
 
 node_proc start_node(const temp_dir& tmp, int index, const std::string& listen,
@@ -32,6 +34,7 @@ node_proc start_node(const temp_dir& tmp, int index, const std::string& listen,
   n.proc = std::make_unique<process>(argv, n.data_dir + suffix + ".log");
   auto ready = n.proc->wait_for("ttt node ([0-9a-f]{40}) listening on (127\\.0\\.0\\.1:[0-9]+)");
   BOOST_REQUIRE_MESSAGE(ready, "node " << index << " did not start:\n" << n.proc->output());
+  n.id = (*ready)[1];
   n.address = (*ready)[2];
   return n;
 }
@@ -48,8 +51,9 @@ BOOST_AUTO_TEST_CASE(swarm_of_8_survives_a_sigkill_and_restart) {
   temp_dir tmp;
   std::vector<node_proc> nodes;
   nodes.push_back(start_node(tmp, 0, "127.0.0.1:0", {}));
+  // Half join with node 0's id (its key is checked), half without.
   for (int i = 1; i < 8; ++i)
-    nodes.push_back(start_node(tmp, i, "127.0.0.1:0", {nodes[0].address}));
+    nodes.push_back(start_node(tmp, i, "127.0.0.1:0", {i % 2 ? nodes[0].checked() : nodes[0].address}));
   for (size_t i = 1; i < nodes.size(); ++i)
     BOOST_REQUIRE_MESSAGE(nodes[i].proc->wait_for("bootstrap done: [1-9]"), nodes[i].proc->output());
 
@@ -60,13 +64,20 @@ BOOST_AUTO_TEST_CASE(swarm_of_8_survives_a_sigkill_and_restart) {
     BOOST_REQUIRE_MESSAGE(rc == 0, out);
   }
   for (int i = 0; i < keys; ++i) {
-    auto [rc, out] = dht(tmp, {"get", "--initial-peer", nodes[(i + 3) % 8].address, "key" + std::to_string(i)});
+    auto [rc, out] = dht(tmp, {"get", "--initial-peer", nodes[(i + 3) % 8].checked(), "key" + std::to_string(i)});
     BOOST_TEST(rc == 0);
     BOOST_TEST(out == "value" + std::to_string(i) + "\n");
   }
   auto [missing_rc, missing_out] = dht(tmp, {"get", "--initial-peer", nodes[1].address, "never-stored"});
   BOOST_TEST(missing_rc == 1);
   BOOST_TEST(missing_out.find("not found") != std::string::npos);
+  // Without an id the client says whom it trusts; with a wrong id it
+  // refuses the peer that answers.
+  BOOST_TEST(missing_out.find("trusting whichever peer answers") != std::string::npos, missing_out);
+  auto [wrong_rc, wrong_out] =
+    dht(tmp, {"get", "--initial-peer", nodes[2].id + "@" + nodes[1].address, "key1"});
+  BOOST_TEST(wrong_rc == 1);
+  BOOST_TEST(wrong_out.find("no initial peer answered") != std::string::npos, wrong_out);
 
   // SIGKILL node 3, restart it on its data dir and port, without --initial-peer.
   auto old_address = nodes[3].address;
@@ -85,7 +96,7 @@ BOOST_AUTO_TEST_CASE(swarm_of_8_survives_a_sigkill_and_restart) {
 
   // It rejoined: every key is found through it.
   for (int i = 0; i < keys; ++i) {
-    auto [rc, out] = dht(tmp, {"get", "--initial-peer", nodes[3].address, "key" + std::to_string(i)});
+    auto [rc, out] = dht(tmp, {"get", "--initial-peer", nodes[3].checked(), "key" + std::to_string(i)});
     BOOST_TEST(rc == 0);
     BOOST_TEST(out == "value" + std::to_string(i) + "\n");
   }
@@ -96,7 +107,7 @@ BOOST_AUTO_TEST_CASE(swarm_of_8_survives_a_sigkill_and_restart) {
       nodes[i].proc->kill(SIGKILL);
   int served = 0;
   for (int i = 0; i < keys; ++i) {
-    auto [rc, out] = dht(tmp, {"get", "--initial-peer", nodes[3].address, "key" + std::to_string(i)});
+    auto [rc, out] = dht(tmp, {"get", "--initial-peer", nodes[3].checked(), "key" + std::to_string(i)});
     if (rc == 0 && out == "value" + std::to_string(i) + "\n")
       ++served;
   }
@@ -135,9 +146,15 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_profiles_get_clear_errors) {
          "is not HOST:PORT");
   expect(node({"--profile", TTT_SOURCE_DIR "/configs/node.ini", "--initial-peer", "h:99999"}), 2,
          "port out of range");
-  expect(node({"--help"}), 0, "--initial-peer HOST:PORT");
+  expect(node({"--profile", TTT_SOURCE_DIR "/configs/node.ini", "--initial-peer", "abc@127.0.0.1:9"}), 2,
+         "must be 40 hex digits");
+  std::ofstream(tmp.path() + "/norun.ini") << "[node]\nroles = dht\n";
+  expect(node({"--profile", tmp.path() + "/norun.ini"}), 2, "every node needs [run] run_id");
+  std::ofstream(tmp.path() + "/wire.ini") << "[run]\nrun_id = r\n[wire]\nmax_connections = 0\n";
+  expect(node({"--profile", tmp.path() + "/wire.ini"}), 2, "[wire] limits must be positive");
+  expect(node({"--help"}), 0, "--initial-peer [PEERID@]HOST:PORT");
 
-  expect(dht(tmp, {"get", "key"}), 2, "--initial-peer HOST:PORT is required");
+  expect(dht(tmp, {"get", "key"}), 2, "--initial-peer [PEERID@]HOST:PORT is required");
   expect(dht(tmp, {"store", "--initial-peer", "127.0.0.1:1", "k"}), 2, "missing argument");
   expect(dht(tmp, {"store", "--initial-peer", "127.0.0.1:1", "k", "v", "--ttl", "soon"}), 2,
          "expects a number");

@@ -1,8 +1,9 @@
 #pragma once
 // Many dht_node actors in one actor system under CAF's test coordinator,
-// joined by a simulated network: a connector actor that answers
-// (connect_atom, host, port) like the middleman does, from a table of
-// addresses. Deterministic: no threads, no sockets, simulated time.
+// joined by a simulated network: each node's transport answers its
+// (dht_call_atom, address, expected id, request) like the wire does, from a
+// table of addresses, with the caller's key as the proved sender.
+// Deterministic: no threads, no sockets, simulated time.
 
 #include "actors/dht/dht_node.hpp"
 
@@ -29,30 +30,49 @@ struct sim_config : caf::actor_system_config {
 
 class sim_network {
 public:
+  /// A node reachable at an address: its actor and its public key.
+  struct sim_peer {
+    caf::actor node;
+    std::string public_key;
+  };
+  using peer_table = std::map<std::string, sim_peer>;
+
   sim_network()
     : sys_(cfg_), sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
-      peers_(std::make_shared<std::map<std::string, caf::actor>>()) {
-    auto peers = peers_;
-    connector_ = sys_.spawn([peers](caf::event_based_actor*) -> caf::behavior {
-      return {
-        [peers](caf::connect_atom, const std::string& host, uint16_t port)
-          -> caf::result<caf::node_id, caf::strong_actor_ptr, std::set<std::string>> {
-          auto it = peers->find(host + ":" + std::to_string(port));
-          if (it == peers->end())
-            return caf::make_error(caf::sec::cannot_connect_to_node);
-          return {caf::node_id{}, caf::actor_cast<caf::strong_actor_ptr>(it->second),
-                  std::set<std::string>{}};
-        },
-      };
-    });
+      peers_(std::make_shared<peer_table>()) {
     settle();
   }
 
   ~sim_network() {
     for (auto& node : all_)
       caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(connector_, caf::exit_reason::user_shutdown);
     settle();
+  }
+
+  /// The transport of the node whose key is `caller_key`: delivers its
+  /// requests to the node at the address, as the wire would.
+  caf::actor transport(std::string caller_key) {
+    auto peers = peers_;
+    auto t = sys_.spawn([peers, caller_key](caf::event_based_actor* self) -> caf::behavior {
+      return {
+        [self, peers, caller_key](dht_call_atom, const std::string& address, const std::string& expected,
+                                  const std::string& bytes) -> caf::result<std::string, std::string> {
+          auto it = peers->find(address);
+          if (it == peers->end())
+            return caf::make_error(caf::sec::cannot_connect_to_node);
+          auto target = it->second;
+          if (!expected.empty() && peer_id_of(target.public_key).raw() != expected)
+            return caf::make_error(caf::sec::invalid_argument, std::string("a different peer answered"));
+          auto rp = self->make_response_promise<std::string, std::string>();
+          self->request(target.node, caf::infinite, dht_rpc_atom_v, caller_key, bytes)
+            .then([rp, target](std::string& reply) mutable { rp.deliver(target.public_key, reply); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+          return rp;
+        },
+      };
+    });
+    all_.push_back(t);
+    return t;
   }
 
   /// Simulated wall clock, in seconds.
@@ -68,18 +88,22 @@ public:
     c.client_mode = port == 0;
     c.host = c.client_mode ? "" : "10.0.0.1";
     c.port = port;
-    c.connector = connector_;
     c.clock = [this] { return now; };
     c.seed = seed;
     c.log = [this](const std::string& line) { log.push_back(line); };
     return c;
   }
 
+  /// Spawns a node; its transport (unless the test gave one) speaks with
+  /// the node's final identity.
   dht::dht_actor spawn(dht::dht_config c) {
+    if (!c.transport)
+      c.transport = transport(c.self.public_key());
     auto node = dht::spawn_dht_node(sys_, c);
     all_.push_back(caf::actor_cast<caf::actor>(node));
     if (!c.client_mode)
-      (*peers_)[c.host + ":" + std::to_string(c.port)] = caf::actor_cast<caf::actor>(node);
+      (*peers_)[c.host + ":" + std::to_string(c.port)] = {caf::actor_cast<caf::actor>(node),
+                                                          c.self.public_key()};
     settle();
     return node;
   }
@@ -145,8 +169,7 @@ private:
   sim_config cfg_;
   caf::actor_system sys_;
   caf::scheduler::test_coordinator& sched_;
-  caf::actor connector_;
-  std::shared_ptr<std::map<std::string, caf::actor>> peers_;
+  std::shared_ptr<peer_table> peers_;
   std::vector<caf::actor> all_; ///< every node spawned, stopped at the end
 };
 

@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(checkpointer_profiles_are_checked_with_clear_errors) {
                                     "keep_checkpoints = many")}),
          2, "keep_checkpoints must be an integer");
   expect(node({"--profile", profile("run.ini", TTT_SOURCE_DIR "/configs/aux.ini", "run_id = ttt-demo", "run_id =")}),
-         2, "checkpointer roles need [run] run_id");
+         2, "every node needs [run] run_id");
   expect(node({"--profile", TTT_SOURCE_DIR "/configs/aux.ini", "--client-mode"}), 2,
          "cannot run in client mode");
   expect(node({"--profile", profile("typo.ini", TTT_SOURCE_DIR "/configs/aux.ini", "keep_checkpoints",

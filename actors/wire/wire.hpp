@@ -1,0 +1,79 @@
+#pragma once
+// The wire broker: the one actor of a peer that owns sockets. It listens
+// (unless the node is in client mode), dials peers without blocking, runs
+// each connection's session (actors/wire/session.hpp), enforces the limits
+// below, and hands every authenticated frame to the local actor that owns
+// its kind, with the peer id proved in the handshake as its sender:
+//
+//   dht-request   -> the dht_node: (dht_rpc_atom, sender's public key, bytes),
+//                    its answer goes back on the same connection
+//   averaging     -> the averager: (avg_rpc_atom, sender's peer id, bytes),
+//                    sent by the peer's proxy actor (below)
+//
+// Nothing from the network is ever a CAF message: a peer reaches nothing
+// but these two entry points, and only as itself.
+//
+// Local API (messages from this process's actors only):
+//   (dht_call_atom, "HOST:PORT", expected peer id (20 raw bytes or empty),
+//    DhtRequest bytes) -> (responder's Ed25519 key, DhtResponse bytes)
+//   (wire_peer_atom, peer id (20 raw bytes), "HOST:PORT" or "")
+//    -> averager_peer: the proxy that stands for that peer's averager. The
+//       proxy forwards what the averager sends it to the peer (dialling its
+//       address when there is no connection), delivers what the peer sends,
+//       and exits when the last connection to the peer closes or cannot be
+//       made, so that the averager's monitor sees the peer go.
+//   (wire_connect_atom, peer id, "HOST:PORT") -> true once a session with
+//    that peer is established (dialling it unless one exists): a benchmark
+//    connects before it starts its clock.
+//   (wire_routes_atom, dht actor, averager actor): where frames go.
+//   (wire_stats_atom) -> (connections, authenticated, unauthenticated)
+
+#include "actors/common/identity.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace ttt::wire {
+
+/// Every bound of the wire; a profile's [wire] section sets them.
+struct wire_limits {
+  double handshake_timeout = 10;    ///< seconds from connect to an established session
+  double idle_timeout = 300;        ///< seconds without a frame before a connection closes
+  double call_timeout = 30;         ///< seconds a DHT call waits for its answer at most
+  size_t max_connections = 1024;    ///< in total
+  size_t max_per_address = 16;      ///< from one remote IP address
+  size_t max_unauthenticated = 128; ///< still in their handshake
+  double inbound_bytes_per_second = 512.0 * (1 << 20); ///< per connection
+  double inbound_frames_per_second = 20000;            ///< per connection
+  size_t max_queued_bytes = size_t{64} << 20;   ///< outgoing bytes held for one connection
+  size_t max_inflight_bytes = size_t{32} << 20; ///< a peer's frames handed on, not yet taken
+  size_t max_inflight_requests = 64;            ///< a connection's DHT requests being answered
+};
+
+struct wire_config {
+  identity self = identity::generate();
+  std::string run_id;
+  wire_limits limits;
+  /// A listening socket from listen(); -1 in client mode (dials only).
+  int listen_fd = -1;
+  /// One line per notable event (refusals are rate-limited).
+  std::function<void(const std::string&)> log;
+};
+
+/// Opens a non-blocking listening TCP socket on host:port (port 0: any);
+/// (socket, port) or an error.
+caf::expected<std::pair<int, uint16_t>> listen(const std::string& host, uint16_t port);
+
+/// "HOST:PORT" with a numeric IPv4 or IPv6 host -> (host, port).
+caf::expected<std::pair<std::string, uint16_t>> split_address(const std::string& address);
+
+/// Spawns the broker (on the middleman's I/O thread).
+caf::actor spawn_wire(caf::actor_system& sys, wire_config config);
+
+} // namespace ttt::wire
