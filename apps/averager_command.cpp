@@ -164,6 +164,9 @@ int run_peer(const std::vector<std::string>& args) {
   cfg.load<caf::io::middleman>();
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  // As in a node (apps/runtime.hpp): workers wait on a condition variable
+  // instead of polling, so the wire's I/O thread gets the cores.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   if (const char* threads = std::getenv("TTT_AVG_THREADS"))
     cfg.set("scheduler.max-threads", static_cast<size_t>(std::atoi(threads)));
   caf::actor_system sys{cfg};

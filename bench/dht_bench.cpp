@@ -109,6 +109,9 @@ caf::expected<peer_group> start_peers(caf::actor_system& sys, size_t count, uint
     // Many peers per process: connections that rest close soon, so that
     // the process stays within its file descriptors.
     wc.limits.idle_timeout = 5;
+    // Every peer is on 127.0.0.1 here: the caps per address would refuse
+    // most of the swarm.
+    wc.limits.max_per_address = wc.limits.max_connections;
     auto wire_actor = wire::spawn_wire(sys, wc);
     dht::dht_config dc;
     dc.self = wc.self;

@@ -373,34 +373,44 @@ caf::error session::consume_handshake() {
 caf::error session::consume(std::string_view bytes, std::vector<frame>& frames) {
   if (phase_ == phase::closed)
     return wire_error("the session is closed");
-  in_.append(bytes.data(), bytes.size());
   if (phase_ == phase::handshake) {
+    in_.append(bytes.data(), bytes.size());
     if (auto err = consume_handshake())
       return err;
     if (phase_ != phase::established)
       return {};
+    bytes = {}; // what followed the handshake is in in_ already
   }
-  return consume_records(frames);
+  size_t used = 0;
+  if (in_.empty()) {
+    // The common case: records straight from the read, only a partial one kept.
+    if (auto err = consume_records(bytes, used, frames))
+      return err;
+    in_.assign(bytes.data() + used, bytes.size() - used);
+    return {};
+  }
+  in_.append(bytes.data(), bytes.size());
+  if (auto err = consume_records(in_, used, frames))
+    return err;
+  in_.erase(0, used);
+  return {};
 }
 
-caf::error session::consume_records(std::vector<frame>& frames) {
-  size_t pos = 0;
-  std::string plaintext;
-  while (in_.size() - pos >= 2) {
-    size_t length = get_be(in_, pos, 2);
+caf::error session::consume_records(std::string_view data, size_t& used, std::vector<frame>& frames) {
+  while (data.size() - used >= 2) {
+    size_t length = get_be(data, used, 2);
     if (length < noise::tag_size)
       return fail("a record shorter than its authentication tag");
-    if (in_.size() - pos < 2 + length)
+    if (data.size() - used < 2 + length)
       break;
-    plaintext.clear();
-    if (auto err = recv_.decrypt_with_ad("", std::string_view(in_).substr(pos + 2, length), plaintext))
+    // Straight into the frame buffer: nothing of it is parsed unless the
+    // record authenticates (on failure the session is over).
+    if (auto err = recv_.decrypt_with_ad("", data.substr(used + 2, length), plain_))
       return fail("a record failed authentication");
-    pos += 2 + length;
-    plain_ += plaintext;
+    used += 2 + length;
     if (auto err = parse_frames(frames))
       return err;
   }
-  in_.erase(0, pos);
   return {};
 }
 

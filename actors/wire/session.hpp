@@ -122,7 +122,7 @@ private:
   static std::string describe_error(const caf::error& err);
   caf::error fail(std::string why);
   caf::error consume_handshake();
-  caf::error consume_records(std::vector<frame>& frames);
+  caf::error consume_records(std::string_view data, size_t& used, std::vector<frame>& frames);
   caf::error parse_frames(std::vector<frame>& frames);
   caf::error finish_handshake(std::string_view payload);
   std::string make_payload() const;

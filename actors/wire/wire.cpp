@@ -40,7 +40,8 @@ using time_point = steady::time_point;
 using caf::io::connection_handle;
 
 constexpr auto tick_interval = std::chrono::milliseconds(100);
-constexpr size_t read_chunk = 64 * 1024;
+constexpr size_t read_chunk = 16 * 1024;      // a quarter record: CAF keeps this much per connection
+constexpr size_t handshake_read_chunk = 2048;  // a preamble and a handshake message
 constexpr double refusal_log_period = 10;
 constexpr auto proxy_request_timeout = std::chrono::seconds(60);
 
@@ -158,11 +159,16 @@ void flush_refusals(broker_ptr self, time_point now) {
 }
 
 void note_refusal(broker_ptr self, const std::string& reason) {
-  self->state.refusals[reason] += 1;
+  constexpr size_t distinct_reasons = 16; // per period: the rest are counted together
+  auto& refusals = self->state.refusals;
+  if (refusals.count(reason) || refusals.size() < distinct_reasons)
+    refusals[reason] += 1;
+  else
+    refusals["refusals of other kinds"] += 1;
   flush_refusals(self, steady::now());
 }
 
-caf::behavior proxy_impl(caf::event_based_actor* self, caf::actor wire, std::string peer_id,
+caf::behavior proxy_impl(caf::io::broker* self, caf::actor wire, std::string peer_id,
                          caf::actor averager) {
   self->monitor(wire);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
@@ -189,8 +195,10 @@ proxy_entry& proxy_for(broker_ptr self, const node_id& peer) {
   auto it = st.proxies.find(peer);
   if (it == st.proxies.end()) {
     proxy_entry entry;
-    entry.proxy = self->spawn(proxy_impl, caf::actor_cast<caf::actor>(self), std::string(peer.raw()),
-                              st.averager);
+    // On the I/O thread, like the wire itself: a message to it wakes that
+    // thread at once, where a scheduler worker could be asleep polling.
+    entry.proxy = self->system().middleman().spawn_broker(proxy_impl, caf::actor_cast<caf::actor>(self),
+                                                           std::string(peer.raw()), st.averager);
     it = st.proxies.emplace(peer, std::move(entry)).first;
   }
   it->second.touched = steady::now();
@@ -330,7 +338,9 @@ connection& add_connection(broker_ptr self, connection_handle hdl, session link,
   c.last_active = now;
   c.bytes_budget.start(st.cfg.limits.inbound_bytes_per_second, now);
   c.frames_budget.start(st.cfg.limits.inbound_frames_per_second, now);
-  self->configure_read(hdl, caf::io::receive_policy::at_most(read_chunk));
+  // CAF keeps a read buffer of this size per connection: small until the
+  // peer proved who it is.
+  self->configure_read(hdl, caf::io::receive_policy::at_most(handshake_read_chunk));
   self->ack_writes(hdl, true);
   return st.conns.emplace(hdl, std::move(c)).first->second;
 }
@@ -406,6 +416,7 @@ bool queue_frame(broker_ptr self, connection& c, frame f, std::optional<node_id>
 
 void on_established(broker_ptr self, connection_handle hdl, connection& c) {
   auto& st = self->state;
+  self->configure_read(hdl, caf::io::receive_policy::at_most(read_chunk));
   auto peer = c.link.peer_id();
   c.registered = true;
   st.by_peer[peer].push_back(hdl);
@@ -505,7 +516,8 @@ void on_data(broker_ptr self, connection_handle hdl, const std::vector<char>& bu
     if (!was_established)
       note_refusal(self, "handshakes failed (" + why + ")");
     else
-      st.log("wire: closing the connection to peer " + c.link.peer_id().to_hex().substr(0, 12) + ": " + why);
+      note_refusal(self, "connections closed on a protocol error (the last: peer " +
+                           c.link.peer_id().to_hex().substr(0, 12) + ", " + why + ")");
     drop(self, hdl, why);
     return;
   }
