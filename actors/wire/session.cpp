@@ -128,7 +128,7 @@ struct session::handshake {
   step next = step::await_preamble;
   std::string preamble_i;
   std::string preamble_r;
-  noise::keypair static_keys;
+  std::shared_ptr<const credentials> own;
   noise::keypair ephemeral;
   std::unique_ptr<noise::handshake_state> state;
 
@@ -151,12 +151,8 @@ size_t session::buffered() const {
 
 namespace {
 
-noise::keypair static_keys_of(const identity& self) {
-  auto secret = self.x25519_secret_key();
-  noise::key32 k{};
-  std::memcpy(k.data(), secret.data(), k.size());
-  sodium_memzero(secret.data(), secret.size());
-  return noise::keypair::from_secret(k);
+std::shared_ptr<const credentials> credentials_for(const session_settings& settings) {
+  return settings.own ? settings.own : credentials::of(*settings.self);
 }
 
 } // namespace
@@ -170,7 +166,7 @@ session session::initiator(const session_settings& settings) {
   s.hs_ = std::make_unique<handshake>();
   auto& hs = *s.hs_;
   hs.initiator = true;
-  hs.static_keys = static_keys_of(*settings.self);
+  hs.own = credentials_for(settings);
   hs.ephemeral = noise::keypair::generate();
   hs.preamble_i.assign(magic, sizeof(magic));
   hs.preamble_i.push_back(static_cast<char>(protocol_version));
@@ -194,7 +190,7 @@ session session::responder(const session_settings& settings) {
     s.settings_.cipher_suites = available_suites();
   s.hs_ = std::make_unique<handshake>();
   s.hs_->initiator = false;
-  s.hs_->static_keys = static_keys_of(*settings.self);
+  s.hs_->own = credentials_for(settings);
   s.hs_->next = handshake::step::await_preamble;
   return s;
 }
@@ -212,14 +208,22 @@ caf::error session::fail(std::string why) {
   return wire_error(std::move(why));
 }
 
-std::string session::make_payload() const {
+std::shared_ptr<const credentials> credentials::of(const identity& self) {
+  init_crypto();
+  auto out = std::make_shared<credentials>();
+  auto secret = self.x25519_secret_key();
+  noise::key32 k{};
+  std::memcpy(k.data(), secret.data(), k.size());
+  sodium_memzero(secret.data(), secret.size());
+  out->static_keys = noise::keypair::from_secret(k);
+  sodium_memzero(k.data(), k.size());
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<schema::HandshakePayload>();
-  const auto& self = *settings_.self;
   root.setIdentityKey(capnp_io::as_data(self.public_key()));
-  auto signed_text = std::string(static_key_label) + std::string(as_view(hs_->static_keys.public_key));
+  auto signed_text = std::string(static_key_label) + std::string(as_view(out->static_keys.public_key));
   root.setSignature(capnp_io::as_data(self.sign(signed_text)));
-  return capnp_io::to_bytes(message);
+  out->payload = capnp_io::to_bytes(message);
+  return out;
 }
 
 caf::error session::finish_handshake(std::string_view payload) {
@@ -285,7 +289,7 @@ caf::error session::consume_handshake() {
             return fail("the peer chose a cipher suite this side did not offer");
           suite_ = static_cast<noise::cipher_suite>(chosen);
           hs.state = std::make_unique<noise::handshake_state>(suite_, true, hs.prologue(),
-                                                               hs.static_keys, hs.ephemeral);
+                                                               hs.own->static_keys, hs.ephemeral);
           auto m1 = hs.state->write_message("");
           if (!m1 || *m1 != as_view(hs.ephemeral.public_key))
             return fail("internal: message 1 does not replay");
@@ -313,7 +317,7 @@ caf::error session::consume_handshake() {
         out_ += hs.preamble_r;
         if (status != refusal::none)
           return fail(std::string("refused a peer: ") + refusal_text(status));
-        hs.state = std::make_unique<noise::handshake_state>(suite_, false, hs.prologue(), hs.static_keys);
+        hs.state = std::make_unique<noise::handshake_state>(suite_, false, hs.prologue(), hs.own->static_keys);
         hs.next = handshake::step::await_message_1;
         continue;
       }
@@ -328,7 +332,7 @@ caf::error session::consume_handshake() {
           return fail("handshake message 1 must be 32 bytes");
         if (auto payload = hs.state->read_message(msg); !payload)
           return fail("handshake message 1: " + describe_error(payload.error()));
-        auto m2 = hs.state->write_message(make_payload());
+        auto m2 = hs.state->write_message(hs.own->payload);
         if (!m2)
           return fail("handshake message 2: " + describe_error(m2.error()));
         write_handshake_message(*m2);
@@ -351,7 +355,7 @@ caf::error session::consume_handshake() {
         if (auto err = finish_handshake(*payload))
           return err;
         if (second) {
-          auto m3 = hs.state->write_message(make_payload());
+          auto m3 = hs.state->write_message(hs.own->payload);
           if (!m3)
             return fail("handshake message 3: " + describe_error(m3.error()));
           write_handshake_message(*m3);

@@ -59,9 +59,20 @@ struct frame {
   std::string body;
 };
 
+/// What a peer proves itself with: its Noise static keys (its Ed25519 key
+/// converted) and its signed handshake payload. The same for every session
+/// of one identity, so a node computes them once (`of`).
+struct credentials {
+  noise::keypair static_keys;
+  std::string payload; ///< HandshakePayload bytes
+  static std::shared_ptr<const credentials> of(const identity& self);
+};
+
 struct session_settings {
   /// This peer's identity; must outlive the session.
   const identity* self = nullptr;
+  /// Its credentials; computed from `self` when not given.
+  std::shared_ptr<const credentials> own;
   std::string run_id;
   /// Initiator: the peer id the responder must prove; empty trusts any.
   std::optional<node_id> expected_peer;
@@ -125,7 +136,6 @@ private:
   caf::error consume_records(std::string_view data, size_t& used, std::vector<frame>& frames);
   caf::error parse_frames(std::vector<frame>& frames);
   caf::error finish_handshake(std::string_view payload);
-  std::string make_payload() const;
   void write_handshake_message(const std::string& message);
 
   session_settings settings_;

@@ -124,6 +124,7 @@ struct proxy_entry {
 
 struct wire_state {
   wire_config cfg;
+  std::shared_ptr<const credentials> own; ///< computed once: every handshake proves the same identity
   std::map<connection_handle, connection> conns;
   std::map<node_id, std::vector<connection_handle>> by_peer;
   std::map<std::string, connection_handle> dialed;
@@ -348,6 +349,7 @@ connection& add_connection(broker_ptr self, connection_handle hdl, session link,
 session_settings settings_of(const wire_state& st) {
   session_settings s;
   s.self = &st.cfg.self;
+  s.own = st.own;
   s.run_id = st.cfg.run_id;
   return s;
 }
@@ -609,6 +611,7 @@ void on_tick(broker_ptr self) {
 caf::behavior wire_impl(broker_ptr self, wire_config cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
+  st.own = credentials::of(st.cfg.self);
   st.refusals_logged = steady::now();
   if (st.cfg.listen_fd >= 0)
     self->add_doorman(st.cfg.listen_fd);
