@@ -312,6 +312,11 @@ bool handshake_state::my_turn() const {
   return (next_message_ % 2 == 0) == initiator_;
 }
 
+caf::error handshake_state::mix_agreement(bool our_ephemeral, bool their_ephemeral) {
+  return mix_dh(our_ephemeral ? ephemeral_.secret_key : static_.secret_key,
+                their_ephemeral ? remote_ephemeral_ : remote_static_);
+}
+
 caf::error handshake_state::mix_dh(const key32& secret_key, const key32& public_key) {
   key32 shared;
   // libsodium refuses (-1) when the result is all zeros, i.e. the peer sent
@@ -361,15 +366,13 @@ caf::error handshake_state::process_write(int index, std::string_view payload, s
       err = symmetric_.encrypt_and_hash(view(static_.public_key), out);
       break;
     case token::ee:
-      err = mix_dh(ephemeral_.secret_key, remote_ephemeral_);
+      err = mix_agreement(true, true);
       break;
-    case token::es:
-      err = initiator_ ? mix_dh(ephemeral_.secret_key, remote_static_)
-                       : mix_dh(static_.secret_key, remote_ephemeral_);
+    case token::es: // the initiator's e with the responder's s
+      err = mix_agreement(initiator_, !initiator_);
       break;
-    case token::se:
-      err = initiator_ ? mix_dh(static_.secret_key, remote_ephemeral_)
-                       : mix_dh(ephemeral_.secret_key, remote_static_);
+    case token::se: // the initiator's s with the responder's e
+      err = mix_agreement(!initiator_, initiator_);
       break;
     }
     if (err)
@@ -432,15 +435,13 @@ caf::error handshake_state::process_read(int index, std::string_view message,
       break;
     }
     case token::ee:
-      err = mix_dh(ephemeral_.secret_key, remote_ephemeral_);
+      err = mix_agreement(true, true);
       break;
-    case token::es:
-      err = initiator_ ? mix_dh(ephemeral_.secret_key, remote_static_)
-                       : mix_dh(static_.secret_key, remote_ephemeral_);
+    case token::es: // the initiator's e with the responder's s
+      err = mix_agreement(initiator_, !initiator_);
       break;
-    case token::se:
-      err = initiator_ ? mix_dh(static_.secret_key, remote_ephemeral_)
-                       : mix_dh(ephemeral_.secret_key, remote_static_);
+    case token::se: // the initiator's s with the responder's e
+      err = mix_agreement(!initiator_, initiator_);
       break;
     }
     if (err)

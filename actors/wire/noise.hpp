@@ -201,6 +201,8 @@ private:
 
   bool my_turn() const;
   caf::error mix_dh(const key32& secret_key, const key32& public_key);
+  /// MixKey(DH(ours, theirs)), each either the ephemeral or the static key.
+  caf::error mix_agreement(bool our_ephemeral, bool their_ephemeral);
   caf::error process_write(int index, std::string_view payload, std::string& out);
   caf::error process_read(int index, std::string_view message, std::string& payload);
   void finish();

@@ -53,32 +53,10 @@ double seconds_since(time_point then, time_point now) {
   return std::chrono::duration<double>(now - then).count();
 }
 
-/// Refills at `rate` per second up to one second's worth.
-struct token_bucket {
-  double rate = 0;
-  double tokens = 0;
-  time_point last;
-
-  void start(double per_second, time_point now) {
-    rate = per_second;
-    tokens = per_second;
-    last = now;
-  }
-  void refill(time_point now) {
-    tokens = std::min(rate, tokens + rate * seconds_since(last, now));
-    last = now;
-  }
-  /// Spends `n`; false when the budget is now overdrawn.
-  bool spend(double n, time_point now) {
-    refill(now);
-    tokens -= n;
-    return tokens >= 0;
-  }
-  bool available(time_point now) {
-    refill(now);
-    return tokens > 0;
-  }
-};
+/// The steady clock in seconds, as the pure parts of the wire take time.
+double seconds_now() {
+  return std::chrono::duration<double>(steady::now().time_since_epoch()).count();
+}
 
 /// A frame waiting for its connection's handshake, and the peer it is for
 /// (a dial without an expected id may reach someone else).
@@ -306,7 +284,7 @@ void maybe_resume(broker_ptr self, connection_handle hdl, connection& c) {
   auto& st = self->state;
   if (!c.halted)
     return;
-  auto now = steady::now();
+  auto now = seconds_now();
   if (!c.bytes_budget.available(now) || !c.frames_budget.available(now))
     return;
   if (c.inflight_requests >= st.cfg.limits.max_inflight_requests)
@@ -337,8 +315,8 @@ connection& add_connection(broker_ptr self, connection_handle hdl, session link,
   c.outgoing = outgoing;
   c.opened = now;
   c.last_active = now;
-  c.bytes_budget.start(st.cfg.limits.inbound_bytes_per_second, now);
-  c.frames_budget.start(st.cfg.limits.inbound_frames_per_second, now);
+  c.bytes_budget = token_bucket(st.cfg.limits.inbound_bytes_per_second, seconds_now());
+  c.frames_budget = token_bucket(st.cfg.limits.inbound_frames_per_second, seconds_now());
   // CAF keeps a read buffer of this size per connection: small until the
   // peer proved who it is.
   self->configure_read(hdl, caf::io::receive_policy::at_most(handshake_read_chunk));
@@ -505,8 +483,8 @@ void on_data(broker_ptr self, connection_handle hdl, const std::vector<char>& bu
   if (it == st.conns.end())
     return;
   auto& c = it->second;
-  auto now = steady::now();
-  c.last_active = now;
+  c.last_active = steady::now();
+  auto now = seconds_now();
   if (!c.bytes_budget.spend(static_cast<double>(buf.size()), now))
     halt(self, hdl, c);
   bool was_established = c.link.established();
@@ -538,28 +516,25 @@ void on_data(broker_ptr self, connection_handle hdl, const std::vector<char>& bu
 
 void on_accept(broker_ptr self, connection_handle hdl) {
   auto& st = self->state;
-  const auto& limits = st.cfg.limits;
   auto ip = self->remote_addr(hdl);
-  size_t unauthenticated = 0;
-  size_t same_ip = 0;
-  for (const auto& [h, c] : st.conns) {
-    if (!c.link.established())
-      ++unauthenticated;
-    if (c.remote_ip == ip)
-      ++same_ip;
-  }
-  std::string refused;
-  if (st.conns.size() >= limits.max_connections)
-    refused = "connections refused: at the limit of " + std::to_string(limits.max_connections);
-  else if (unauthenticated >= limits.max_unauthenticated)
-    refused = "connections refused: too many still in their handshake";
-  else if (same_ip >= limits.max_per_address)
-    refused = "connections refused: too many from " + ip;
-  if (!refused.empty()) {
-    note_refusal(self, refused);
+  std::vector<connection_view> current;
+  current.reserve(st.conns.size());
+  for (const auto& [h, c] : st.conns)
+    current.push_back({c.serial, c.remote_ip, c.link.established(), c.outgoing,
+                       std::chrono::duration<double>(c.opened.time_since_epoch()).count()});
+  auto verdict = admit(current, ip, st.cfg.limits);
+  if (!verdict.reason.empty())
+    note_refusal(self, verdict.reason);
+  if (!verdict.accept) {
     self->close(hdl);
     return;
   }
+  if (verdict.evict)
+    for (const auto& [h, c] : st.conns)
+      if (c.serial == *verdict.evict) {
+        drop(self, h, "evicted: too many connections in their handshake");
+        break;
+      }
   int one = 1;
   ::setsockopt(static_cast<int>(hdl.id()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   add_connection(self, hdl, session::responder(settings_of(st)), ip, false);

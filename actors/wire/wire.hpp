@@ -29,6 +29,7 @@
 //   (wire_stats_atom) -> (connections, authenticated, unauthenticated)
 
 #include "actors/common/identity.hpp"
+#include "actors/wire/limits.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
@@ -40,21 +41,6 @@
 #include <utility>
 
 namespace ttt::wire {
-
-/// Every bound of the wire; a profile's [wire] section sets them.
-struct wire_limits {
-  double handshake_timeout = 10;    ///< seconds from connect to an established session
-  double idle_timeout = 300;        ///< seconds without a frame before a connection closes
-  double call_timeout = 30;         ///< seconds a DHT call waits for its answer at most
-  size_t max_connections = 1024;    ///< in total
-  size_t max_per_address = 16;      ///< from one remote IP address
-  size_t max_unauthenticated = 128; ///< still in their handshake
-  double inbound_bytes_per_second = 512.0 * (1 << 20); ///< per connection
-  double inbound_frames_per_second = 20000;            ///< per connection
-  size_t max_queued_bytes = size_t{64} << 20;   ///< outgoing bytes held for one connection
-  size_t max_inflight_bytes = size_t{32} << 20; ///< a peer's frames handed on, not yet taken
-  size_t max_inflight_requests = 64;            ///< a connection's DHT requests being answered
-};
 
 struct wire_config {
   identity self = identity::generate();
