@@ -97,20 +97,6 @@ int take_handshake_message(const std::string& in, size_t& pos, std::string_view&
 
 } // namespace
 
-const char* to_string(frame_kind kind) {
-  switch (kind) {
-    case frame_kind::dht_request:
-      return "dht-request";
-    case frame_kind::dht_response:
-      return "dht-response";
-    case frame_kind::averaging:
-      return "averaging";
-    case frame_kind::close:
-      return "close";
-  }
-  return "unknown";
-}
-
 std::string run_tag(std::string_view run_id) {
   init_crypto();
   std::string input = "ttt-run:" + std::string(run_id);

@@ -48,7 +48,6 @@ constexpr size_t max_close_text = 256;
 
 /// The closed set of frame kinds (schema/wire.capnp FrameKind).
 enum class frame_kind : uint8_t { dht_request = 1, dht_response = 2, averaging = 3, close = 4 };
-const char* to_string(frame_kind kind);
 
 /// Why a responder refused in its preamble (0: it did not).
 enum class refusal : uint8_t { none = 0, version = 1, run = 2, cipher = 3, busy = 4 };

@@ -115,6 +115,15 @@ BOOST_AUTO_TEST_CASE(a_peer_of_another_run_or_version_is_refused_before_any_hand
   BOOST_TEST(!a.established());
   BOOST_TEST(!b.established());
 
+  // A responder that says it is busy: the initiator is told so.
+  auto busy_settings = settings(bob, "run-a");
+  busy_settings.refuse = refusal::busy;
+  auto busy = session::responder(busy_settings);
+  auto again = session::initiator(settings(alice, "run-a"));
+  auto refused = exchange(again, busy);
+  BOOST_TEST(text_of(refused.initiator_error).find("at its connection limit") != std::string::npos,
+             text_of(refused.initiator_error));
+
   hand_initiator old_version(alice, "run-a", protocol_version + 1);
   auto c = session::responder(settings(bob, "run-a"));
   std::vector<frame> frames;
