@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_tarpit_stalls_only_the_calls_to_it) {
   caf::actor_system sys(cfg);
   caf::scoped_actor self{sys};
   auto dht_b = sys.spawn(echo_dht);
-  auto a = start(sys, "run", caf::actor{}, caf::actor{}, 2);
+  auto a = start(sys, "run", caf::actor{}, caf::actor{}, 5);
   auto b = start(sys, "run", dht_b, caf::actor{});
   // A port whose owner never accepts, its queue already full: the kernel
   // drops further SYNs, so a connect to it hangs (as to a blackholed
@@ -199,7 +199,7 @@ BOOST_AUTO_TEST_CASE(a_tarpit_stalls_only_the_calls_to_it) {
              [&](caf::error& err) { BOOST_FAIL(describe(err)); });
   BOOST_TEST(reply == "from " + a.me.public_key() + ": hi");
   BOOST_TEST(self->mailbox().empty()); // the tarpit's call is still pending
-  // It fails when its handshake time (2 s here) is up.
+  // It fails when its handshake time (5 s here) is up.
   std::string stalled;
   self->receive([&](std::string& how) { stalled = how; }, caf::after(20s) >> [] {});
   BOOST_TEST(stalled.find("no handshake in time") != std::string::npos, stalled);
