@@ -132,7 +132,7 @@ bool session::initiator() const {
 }
 
 size_t session::buffered() const {
-  return in_.size() + plain_.size();
+  return in_.size() + plain_.size() + (pending_ ? frame_header_size : 0);
 }
 
 namespace {
@@ -191,6 +191,7 @@ caf::error session::fail(std::string why) {
   hs_.reset();
   in_.clear();
   plain_.clear();
+  pending_.reset();
   return wire_error(std::move(why));
 }
 
@@ -406,7 +407,27 @@ caf::error session::consume_records(std::string_view data, size_t& used, std::ve
 
 caf::error session::parse_frames(std::vector<frame>& frames) {
   size_t pos = 0;
-  while (plain_.size() - pos >= frame_header_size) {
+  for (;;) {
+    if (pending_) {
+      // plain_ holds only the pending frame's body (and what follows it).
+      if (plain_.size() < pending_length_)
+        break;
+      frame f = std::move(*pending_);
+      pending_.reset();
+      if (plain_.size() == pending_length_) {
+        f.body = std::move(plain_); // the common case: the body ends with the record
+        plain_.clear();
+      } else {
+        f.body = plain_.substr(0, pending_length_);
+        plain_.erase(0, pending_length_);
+      }
+      if (f.kind == frame_kind::close)
+        return fail("the peer closed the connection: " + printable(f.body));
+      frames.push_back(std::move(f));
+      continue;
+    }
+    if (plain_.size() - pos < frame_header_size)
+      break;
     size_t length = get_be(plain_, pos, 4);
     auto kind = static_cast<uint8_t>(plain_[pos + 4]);
     if (length > max_frame_body)
@@ -415,11 +436,19 @@ caf::error session::parse_frames(std::vector<frame>& frames) {
     if (kind < static_cast<uint8_t>(frame_kind::dht_request) ||
         kind > static_cast<uint8_t>(frame_kind::close))
       return fail("unknown frame kind " + std::to_string(kind));
-    if (plain_.size() - pos < frame_header_size + length)
-      break;
     frame f;
     f.kind = static_cast<frame_kind>(kind);
     f.request_id = get_be(plain_, pos + 5, 8);
+    if (plain_.size() - pos < frame_header_size + length) {
+      // Incomplete: its header is set aside, so that the records to come
+      // append to its body alone and the body is moved out, not copied.
+      pending_ = std::move(f);
+      pending_length_ = length;
+      plain_.erase(0, pos + frame_header_size);
+      plain_.reserve(length); // at most max_frame_body, from a peer that proved who it is
+      pos = 0;
+      continue;
+    }
     f.body = plain_.substr(pos + frame_header_size, length);
     pos += frame_header_size + length;
     if (f.kind == frame_kind::close) {

@@ -145,6 +145,8 @@ private:
   noise::cipher_suite suite_ = noise::cipher_suite::chachapoly;
   std::string in_;     ///< unparsed bytes from the connection
   std::string plain_;  ///< decrypted bytes not yet parsed into frames
+  std::optional<frame> pending_; ///< a frame whose header is in and whose body is not (in plain_)
+  size_t pending_length_ = 0;
   std::string out_;
   node_id peer_id_;
   std::string peer_key_;
