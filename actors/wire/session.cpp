@@ -143,23 +143,28 @@ std::shared_ptr<const credentials> credentials_for(const session_settings& setti
 
 } // namespace
 
-session session::initiator(const session_settings& settings) {
+session session::start(const session_settings& settings, bool initiator) {
   init_crypto();
   session s;
   s.settings_ = settings;
   if (s.settings_.cipher_suites == 0)
     s.settings_.cipher_suites = available_suites();
   s.hs_ = std::make_unique<handshake>();
+  s.hs_->initiator = initiator;
+  s.hs_->own = credentials_for(settings);
+  s.hs_->next = handshake::step::await_preamble;
+  return s;
+}
+
+session session::initiator(const session_settings& settings) {
+  auto s = start(settings, true);
   auto& hs = *s.hs_;
-  hs.initiator = true;
-  hs.own = credentials_for(settings);
   hs.ephemeral = noise::keypair::generate();
   hs.preamble_i.assign(magic, sizeof(magic));
   hs.preamble_i.push_back(static_cast<char>(protocol_version));
   hs.preamble_i.push_back(static_cast<char>(s.settings_.cipher_suites));
   hs.preamble_i.append(2, '\0');
   hs.preamble_i += run_tag(settings.run_id);
-  hs.next = handshake::step::await_preamble;
   // Message 1 of XX is the ephemeral key and an empty payload in the clear:
   // the same bytes whatever suite the responder picks, so it goes out with
   // the preamble and the handshake costs no extra round trip.
@@ -169,16 +174,7 @@ session session::initiator(const session_settings& settings) {
 }
 
 session session::responder(const session_settings& settings) {
-  init_crypto();
-  session s;
-  s.settings_ = settings;
-  if (s.settings_.cipher_suites == 0)
-    s.settings_.cipher_suites = available_suites();
-  s.hs_ = std::make_unique<handshake>();
-  s.hs_->initiator = false;
-  s.hs_->own = credentials_for(settings);
-  s.hs_->next = handshake::step::await_preamble;
-  return s;
+  return start(settings, false);
 }
 
 void session::write_handshake_message(const std::string& message) {

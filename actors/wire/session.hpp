@@ -128,6 +128,8 @@ public:
 private:
   struct handshake;
   session() = default;
+  /// What both sides share before their first byte.
+  static session start(const session_settings& settings, bool initiator);
 
   static std::string describe_error(const caf::error& err);
   caf::error fail(std::string why);
