@@ -206,25 +206,34 @@ void call(node_actor self, const std::string& address, std::optional<node_id> ex
       [done](caf::error& err) { done(err); });
 }
 
-void on_peer_seen(node_actor self, const peer_info& peer);
+void on_peer_seen(node_actor self, const peer_info& peer, bool address_checked);
 
-/// Pings `peer`; on an answer it is seen, on silence it is dropped.
+/// `responder` as reached at `dialled`: the address a peer answered at is
+/// the one to keep, not the one it advertises (which nobody checked).
+peer_info answered_at(peer_info responder, const std::string& host, uint16_t port) {
+  responder.host = host;
+  responder.port = port;
+  return responder;
+}
+
+/// Pings `peer`; on an answer it is seen (at the address pinged, now
+/// checked), on silence it is dropped.
 void ping(node_actor self, const peer_info& peer) {
   auto req = self->state.make_request(request_kind::ping);
   call(self, peer.address(), peer.id, req, [self, peer](caf::expected<dht_response> resp) {
     self->state.verifying.erase(peer.id);
     if (resp) {
-      on_peer_seen(self, resp->responder);
-    } else {
-      self->state.forget(peer.id);
+      on_peer_seen(self, answered_at(resp->responder, peer.host, peer.port), true);
+    } else if (!self->state.table->moved(peer)) {
+      self->state.forget(peer.id); // a silent new address does not evict the known one
     }
   });
 }
 
-void on_peer_seen(node_actor self, const peer_info& peer) {
+void on_peer_seen(node_actor self, const peer_info& peer, bool address_checked) {
   auto& st = self->state;
   bool known = st.table->contains(peer.id);
-  if (auto stale = st.table->on_seen(peer, st.now())) {
+  if (auto stale = st.table->on_seen(peer, st.now(), address_checked)) {
     // The bucket is full: keep its oldest entry only if it still answers.
     if (st.verifying.insert(stale->id).second)
       ping(self, *stale);
@@ -242,10 +251,11 @@ void on_request_from(node_actor self, const dht_request& req) {
   auto& st = self->state;
   if (req.client_mode || !req.sender.reachable() || req.sender.id == st.me.id)
     return;
-  if (st.table->contains(req.sender.id)) {
-    on_peer_seen(self, req.sender);
+  if (st.table->contains(req.sender.id) && !st.table->moved(req.sender)) {
+    on_peer_seen(self, req.sender, false);
     return;
   }
+  // New, or known at another address: the address is checked before use.
   if (st.verifying.insert(req.sender.id).second)
     ping(self, req.sender);
 }
@@ -275,13 +285,13 @@ void step(node_actor self, std::shared_ptr<lookup_job> job) {
         job->search.on_failure(peer.id);
         st.forget(peer.id);
       } else {
-        on_peer_seen(self, resp->responder);
+        on_peer_seen(self, answered_at(resp->responder, peer.host, peer.port), true);
         auto& result = resp->found.front();
         // A peer's records are checked like any stored record: a forged or
         // malformed value never reaches the caller.
         std::vector<dht_record> valid;
         for (auto& rec : result.records) {
-          if (st.cfg.rules.validate(rec))
+          if (st.cfg.rules.validate(rec, st.now()))
             ++job->invalid_records;
           else
             valid.push_back(std::move(rec));
@@ -347,27 +357,41 @@ std::string handle_rpc(node_actor self, const std::string& sender_key, const std
   switch (req->kind) {
     case request_kind::ping:
       break;
-    case request_kind::store:
+    case request_kind::store: {
+      // Each record is charged to the sender the wire proved; refusals are
+      // logged once per request (a flood of bad records is one line each).
+      size_t refused = 0;
+      std::string first_reason;
       for (const auto& rec : req->records) {
         store_result result;
-        if (auto err = st.cfg.rules.validate(rec)) {
+        if (auto err = st.cfg.rules.validate(rec, st.now())) {
           result.error = describe(err);
-          st.log("refused a record from " + req->sender.id.to_hex().substr(0, 12) + ": " +
-                 result.error);
         } else {
           auto& target = req->in_cache ? st.cache : *st.storage;
-          auto outcome = target.store(rec, st.now());
+          auto outcome = target.store(rec, st.now(), req->sender.id);
           result.accepted = outcome == record_store::outcome::stored;
           if (!result.accepted)
             result.error = to_string(outcome);
-          if (outcome == record_store::outcome::expired)
-            st.log("refused a record from " + req->sender.id.to_hex().substr(0, 12) + ": " +
-                   result.error);
+          if (outcome == record_store::outcome::superseded)
+            result.error.clear(); // an older copy: nothing wrong with it
         }
+        if (!result.accepted && !result.error.empty() && refused++ == 0)
+          first_reason = result.error;
         resp.stored.push_back(std::move(result));
       }
+      if (refused > 0)
+        st.log("refused " + std::to_string(refused) + " of " + std::to_string(req->records.size()) +
+               " records from " + req->sender.id.to_hex().substr(0, 12) + ": " + first_reason);
       break;
+    }
     case request_kind::find:
+      // Each id is answered once: a request naming one id many times would
+      // make this node build the same answer again and again.
+      if (std::set<node_id>(req->key_ids.begin(), req->key_ids.end()).size() != req->key_ids.size()) {
+        resp.error = "a find names the same key id more than once";
+        st.log("refused a request from " + req->sender.id.to_hex().substr(0, 12) + ": " + resp.error);
+        return encode(resp);
+      }
       for (const auto& id : req->key_ids) {
         find_result result;
         result.records = st.storage->get(id, st.now());
@@ -447,8 +471,10 @@ void load_from_database(node_state& st) {
   double now = st.now();
   auto err = st.cfg.db->for_each(storage::column::dht_records, [&](std::string_view k, std::string_view v) {
     auto rec = decode_record(v);
-    if (!rec || rec->expiration <= now) {
-      ++(rec ? expired : bad);
+    // Stored records pass today's rules again: a bound that is new since
+    // (a lifetime, a key's shape) applies to what was kept before it.
+    if (!rec || rec->expiration <= now || st.cfg.rules.validate(*rec, now)) {
+      ++(rec && rec->expiration <= now ? expired : bad);
       dropped.emplace_back(k);
     } else if (st.storage->store(*rec, now) == record_store::outcome::stored) {
       ++loaded;
@@ -469,7 +495,7 @@ void load_from_database(node_state& st) {
     st.log("loaded " + std::to_string(loaded) + " records and " +
            std::to_string(st.saved_peers.size()) + " known peers from " + st.cfg.db->dir() +
            " (" + std::to_string(expired) + " expired, " + std::to_string(bad) +
-           " unreadable dropped)");
+           " unreadable or against the rules dropped)");
   // From now on every change is written through.
   st.sink = std::make_unique<database_sink>(st.cfg.db, st.cfg.log);
   st.storage->set_sink(st.sink.get());
@@ -487,8 +513,10 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
     st.me.port = st.cfg.port;
   }
   st.rng.seed(st.cfg.seed ^ std::hash<node_id>{}(st.me.id));
-  st.table = std::make_unique<routing_table>(st.me.id, st.cfg.bucket_size);
-  st.storage = std::make_unique<record_store>();
+  st.table = std::make_unique<routing_table>(st.me.id, st.cfg.bucket_size, 5,
+                                            st.cfg.max_peers_per_subnet);
+  st.storage = std::make_unique<record_store>(nullptr, st.cfg.storage_limits);
+  st.cache = record_store(nullptr, st.cfg.storage_limits);
   load_from_database(st);
   self->delayed_send(self, st.cfg.purge_interval, purge_atom_v);
   self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
@@ -498,7 +526,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
     },
     [self](dht_store_atom, const dht_record& rec) -> caf::result<bool> {
       auto& st = self->state;
-      if (auto err = st.cfg.rules.validate(rec))
+      if (auto err = st.cfg.rules.validate(rec, st.now()))
         return err;
       if (rec.expiration <= st.now())
         return protocol_error("record has expired");
@@ -520,7 +548,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
         auto& st = self->state;
         auto found = search.records(st.now());
         // Merge with what this node holds: the later expiration wins.
-        record_store merged;
+        record_store merged(nullptr, merge_limits(st.cfg.bucket_size + 1));
         for (const auto& r : local)
           merged.store(r, st.now());
         for (const auto& r : found)
@@ -534,7 +562,9 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
           auto lacking = search.responders_without_value(1);
           if (!lacking.empty()) {
             auto req = st.make_request(request_kind::store);
-            req.records = found;
+            req.records = result;
+            if (req.records.size() > protocol_limits::max_records_per_message)
+              req.records.resize(protocol_limits::max_records_per_message);
             req.in_cache = true;
             call(self, lacking.front().address(), lacking.front().id, req,
                  [](caf::expected<dht_response>) {});
@@ -580,7 +610,9 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
         call(self, address, expected, req,
              [self, pending, finish, address, expected](caf::expected<dht_response> resp) mutable {
           if (resp) {
-            on_peer_seen(self, resp->responder);
+            auto colon = address.rfind(':');
+            auto port = static_cast<uint16_t>(std::strtoul(address.c_str() + colon + 1, nullptr, 10));
+            on_peer_seen(self, answered_at(resp->responder, address.substr(0, colon), port), true);
             if (!expected)
               self->state.log("joined through " + address + ", peer " + resp->responder.id.to_hex() +
                               ": its key was not checked (give PEERID@HOST:PORT to check it)");

@@ -4,6 +4,7 @@
 
 #include "actors/common/identity.hpp"
 #include "actors/dht/interface.hpp"
+#include "actors/dht/record_store.hpp"
 #include "actors/dht/validator.hpp"
 
 #include <caf/actor.hpp>
@@ -41,6 +42,12 @@ struct dht_config {
   /// Where records and known peers persist; null keeps everything in memory.
   storage::database* db = nullptr;
   validator rules = default_validator();
+  /// Bounds on what this node stores for others (per key, per sender, in all).
+  store_limits storage_limits;
+  /// Routing-table entries per bucket from one /24 (IPv4) or /48 (IPv6)
+  /// network; 0: no bound. Loopback addresses are exempt. An attacker's
+  /// many identities from one network cannot fill a bucket (eclipse).
+  size_t max_peers_per_subnet = 4;
   uint64_t seed = 0;
   /// One line per notable event.
   std::function<void(const std::string&)> log;

@@ -3,7 +3,7 @@
 namespace ttt::dht {
 
 lookup::lookup(node_id self, node_id target, const std::vector<peer_info>& seeds, options opts)
-  : self_(self), target_(target), opts_(opts) {
+  : self_(self), target_(target), opts_(opts), records_store_(nullptr, merge_limits(opts.k)) {
   for (const auto& p : seeds)
     add(p);
 }
@@ -44,7 +44,8 @@ void lookup::on_response(const node_id& from, const find_result& result, double 
     for (const auto& rec : result.records) {
       if (node_id::of_key(rec.key) != target_)
         continue; // an answer for another key: ignore, never merge
-      if (records_store_.store(rec, now) != record_store::outcome::expired) {
+      auto outcome = records_store_.store(rec, now, from);
+      if (outcome == record_store::outcome::stored || outcome == record_store::outcome::superseded) {
         it->second.had_value = true;
         records_.push_back(rec);
       }

@@ -21,8 +21,25 @@ bool erase_id(Vec& nodes, const node_id& id) {
 
 } // namespace
 
-routing_table::routing_table(node_id self, size_t bucket_size, int depth_modulo)
-  : self_(self), bucket_size_(bucket_size), depth_modulo_(depth_modulo) {
+std::string subnet_of(const std::string& host) {
+  if (host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost")
+    return {};
+  if (host.find(':') != std::string::npos) {
+    size_t pos = 0;
+    for (int groups = 0; groups < 3 && pos != std::string::npos; ++groups)
+      pos = host.find(':', pos == 0 ? 0 : pos + 1);
+    return host.substr(0, pos);
+  }
+  auto last = host.rfind('.');
+  bool numeric = last != std::string::npos &&
+                 host.find_first_not_of("0123456789.") == std::string::npos;
+  return numeric ? host.substr(0, last) : host;
+}
+
+routing_table::routing_table(node_id self, size_t bucket_size, int depth_modulo,
+                             size_t max_per_subnet)
+  : self_(self), bucket_size_(bucket_size), depth_modulo_(depth_modulo),
+    max_per_subnet_(max_per_subnet) {
   buckets_.push_back(bucket{});
 }
 
@@ -51,19 +68,43 @@ void routing_table::split(size_t index) {
   buckets_.insert(buckets_.begin() + static_cast<long>(index) + 1, std::move(high));
 }
 
-std::optional<peer_info> routing_table::on_seen(const peer_info& peer, double now) {
+bool routing_table::moved(const peer_info& peer) const {
+  auto known = find(peer.id);
+  return known && (known->host != peer.host || known->port != peer.port);
+}
+
+bool routing_table::subnet_full(const bucket& b, const peer_info& peer) const {
+  if (max_per_subnet_ == 0)
+    return false;
+  auto net = subnet_of(peer.host);
+  if (net.empty())
+    return false;
+  size_t same = 0;
+  for (const auto& p : b.nodes)
+    same += p.id != peer.id && subnet_of(p.host) == net ? 1 : 0;
+  return same >= max_per_subnet_;
+}
+
+std::optional<peer_info> routing_table::on_seen(const peer_info& peer, double now,
+                                                bool address_checked) {
   if (peer.id == self_ || !peer.reachable())
     return std::nullopt;
   for (;;) {
     auto& b = bucket_for(peer.id);
-    b.last_updated = std::max(b.last_updated, now);
     auto it = std::find_if(b.nodes.begin(), b.nodes.end(),
                            [&](const peer_info& p) { return p.id == peer.id; });
     if (it != b.nodes.end()) {
+      bool same_address = it->host == peer.host && it->port == peer.port;
+      if (!same_address && (!address_checked || subnet_full(b, peer)))
+        return std::nullopt; // an unchecked new address changes nothing
+      b.last_updated = std::max(b.last_updated, now);
       b.nodes.erase(it);
       b.nodes.push_back(peer); // most recently seen last
       return std::nullopt;
     }
+    if (subnet_full(b, peer))
+      return std::nullopt;
+    b.last_updated = std::max(b.last_updated, now);
     if (b.nodes.size() < bucket_size_) {
       erase_id(b.replacements, peer.id);
       b.nodes.push_back(peer);

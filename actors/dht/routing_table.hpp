@@ -5,6 +5,9 @@
 // cannot split keeps newcomers in a replacement list and asks the caller to
 // ping its least-recently-seen entry. Pure: no clock, no network; time and
 // randomness are arguments.
+// Against poisoning and eclipse: a known peer's address changes only when the
+// caller has checked the new one (a ping answered there by that identity),
+// and a bucket holds at most `max_per_subnet` peers of one network.
 
 #include "actors/dht/types.hpp"
 
@@ -27,12 +30,19 @@ public:
     bool covers(const node_id& id) const { return prefix.common_prefix_bits(id) >= depth; }
   };
 
-  routing_table(node_id self, size_t bucket_size = 20, int depth_modulo = 5);
+  /// `max_per_subnet` 0: no bound per network.
+  routing_table(node_id self, size_t bucket_size = 20, int depth_modulo = 5,
+                size_t max_per_subnet = 0);
 
   /// Records that `peer` was seen alive at `now`. Returns the peer to ping
   /// when `peer` landed in the replacement list of a full bucket: if that
   /// ping fails, call on_failure() with it and the newest replacement moves in.
-  std::optional<peer_info> on_seen(const peer_info& peer, double now);
+  /// A known peer seen at another address keeps its old one unless
+  /// `address_checked` (see moved()).
+  std::optional<peer_info> on_seen(const peer_info& peer, double now, bool address_checked = false);
+
+  /// True when `peer` is known at another address than the one it gives.
+  bool moved(const peer_info& peer) const;
 
   /// Removes `id` from its bucket (promoting a replacement) and from the replacement lists.
   void on_failure(const node_id& id);
@@ -53,13 +63,20 @@ public:
   std::vector<node_id> refresh_targets(double older_than, std::mt19937_64& rng) const;
 
 private:
+  bool subnet_full(const bucket& b, const peer_info& peer) const;
   bucket& bucket_for(const node_id& id);
   void split(size_t index);
 
   node_id self_;
   size_t bucket_size_;
   int depth_modulo_;
+  size_t max_per_subnet_;
   std::vector<bucket> buckets_;
 };
+
+/// The network a host is in, for the bound per subnet: the /24 of an IPv4
+/// address, the /48 of an IPv6 address, the name itself otherwise; empty for
+/// loopback (a node's own machine is not an attacker's network).
+std::string subnet_of(const std::string& host);
 
 } // namespace ttt::dht

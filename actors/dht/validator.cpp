@@ -6,6 +6,8 @@
 #include "schema/matchmaking.capnp.h"
 #include "schema/progress.capnp.h"
 
+#include <algorithm>
+
 namespace ttt::dht {
 
 namespace {
@@ -60,11 +62,12 @@ void sign_record(dht_record& record, const identity& owner) {
   record.signature = owner.sign(signed_bytes(record));
 }
 
-void validator::bind_schema(std::string prefix, std::string schema_name, schema_check check) {
-  bindings_.push_back({std::move(prefix), std::move(schema_name), std::move(check)});
+void validator::bind_schema(std::string prefix, std::string schema_name, schema_check check,
+                            key_rules rules) {
+  bindings_.push_back({std::move(prefix), std::move(schema_name), std::move(check), rules});
 }
 
-caf::error validator::validate(const dht_record& record) const {
+caf::error validator::validate(const dht_record& record, double now) const {
   std::vector<std::string> owners;
   if (auto err = owners_in(record.key, owners))
     return err;
@@ -79,6 +82,20 @@ caf::error validator::validate(const dht_record& record) const {
       if (!verify_signature(owner, message, record.signature))
         return protocol_error("signature does not verify against the key's owner");
   }
+  // The cheap rules first: a value is decoded only if its record may stay.
+  double max_lifetime = default_lifetime_;
+  for (const auto& b : bindings_) {
+    if (record.key.compare(0, b.prefix.size(), b.prefix) == 0) {
+      if (b.rules.owned_entries &&
+          (!record.has_subkey || record.subkey.find(marker_open) == std::string::npos))
+        return protocol_error("records under '" + b.prefix +
+                              "' must be dictionary entries whose subkey names their owner");
+      max_lifetime = std::min(max_lifetime, b.rules.max_lifetime);
+    }
+  }
+  if (!(record.expiration <= now + max_lifetime + clock_skew))
+    return protocol_error("expiration is more than " + std::to_string(static_cast<long>(max_lifetime)) +
+                          " s ahead (the bound for this key)");
   for (const auto& b : bindings_) {
     if (record.key.compare(0, b.prefix.size(), b.prefix) == 0) {
       if (auto err = b.check(record.value))
@@ -91,14 +108,20 @@ caf::error validator::validate(const dht_record& record) const {
 
 validator default_validator() {
   validator v;
+  // A run's own records live for minutes (progress and state adverts are
+  // republished every few seconds, a matchmaking round lasts seconds); an
+  // hour bounds them all with room for slow settings.
+  key_rules run_record{true, 3600};
   v.bind_schema("example.", "ExampleValue", capnp_schema_check<schema::ExampleValue>(64 << 10));
   v.bind_schema("mm.", "AveragerDeclaration",
-                capnp_schema_check<schema::AveragerDeclaration>(4 << 10));
+                capnp_schema_check<schema::AveragerDeclaration>(4 << 10), run_record);
   v.bind_schema("mmgroup.", "GroupAnnouncement",
-                capnp_schema_check<schema::GroupAnnouncement>(64 << 10));
-  v.bind_schema("state.", "StateAdvert", capnp_schema_check<schema::StateAdvert>(1 << 10));
-  v.bind_schema("progress.", "ProgressRecord", capnp_schema_check<schema::ProgressRecord>(1 << 10));
-  v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(1 << 10));
+                capnp_schema_check<schema::GroupAnnouncement>(64 << 10), run_record);
+  v.bind_schema("state.", "StateAdvert", capnp_schema_check<schema::StateAdvert>(1 << 10), run_record);
+  v.bind_schema("progress.", "ProgressRecord", capnp_schema_check<schema::ProgressRecord>(1 << 10),
+                run_record);
+  v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(1 << 10),
+                run_record);
   return v;
 }
 

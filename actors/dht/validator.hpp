@@ -5,7 +5,13 @@
 //    only accepts records signed by that Ed25519 public key over
 //    signed_bytes(record), so nobody else can write or extend it;
 //  - schema-bound: a key prefix may be bound to a Cap'n Proto struct, and a
-//    value under such a key must decode as that struct within limits.
+//    value under such a key must decode as that struct within limits; the
+//    binding may also require every record under the prefix to be an entry
+//    of a dictionary whose subkey names its owner (so nobody can replace or
+//    crowd out another peer's entry with a plain value);
+//  - bounded lifetime: an expiration at most `max_lifetime` (per prefix)
+//    past now, so a stranger's record cannot outlive the run in every
+//    replica's database.
 
 #include "actors/common/identity.hpp"
 #include "actors/dht/types.hpp"
@@ -32,21 +38,40 @@ void sign_record(dht_record& record, const identity& owner);
 /// Checks that `value` decodes as one schema struct; returns an error saying why not.
 using schema_check = std::function<caf::error(std::string_view value)>;
 
+/// What a key prefix requires beyond its schema.
+struct key_rules {
+  /// Every record is a dictionary entry whose subkey carries an owner marker.
+  bool owned_entries = false;
+  /// Seconds past now that an expiration may reach.
+  double max_lifetime = 7 * 24 * 3600.0;
+};
+
 class validator {
 public:
-  /// Binds keys starting with `prefix` to `check`.
-  void bind_schema(std::string prefix, std::string schema_name, schema_check check);
+  /// Expirations may exceed the lifetime bound by this much: the writer's
+  /// clock may run ahead of ours.
+  static constexpr double clock_skew = 300;
 
-  /// caf::none when `record` may be stored, else an error naming the rule it broke.
-  caf::error validate(const dht_record& record) const;
+  /// Binds keys starting with `prefix` to `check` and `rules`.
+  void bind_schema(std::string prefix, std::string schema_name, schema_check check,
+                   key_rules rules = {});
+
+  /// The lifetime bound of keys outside every bound prefix.
+  void set_default_lifetime(double seconds) { default_lifetime_ = seconds; }
+
+  /// caf::none when `record` may be stored at `now`, else an error naming
+  /// the rule it broke.
+  caf::error validate(const dht_record& record, double now) const;
 
 private:
   struct binding {
     std::string prefix;
     std::string schema_name;
     schema_check check;
+    key_rules rules;
   };
   std::vector<binding> bindings_;
+  double default_lifetime_ = key_rules{}.max_lifetime;
 };
 
 /// A schema_check for Cap'n Proto struct `T`: the value must be one whole,

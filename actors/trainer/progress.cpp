@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace ttt::trainer {
 
@@ -16,32 +17,97 @@ caf::error bad(std::string what) {
 
 } // namespace
 
+namespace {
+
+/// One peer's claim for the global epoch, bounded.
+struct credited {
+  double samples = 0; ///< now
+  double rate = 0;
+  double cap = 0;     ///< the most it may reach
+};
+
+/// Seconds from now until the credited samples reach `missing` more: each
+/// claim grows at its rate until it meets its cap.
+double time_to_reach(const std::vector<credited>& claims, double missing, double give_up) {
+  std::vector<std::pair<double, double>> stops; // (when a claim meets its cap, its rate)
+  double rate = 0;
+  for (const auto& c : claims)
+    if (c.rate > 0 && c.samples < c.cap) {
+      rate += c.rate;
+      stops.emplace_back((c.cap - c.samples) / c.rate, c.rate);
+    }
+  std::sort(stops.begin(), stops.end());
+  double t = 0;
+  for (const auto& [at, r] : stops) {
+    if (rate <= 0)
+      break;
+    double gained = rate * (at - t);
+    if (gained >= missing)
+      return t + missing / rate;
+    missing -= gained;
+    t = at;
+    rate -= r;
+  }
+  return rate > 0 ? t + missing / rate : give_up;
+}
+
+} // namespace
+
 global_progress aggregate(const peer_progress& local, const std::vector<peer_progress>& reports,
-                          double now, const progress_settings& settings) {
-  std::vector<const peer_progress*> live = {&local};
-  for (const auto& r : reports)
-    if (r.peer != local.peer && now - r.time <= settings.report_lifetime)
-      live.push_back(&r);
+                          double now, const progress_settings& settings,
+                          const seen_contributions& seen) {
+  // The latest live report of each other peer.
+  std::unordered_map<node_id, const peer_progress*> latest;
+  for (const auto& r : reports) {
+    if (r.peer == local.peer || now - r.time > settings.report_lifetime ||
+        r.time > now + settings.max_clock_skew)
+      continue;
+    auto& slot = latest[r.peer];
+    if (!slot || slot->time < r.time)
+      slot = &r;
+  }
   global_progress g;
   g.target_batch_size = settings.target_batch_size;
-  for (const auto* r : live)
-    g.epoch = std::max(g.epoch, r->epoch);
-  double samples = 0;
-  for (const auto* r : live) {
+  // One epoch ahead at most, and only with several eligible peers behind it.
+  size_t eligible = 0;
+  size_t ahead = 0;
+  for (const auto& [peer, r] : latest) {
+    if (!seen.empty() && seen.count(peer) == 0)
+      continue;
+    ++eligible;
+    ahead += r->epoch > local.epoch ? 1 : 0;
+  }
+  size_t quorum = std::max<size_t>(1, std::min(settings.epoch_quorum, eligible));
+  g.epoch = ahead >= quorum ? local.epoch + 1 : local.epoch;
+  double target = static_cast<double>(settings.target_batch_size);
+  std::vector<credited> claims;
+  auto credit = [&](const peer_progress& r, double cap) {
+    double since = std::clamp(now - r.time, 0.0, settings.report_lifetime);
+    credited c;
+    c.cap = cap;
+    c.samples = std::min(static_cast<double>(r.samples_accumulated) + r.samples_per_second * since, cap);
+    c.rate = r.samples_per_second;
+    claims.push_back(c);
+    g.samples_per_second += std::min(r.samples_per_second, cap);
+    g.num_peers += 1;
+    g.num_clients += r.client_mode ? 1 : 0;
+  };
+  if (local.epoch == g.epoch)
+    credit(local, std::numeric_limits<double>::infinity()); // our own count is no claim
+  for (const auto& [peer, r] : latest) {
     if (r->epoch != g.epoch)
       continue;
-    // A report is a snapshot: the peer has kept accumulating since.
-    double since = std::max(0.0, now - r->time);
-    samples += static_cast<double>(r->samples_accumulated) + r->samples_per_second * since;
-    g.samples_per_second += r->samples_per_second;
-    g.num_peers += 1;
-    g.num_clients += r->client_mode ? 1 : 0;
+    double cap = settings.newcomer_share * target;
+    if (auto it = seen.find(peer); it != seen.end())
+      cap = std::max(cap, settings.credit_factor * it->second);
+    credit(*r, cap);
   }
-  g.samples_accumulated = static_cast<uint64_t>(samples);
-  double missing = std::max(0.0, static_cast<double>(settings.target_batch_size) - samples);
-  double time_left = missing == 0              ? 0
-                     : g.samples_per_second > 0 ? missing / g.samples_per_second
-                                                : settings.max_refresh_period;
+  double samples = 0;
+  for (const auto& c : claims)
+    samples += c.samples;
+  g.samples_accumulated = static_cast<uint64_t>(std::min(samples, 1e18));
+  double missing = std::max(0.0, target - samples);
+  double time_left = missing == 0 ? 0 : time_to_reach(claims, missing, settings.max_refresh_period);
   g.eta_next_epoch = now + time_left;
   // Look again about when the epoch should end, within the bounds.
   g.next_fetch_time =

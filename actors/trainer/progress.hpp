@@ -2,9 +2,16 @@
 // The collaborative optimizer's view of the swarm (hivemind's
 // ProgressTracker), as pure functions over the progress records read from
 // the DHT. Each peer reports (epoch, samples accumulated, samples/s, time);
-// the global epoch is the largest reported; the swarm's samples for it are
-// the reports of that epoch, extrapolated to `now` by each peer's rate; the
-// epoch ends when they reach target_batch_size (or the estimate says so).
+// the swarm's samples for the global epoch are the reports of that epoch,
+// extrapolated to `now` by each peer's rate; the epoch ends when they reach
+// target_batch_size (or the estimate says so).
+// Every report is a claim, and a peer may lie (THREATS.md), so claims are
+// bounded: a report from the future (past the clock skew) is ignored; the
+// global epoch is this peer's, or the next one when several peers report
+// having stepped past it, never whatever one peer says; and each peer is
+// credited with at most a share of the target until it has been seen
+// contributing to this peer's averaging rounds, then with at most a multiple
+// of what it contributed.
 
 #include "actors/common/node_id.hpp"
 
@@ -13,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace ttt::trainer {
@@ -34,7 +42,21 @@ struct progress_settings {
   /// Reports older than this are left out (a dead peer's stale samples must
   /// not end an epoch).
   double report_lifetime = 60;
+  /// Reports made further in the future than this are left out.
+  double max_clock_skew = 30;
+  /// Peers that must report a later epoch before this peer counts itself
+  /// behind (fewer when fewer peers are eligible to vouch for it).
+  size_t epoch_quorum = 2;
+  /// Of the target batch, what a peer not yet seen contributing may be
+  /// credited with: no single unproven peer ends an epoch.
+  double newcomer_share = 0.5;
+  /// A peer seen contributing w samples is credited with at most this times w.
+  double credit_factor = 2;
 };
+
+/// What this peer saw others contribute to its averaging rounds lately:
+/// peer -> the weight (samples) of its latest contribution.
+using seen_contributions = std::unordered_map<node_id, double>;
 
 struct global_progress {
   uint64_t epoch = 0;
@@ -48,9 +70,12 @@ struct global_progress {
 };
 
 /// The swarm's progress as `local` sees it at `now`, from the reports of
-/// others (the local report is counted once, whether or not it is among them).
+/// others (the local report is counted once, whether or not it is among
+/// them). When `seen` is not empty, only the peers in it vouch for a later
+/// epoch (this peer has averaged with them; a fresh identity has not).
 global_progress aggregate(const peer_progress& local, const std::vector<peer_progress>& reports,
-                          double now, const progress_settings& settings);
+                          double now, const progress_settings& settings,
+                          const seen_contributions& seen = {});
 
 /// True when the swarm has (or is estimated to have) the target batch for
 /// the local epoch: time to all-reduce and step.

@@ -137,6 +137,41 @@ BOOST_AUTO_TEST_CASE(routing_table_refresh_targets_fall_in_stale_buckets) {
   BOOST_TEST(table.refresh_targets(50, rng).empty());
 }
 
+BOOST_AUTO_TEST_CASE(routing_table_resists_poisoning_and_eclipse) {
+  std::mt19937_64 rng(11);
+  routing_table table(random_id(rng), 20, 5, 2);
+  // A known peer's address changes only once the new one was checked.
+  auto known = peer_info{random_id(rng), "203.0.113.7", 4000, std::string(32, 'k')};
+  table.on_seen(known, 1);
+  auto planted = known;
+  planted.host = "198.51.100.66";
+  BOOST_TEST(table.moved(planted));
+  table.on_seen(planted, 2);
+  BOOST_TEST(table.find(known.id)->host == "203.0.113.7");
+  table.on_seen(planted, 3, true);
+  BOOST_TEST(table.find(known.id)->host == "198.51.100.66");
+  // At most two peers of one /24 in a bucket, however many ids it grinds;
+  // other networks and loopback are not limited by it.
+  size_t attackers = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto p = peer_info{random_id(rng), "192.0.2." + std::to_string(i), 4000, std::string(32, 'k')};
+    table.on_seen(p, 4);
+    attackers += table.contains(p.id) ? 1 : 0;
+  }
+  BOOST_TEST(attackers <= 2u * table.buckets().size());
+  BOOST_TEST(attackers >= 1u);
+  size_t local = 0;
+  for (int i = 0; i < 15; ++i) {
+    auto p = peer(random_id(rng), static_cast<uint16_t>(5000 + i));
+    table.on_seen(p, 5);
+    local += table.contains(p.id) ? 1 : 0;
+  }
+  BOOST_TEST(local == 15u);
+  BOOST_TEST(subnet_of("10.1.2.3") == "10.1.2");
+  BOOST_TEST(subnet_of("2001:db8:1234:5678::1") == "2001:db8:1234");
+  BOOST_TEST(subnet_of("127.0.0.5").empty());
+}
+
 BOOST_AUTO_TEST_CASE(record_store_later_expiration_wins) {
   record_store store;
   auto id = node_id::of_key("k");
@@ -162,14 +197,93 @@ BOOST_AUTO_TEST_CASE(record_store_dictionaries_have_per_subkey_expiration) {
   BOOST_TEST(store.get(id, 0).size() == 2u);
   BOOST_TEST(store.get(id, 60).size() == 1u); // b expired
   BOOST_TEST(store.get(id, 60).at(0).subkey == "a");
-  // A plain value replaces the dictionary only if it outlives all of it.
-  BOOST_TEST(store.store(plain("d", "p", 95), 0) == record_store::outcome::superseded);
-  BOOST_TEST(store.store(plain("d", "p", 150), 0) == record_store::outcome::stored);
-  BOOST_TEST(store.get(id, 0).size() == 1u);
-  BOOST_TEST(!store.get(id, 0).at(0).has_subkey);
-  BOOST_TEST(store.store(entry("d", "c", "C", 120), 0) == record_store::outcome::superseded);
-  BOOST_TEST(store.store(entry("d", "c", "C", 160), 0) == record_store::outcome::stored);
-  BOOST_TEST(store.get(id, 0).at(0).subkey == "c");
+  // A plain value never replaces a dictionary, whatever its expiration: a
+  // stranger's value cannot wipe other peers' entries (THREATS.md).
+  BOOST_TEST(store.store(plain("d", "p", 95), 0) == record_store::outcome::wrong_kind);
+  BOOST_TEST(store.store(plain("d", "p", 1e9), 0) == record_store::outcome::wrong_kind);
+  BOOST_TEST(store.get(id, 0).size() == 2u);
+  // Nor an entry a plain value; once the dictionary has expired the key is free.
+  BOOST_TEST(store.store(plain("d", "p", 150), 120) == record_store::outcome::stored);
+  BOOST_TEST(store.get(id, 120).size() == 1u);
+  BOOST_TEST(!store.get(id, 120).at(0).has_subkey);
+  BOOST_TEST(store.store(entry("d", "c", "C", 160), 120) == record_store::outcome::wrong_kind);
+  BOOST_TEST(store.store(entry("d", "c", "C", 200), 160) == record_store::outcome::stored);
+  BOOST_TEST(store.get(id, 160).at(0).subkey == "c");
+}
+
+BOOST_AUTO_TEST_CASE(record_store_bounds_keys_senders_and_itself) {
+  std::mt19937_64 rng(3);
+  auto liar = random_id(rng);
+  auto honest = random_id(rng);
+  store_limits limits;
+  limits.max_entries_per_origin_per_key = 4;
+  limits.max_records_per_origin = 10;
+  limits.max_bytes_per_origin = 256 << 10;
+  record_store store(nullptr, limits);
+  auto id = node_id::of_key("k");
+  // One sender holds at most 4 entries of a shared key; others still store.
+  for (int i = 0; i < 4; ++i)
+    BOOST_TEST(store.store(entry("k", "l" + std::to_string(i), "x", 100), 0, liar) ==
+               record_store::outcome::stored);
+  BOOST_TEST(store.store(entry("k", "l4", "x", 100), 0, liar) == record_store::outcome::origin_quota);
+  BOOST_TEST(store.store(entry("k", "l0", "newer", 200), 0, liar) == record_store::outcome::stored);
+  BOOST_TEST(store.store(entry("k", "h", "honest", 100), 0, honest) == record_store::outcome::stored);
+  BOOST_TEST(store.get(id, 0).size() == 5u);
+  // Its records across keys are bounded too, and freed when they expire.
+  for (int i = 0; i < 6; ++i)
+    BOOST_TEST(store.store(plain("p" + std::to_string(i), "v", 50), 0, liar) ==
+               record_store::outcome::stored);
+  BOOST_TEST(store.store(plain("p6", "v", 100), 0, liar) == record_store::outcome::origin_quota);
+  BOOST_TEST(store.usage_of(liar).first == 10u);
+  store.purge(60);
+  BOOST_TEST(store.usage_of(liar).first == 4u);
+  BOOST_TEST(store.store(plain("p6", "v", 100), 60, liar) == record_store::outcome::stored);
+  // Bytes per sender.
+  BOOST_TEST(store.store(plain("big", std::string(300 << 10, 'b'), 100), 60, liar) ==
+             record_store::outcome::origin_quota);
+  // A key takes at most the entries a reader accepts (256) and the bytes one
+  // answer carries; this node's own records count against the key as well.
+  record_store open(nullptr, merge_limits(1));
+  for (int i = 0; i < 256; ++i)
+    BOOST_TEST(open.store(entry("full", std::to_string(i), "v", 100), 0) == record_store::outcome::stored);
+  BOOST_TEST(open.store(entry("full", "256", "v", 100), 0) == record_store::outcome::key_full);
+  BOOST_TEST(open.store(entry("full", "0", "replaced", 200), 0) == record_store::outcome::stored);
+  record_store bytes(nullptr, store_limits{});
+  BOOST_TEST(bytes.store(entry("fat", "a", std::string(500 << 10, 'a'), 100), 0) ==
+             record_store::outcome::stored);
+  BOOST_TEST(bytes.store(entry("fat", "b", std::string(500 << 10, 'b'), 100), 0) ==
+             record_store::outcome::key_full);
+  // The whole store.
+  store_limits tiny;
+  tiny.max_records = 2;
+  record_store small(nullptr, tiny);
+  BOOST_TEST(small.store(plain("a", "v", 100), 0) == record_store::outcome::stored);
+  BOOST_TEST(small.store(plain("b", "v", 100), 0) == record_store::outcome::stored);
+  BOOST_TEST(small.store(plain("c", "v", 100), 0) == record_store::outcome::store_full);
+  BOOST_TEST(small.store(plain("a", "v2", 200), 0) == record_store::outcome::stored);
+}
+
+BOOST_AUTO_TEST_CASE(validator_bounds_lifetimes_and_shapes) {
+  auto v = default_validator();
+  auto owner = identity::generate();
+  double now = 1e6;
+  // ttt's run records are owned dictionary entries living at most an hour.
+  auto progress = entry("progress.run", owner_marker(owner.public_key()), "", now + 60);
+  progress.value = example_value("x", 1); // not a ProgressRecord, refused for that below
+  auto plain_progress = plain("progress.run", "v", now + 60);
+  BOOST_TEST(describe(v.validate(plain_progress, now)).find("must be dictionary entries") !=
+             std::string::npos);
+  auto unowned = entry("progress.run", "mine", "v", now + 60);
+  BOOST_TEST(describe(v.validate(unowned, now)).find("must be dictionary entries") != std::string::npos);
+  // A far expiration is refused everywhere, with a bound per prefix.
+  auto far = plain("free.key", "v", now + 1e12);
+  BOOST_TEST(describe(v.validate(far, now)).find("ahead") != std::string::npos);
+  BOOST_TEST(!v.validate(plain("free.key", "v", now + 6 * 24 * 3600), now));
+  auto example = plain("example.k", example_value("x", 1), now + 6 * 24 * 3600);
+  BOOST_TEST(!v.validate(example, now));
+  dht_record mm = entry("mm.run.grad.0", owner_marker(owner.public_key()), "", now + 2 * 3600);
+  sign_record(mm, owner);
+  BOOST_TEST(describe(v.validate(mm, now)).find("ahead") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(record_store_reports_changes_to_its_sink) {
@@ -181,7 +295,8 @@ BOOST_AUTO_TEST_CASE(record_store_reports_changes_to_its_sink) {
   record_store store(&sink);
   store.store(entry("d", "a", "A", 100), 0);
   store.store(entry("d", "b", "B", 100), 0);
-  store.store(plain("d", "P", 200), 0); // replaces both entries
+  store.store(plain("d", "P", 200), 0); // refused: the key is a dictionary
+  store.store(entry("d", "a", "A2", 150), 0); // replaces its older version
   store.purge(300);
   BOOST_TEST(sink.saved_count == 3);
   BOOST_TEST(sink.erased_count == 3);
@@ -192,37 +307,37 @@ BOOST_AUTO_TEST_CASE(validator_owner_signatures) {
   auto intruder = identity::generate();
   auto v = default_validator();
   auto rec = plain("progress" + owner_marker(owner.public_key()), "42", 1000);
-  BOOST_TEST(describe(v.validate(rec)).find("not signed") != std::string::npos);
+  BOOST_TEST(describe(v.validate(rec, 0)).find("not signed") != std::string::npos);
   sign_record(rec, intruder);
-  BOOST_TEST(describe(v.validate(rec)).find("does not verify") != std::string::npos);
+  BOOST_TEST(describe(v.validate(rec, 0)).find("does not verify") != std::string::npos);
   sign_record(rec, owner);
-  BOOST_TEST(!v.validate(rec));
+  BOOST_TEST(!v.validate(rec, 0));
   // The signature covers the expiration: extending it invalidates the record.
   auto extended = rec;
   extended.expiration += 1;
-  BOOST_TEST(v.validate(extended));
+  BOOST_TEST(v.validate(extended, 0));
   // The value too.
   auto altered = rec;
   altered.value = "43";
-  BOOST_TEST(v.validate(altered));
+  BOOST_TEST(v.validate(altered, 0));
   // Owned subkeys of a shared key.
   auto sub = entry("peers", owner_marker(owner.public_key()), "me", 1000);
-  BOOST_TEST(v.validate(sub));
+  BOOST_TEST(v.validate(sub, 0));
   sign_record(sub, owner);
-  BOOST_TEST(!v.validate(sub));
+  BOOST_TEST(!v.validate(sub, 0));
   auto bad_marker = plain("x[owner:abc]", "v", 1000);
-  BOOST_TEST(describe(v.validate(bad_marker)).find("malformed owner marker") != std::string::npos);
+  BOOST_TEST(describe(v.validate(bad_marker, 0)).find("malformed owner marker") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(validator_schema_bound_prefixes) {
   auto v = default_validator();
-  BOOST_TEST(v.validate(plain("example.one", example_value("hi", 3), 1000)) == caf::error{});
-  auto err = v.validate(plain("example.two", "not capnp at all", 1000));
+  BOOST_TEST(v.validate(plain("example.one", example_value("hi", 3), 1000), 0) == caf::error{});
+  auto err = v.validate(plain("example.two", "not capnp at all", 1000), 0);
   BOOST_TEST(describe(err).find("is not a ExampleValue") != std::string::npos);
   // Keys outside the prefix are free-form.
-  BOOST_TEST(!v.validate(plain("other", "not capnp at all", 1000)));
+  BOOST_TEST(!v.validate(plain("other", "not capnp at all", 1000), 0));
   // A well-formed message with trailing garbage is refused too.
-  BOOST_TEST(v.validate(plain("example.three", example_value("hi", 3) + std::string(8, '\0'), 1000)));
+  BOOST_TEST(v.validate(plain("example.three", example_value("hi", 3) + std::string(8, '\0'), 1000), 0));
 }
 
 BOOST_AUTO_TEST_CASE(protocol_round_trips) {

@@ -88,6 +88,7 @@ public:
     c.client_mode = port == 0;
     c.host = c.client_mode ? "" : "10.0.0.1";
     c.port = port;
+    c.max_peers_per_subnet = 0; // every simulated node shares one host
     c.clock = [this] { return now; };
     c.seed = seed;
     c.log = [this](const std::string& line) { log.push_back(line); };
