@@ -8,7 +8,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/trainer/collaborative.hpp"
+#include "actors/dht/validator.hpp"
 #include "actors/trainer/diloco.hpp"
+#include "actors/trainer/progress.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
 #include "tests/trainer/sim_trainer.hpp"
@@ -221,7 +223,9 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
                                                   uint64_t epochs,
                                                   const diloco_settings* diloco = nullptr,
                                                   uint64_t average_state_every = 0,
-                                                  bool second_peer_starts_elsewhere = false, bool overlap = false) {
+                                                  bool second_peer_starts_elsewhere = false, bool overlap = false,
+                                                  const std::function<void(const std::vector<std::unique_ptr<peer>>&)>&
+                                                    every_second = {}) {
   auto backbone = spawn_backbone(net);
   auto handles = std::make_shared<averager_handles>();
   std::vector<std::unique_ptr<peer>> peers;
@@ -250,6 +254,8 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
     return true;
   };
   for (int step = 0; step < 20000 && !all_done(); ++step) {
+    if (every_second && step % 20 == 0)
+      every_second(peers);
     net.now += 0.05;
     net.sched().clock().advance_time(std::chrono::milliseconds(50));
     net.settle();
@@ -286,6 +292,53 @@ void check_equivalence(size_t count) {
 }
 
 } // namespace
+
+BOOST_AUTO_TEST_CASE(a_lying_peer_neither_stops_the_swarm_nor_makes_it_step_early) {
+  // A peer of the run's DHT publishes progress under three identities of its
+  // own, every second: an epoch of 2^63; 2^40 samples at 1e9 samples/s in
+  // the honest peers' epoch; a report an hour in the future. Before claims
+  // were bounded the first made every trainer "behind" forever and the
+  // second forced a step at once in every epoch.
+  const uint64_t batch = 64, epochs = 5;
+  sim_network net;
+  auto liar = net.spawn(net.config(60, 960));
+  std::vector<identity> masks = {identity::generate(), identity::generate(), identity::generate()};
+  auto lie = [&](const std::vector<std::unique_ptr<peer>>& peers) {
+    if (net.bootstrap(liar, {"10.0.0.1:1"}) == 0)
+      return;
+    uint64_t honest_epoch = peers.front()->epochs.size();
+    std::vector<peer_progress> claims = {
+      {masks[0].id(), uint64_t{1} << 63, 0, 0, net.now, false},
+      {masks[1].id(), honest_epoch, uint64_t{1} << 40, 1e9, net.now, false},
+      {masks[2].id(), honest_epoch, 1000, 0, net.now + 3600, false}};
+    for (size_t i = 0; i < claims.size(); ++i) {
+      dht::dht_record rec;
+      rec.key = progress_key("run1");
+      rec.subkey = dht::owner_marker(masks[i].public_key());
+      rec.has_subkey = true;
+      rec.value = encode(claims[i]);
+      rec.expiration = net.now + 30;
+      dht::sign_record(rec, masks[i]);
+      net.store(liar, rec);
+    }
+  };
+  auto peers = train_together(net, 3, batch, epochs, nullptr, 0, false, false, lie);
+  auto reference = peers[0]->model->parameters();
+  for (auto& p : peers) {
+    BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size() << " epochs");
+    BOOST_TEST((p->model->parameters() == reference));
+  }
+  // Every epoch had honest samples behind it: the liar is credited with at
+  // most half the target, so the honest peers brought at least the rest.
+  for (uint64_t e = 0; e < epochs; ++e) {
+    uint64_t honest = 0;
+    for (auto& p : peers)
+      honest += p->epochs[e].samples;
+    BOOST_TEST(honest >= batch / 2, "epoch " << e << ": " << honest << " honest samples");
+  }
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  BOOST_TEST(eval_loss(reference) < 0.5 * start);
+}
 
 BOOST_AUTO_TEST_CASE(two_peers_end_with_the_same_parameters_as_each_other_and_close_to_one) {
   check_equivalence(2);
