@@ -12,6 +12,7 @@
 #include "actors/dht/protocol.hpp"
 #include "actors/wire/session.hpp"
 #include "tests/common/process.hpp"
+#include "tests/adversary/wire_client.hpp"
 #include "tests/wire/hand_initiator.hpp"
 
 #include <arpa/inet.h>
@@ -41,39 +42,6 @@ double rss_mib(pid_t pid) {
   return -1;
 }
 
-/// A TCP connection to 127.0.0.1:port from `source` (another loopback
-/// address, so that the attacker is not the honest client's 127.0.0.1).
-int connect_from(const std::string& source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  BOOST_REQUIRE(fd >= 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source.c_str(), &src.sin_addr);
-  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) == 0);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-void send_all(int fd, const std::string& bytes) {
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0)
-      return; // the node closed it: fine for an attacker's bytes
-    sent += static_cast<size_t>(n);
-  }
-}
-
 /// True when the node closed the connection within `limit` (reading and
 /// discarding whatever it sent first).
 bool closed_by_node(int fd, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
@@ -100,46 +68,6 @@ std::string read_exactly(int fd, size_t n) {
     got += static_cast<size_t>(r);
   }
   return out;
-}
-
-/// A session with the node as `who`, established over `fd`; frames the
-/// node sends during the handshake are appended to `frames`.
-wire::session handshake(int fd, const identity& who) {
-  wire::session_settings s;
-  s.self = &who;
-  s.run_id = run_id;
-  auto link = wire::session::initiator(s);
-  std::vector<wire::frame> frames;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!link.established() && std::chrono::steady_clock::now() < deadline) {
-    send_all(fd, link.output());
-    link.output().clear();
-    char buf[4096];
-    auto n = ::recv(fd, buf, sizeof(buf), 0);
-    BOOST_REQUIRE_MESSAGE(n > 0, "the node closed an honest handshake");
-    BOOST_REQUIRE(!link.consume(std::string_view(buf, static_cast<size_t>(n)), frames));
-  }
-  send_all(fd, link.output());
-  link.output().clear();
-  BOOST_REQUIRE(link.established());
-  return link;
-}
-
-/// The next frame the node sends on an established session (bounded).
-std::optional<wire::frame> next_frame(int fd, wire::session& link) {
-  std::vector<wire::frame> frames;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (frames.empty() && std::chrono::steady_clock::now() < deadline) {
-    char buf[65536];
-    auto n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0)
-      return std::nullopt;
-    if (link.consume(std::string_view(buf, static_cast<size_t>(n)), frames))
-      return std::nullopt;
-  }
-  if (frames.empty())
-    return std::nullopt;
-  return frames.front();
 }
 
 struct honest_client {
