@@ -7,7 +7,8 @@
 //
 //   allreduce peers=4 floats=N codec=C ttt_ms=… gloo_ms=… ratio=… ttt_bytes_per_peer=…
 //     gloo_bytes_per_peer=… ttt_gbps=… gloo_gbps=… wire=… aead_mb_per_s=…
-//     crypto_ms_per_peer=… crypto_share=… load=…
+//     crypto_ms_per_peer=… crypto_share=… mean_reduce_ms=… clip_reduce_ms=…
+//     clip_ratio=… load=…
 //
 // Times are the slowest peer's, from the common start signal to its averaged
 // vector (Gloo: run() plus the weighting, its buffers registered beforehand),
@@ -15,11 +16,18 @@
 // ring's 2(n-1)/n of the vector). Effective bandwidth is the vector's size in
 // bytes over the time, in GB/s. The encryption's share: the time one core
 // takes (measured here, same suite) to encrypt what a peer sends and decrypt
-// what it receives, over ttt_ms. load: the 1-minute load average, since the
-// machines are shared and noisy.
+// what it receives, over ttt_ms. CenteredClip's cost beside the mean: the
+// same N floats averaged by the same `--peers` members in this process (the
+// pure all-reduce core, messages handed over in memory, no codec, no wire),
+// once with aggregation=mean and once with centered_clip: the whole round of
+// every member on one core (best of --repeat) and their ratio. The reducers
+// aggregate the same messages either way, so what differs is this compute,
+// not the network's share. load: the 1-minute load average,
+// since the machines are shared and noisy.
 
 #include "bench/allreduce_bench.hpp"
 
+#include "actors/averager/allreduce.hpp"
 #include "actors/wire/noise.hpp"
 
 #include "apps/flags.hpp"
@@ -35,6 +43,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -67,6 +76,68 @@ double aead_throughput_mb_per_s(wire::noise::cipher_suite suite) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return static_cast<double>(bytes) / seconds / 1e6;
+}
+
+/// Milliseconds one in-process round of `peers` members takes with `rule`:
+/// every member's core in this thread, each message materialized once and
+/// handed to its receivers in order.
+double in_process_round_ms(size_t peers, uint64_t floats, uint64_t part_elements,
+                           averaging::aggregation_rule rule) {
+  using namespace averaging;
+  group_info group;
+  group.group_id = "bench-inproc";
+  for (size_t i = 0; i < peers; ++i)
+    group.members.push_back({"peer" + std::to_string(i), 1.0, peer_mode::node});
+  round_config config;
+  config.aggregation = rule;
+  config.part_elements = part_elements;
+  const auto t0 = std::chrono::steady_clock::time_point{};
+  std::vector<allreduce_round> rounds;
+  for (size_t i = 0; i < peers; ++i) {
+    std::vector<float> values(floats);
+    for (uint64_t k = 0; k < floats; ++k)
+      values[k] = allreduce_input(1, i, k);
+    auto r = allreduce_round::make(group, i, std::move(values), allreduce_weight(i), floats,
+                                   config, t0);
+    if (!r)
+      return -1;
+    rounds.push_back(std::move(*r));
+  }
+  struct queued {
+    size_t to;
+    std::shared_ptr<part_message> msg;
+  };
+  std::deque<queued> queue;
+  auto sender = [&](const std::vector<size_t>& to, part_message&& msg) {
+    auto owned = std::make_shared<part_message>(std::move(msg));
+    if (owned->write_values) {
+      owned->values.resize(owned->values_size);
+      owned->write_values(owned->values.data());
+      owned->write_values = nullptr;
+    }
+    for (size_t m : to)
+      queue.push_back({m, owned});
+  };
+  auto started = std::chrono::steady_clock::now();
+  for (auto& r : rounds)
+    r.start(sender);
+  bool busy = true;
+  while (busy) {
+    busy = false;
+    for (auto& r : rounds)
+      busy = r.send_parts(8, sender) > 0 || busy;
+    while (!queue.empty()) {
+      auto q = std::move(queue.front());
+      queue.pop_front();
+      (void) rounds[q.to].on_message(q.msg->view(), t0, sender);
+      busy = true;
+    }
+  }
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  for (auto& r : rounds)
+    if (!r.done())
+      return -1;
+  return ms;
 }
 
 /// The 1-minute load average, as /proc/loadavg says it.
@@ -316,19 +387,36 @@ int run_allreduce_benchmark(const std::vector<std::string>& args) {
                                                      : wire::noise::cipher_suite::chachapoly;
   const double aead_mb_per_s = aead_throughput_mb_per_s(suite);
   const double crypto_ms = 2.0 * best_ttt.bytes_per_peer / 1e6 / aead_mb_per_s * 1e3;
+  // CenteredClip's cost beside the mean, on the same data in this process.
+  const uint64_t part_elements = flags.value("part-elements")
+                                   ? std::stoull(*flags.value("part-elements"))
+                                   : averaging::default_part_elements;
+  double mean_reduce_ms = std::numeric_limits<double>::infinity(), clip_reduce_ms = mean_reduce_ms;
+  for (int64_t r = 0; r < *repeat; ++r) {
+    mean_reduce_ms = std::min(mean_reduce_ms, in_process_round_ms(n, *floats, part_elements,
+                                                                  averaging::aggregation_rule::mean));
+    clip_reduce_ms = std::min(clip_reduce_ms, in_process_round_ms(n, *floats, part_elements,
+                                                                  averaging::aggregation_rule::centered_clip));
+  }
+  if (mean_reduce_ms < 0 || clip_reduce_ms < 0) {
+    std::fprintf(stderr, "ttt bench allreduce: the in-process round failed\n");
+    return 1;
+  }
   const double vector_bytes = 4.0 * static_cast<double>(*floats);
   const double gloo_bytes = n > 1 ? 2.0 * static_cast<double>(n - 1) / static_cast<double>(n) * vector_bytes : 0;
   char line[1024];
   std::snprintf(line, sizeof(line),
                 "allreduce peers=%zu floats=%llu codec=%s ttt_ms=%.1f gloo_ms=%.1f ratio=%.3f "
                 "ttt_bytes_per_peer=%.0f gloo_bytes_per_peer=%.0f ttt_gbps=%.3f gloo_gbps=%.3f "
-                "wire=%s aead_mb_per_s=%.0f crypto_ms_per_peer=%.1f crypto_share=%.3f load=%s",
+                "wire=%s aead_mb_per_s=%.0f crypto_ms_per_peer=%.1f crypto_share=%.3f mean_reduce_ms=%.1f "
+                "clip_reduce_ms=%.1f clip_ratio=%.3f load=%s",
                 n, static_cast<unsigned long long>(*floats), codec.c_str(), best_ttt.ms,
                 with_gloo ? best_gloo.ms : 0.0, with_gloo ? best_ttt.ms / best_gloo.ms : 0.0,
                 best_ttt.bytes_per_peer, gloo_bytes, vector_bytes / best_ttt.ms / 1e6,
                 with_gloo ? vector_bytes / best_gloo.ms / 1e6 : 0.0,
                 suite == wire::noise::cipher_suite::aesgcm ? "noise-aesgcm" : "noise-chachapoly", aead_mb_per_s,
-                crypto_ms, crypto_ms / best_ttt.ms, load_average().c_str());
+                crypto_ms, crypto_ms / best_ttt.ms, mean_reduce_ms, clip_reduce_ms,
+                clip_reduce_ms / mean_reduce_ms, load_average().c_str());
   say(line);
   return 0;
 }

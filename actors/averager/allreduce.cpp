@@ -1,5 +1,7 @@
 #include "actors/averager/allreduce.hpp"
 
+#include "actors/averager/centered_clip.hpp"
+
 #include <caf/sec.hpp>
 
 #include <algorithm>
@@ -26,6 +28,33 @@ bool is_reducer_mode(peer_mode m) {
 
 bool round_result::partial() const {
   return std::any_of(spans.begin(), spans.end(), [](const span_report& s) { return s.partial(); });
+}
+
+void bound_bandwidths(std::vector<member_info>& members, double max_ratio, double max_bandwidth) {
+  std::vector<double> declared;
+  for (const auto& m : members)
+    if (is_reducer_mode(m.mode) && m.bandwidth > 0)
+      declared.push_back(m.bandwidth);
+  if (declared.empty())
+    return;
+  auto lower_median = declared.begin() + static_cast<long>((declared.size() - 1) / 2);
+  std::nth_element(declared.begin(), lower_median, declared.end());
+  const double cap = std::min(max_bandwidth, max_ratio * *lower_median);
+  for (auto& m : members)
+    if (is_reducer_mode(m.mode))
+      m.bandwidth = std::min(m.bandwidth, cap);
+}
+
+caf::expected<aggregation_rule> parse_aggregation(std::string_view name) {
+  if (name == "mean")
+    return aggregation_rule::mean;
+  if (name == "centered_clip")
+    return aggregation_rule::centered_clip;
+  return invalid("aggregation must be mean or centered_clip, not '" + std::string(name) + "'");
+}
+
+std::string to_string(aggregation_rule rule) {
+  return rule == aggregation_rule::centered_clip ? "centered_clip" : "mean";
 }
 
 std::vector<element_range> partition_spans(const std::vector<member_info>& members,
@@ -101,6 +130,14 @@ caf::expected<allreduce_round> allreduce_round::make(group_info group, size_t se
     return invalid("part_elements must be in 1.." + std::to_string(default_part_elements));
   if (config.reducer_timeout <= config.sender_timeout)
     return invalid("reducer_timeout must exceed sender_timeout");
+  if (static_cast<uint8_t>(config.aggregation) > static_cast<uint8_t>(aggregation_rule::centered_clip))
+    return invalid("unknown aggregation");
+  if (!(std::isfinite(config.clip_tau) && config.clip_tau > 0))
+    return invalid("clip_tau must be finite and > 0");
+  if (config.clip_iterations < 1 || config.clip_iterations > 1000)
+    return invalid("clip_iterations must be in 1..1000");
+  if (!(std::isfinite(config.max_weight) && config.max_weight > 0 && config.max_weight <= 1e12))
+    return invalid("max_weight must be in (0, 1e12]");
   uint64_t layout_sum = std::accumulate(config.tensor_sizes.begin(), config.tensor_sizes.end(),
                                         uint64_t{0});
   if (!config.tensor_sizes.empty() && layout_sum != total_elements)
@@ -130,7 +167,10 @@ caf::expected<allreduce_round> allreduce_round::make(group_info group, size_t se
   r.my_parts_ = r.parts_of(self_index);
   r.my_parts_left_ = r.my_parts_;
   if (r.my_parts_ > 0) {
-    r.sums_.assign(r.spans_[self_index].size(), 0.0);
+    if (r.clipping())
+      r.held_.resize(r.my_parts_ * n);
+    else
+      r.sums_.assign(r.spans_[self_index].size(), 0.0);
     r.part_weight_.assign(r.my_parts_, 0.0);
     r.received_.assign(r.my_parts_ * n, 0);
     r.part_done_.assign(r.my_parts_, false);
@@ -138,6 +178,8 @@ caf::expected<allreduce_round> allreduce_round::make(group_info group, size_t se
   r.received_count_.assign(n, 0);
   r.sender_weight_.assign(n, std::nullopt);
   r.left_out_any_.assign(n, false);
+  r.clipped_any_.assign(n, false);
+  r.capped_any_.assign(n, false);
 
   r.result_received_.resize(n);
   r.results_left_.assign(n, 0);
@@ -239,11 +281,13 @@ void allreduce_round::start(const send_fn& send) {
   if (my_parts_ == 0 || !is_contributor(self_))
     return;
   // This member's own values count like any other contributor's parts.
+  // (With centered_clip they stay in values_ until their part is reduced.)
   const auto& span = spans_[self_];
-  for (uint64_t i = 0; i < span.size(); ++i)
-    sums_[i] = weight_ * static_cast<double>(values_[span.begin + i]);
+  if (!clipping())
+    for (uint64_t i = 0; i < span.size(); ++i)
+      sums_[i] = capped_weight(self_) * static_cast<double>(values_[span.begin + i]);
   for (uint64_t p = 0; p < my_parts_; ++p) {
-    part_weight_[p] = weight_;
+    part_weight_[p] = capped_weight(self_);
     received_[p * group_.members.size() + self_] = 1;
   }
   received_count_[self_] = my_parts_;
@@ -345,14 +389,34 @@ caf::error allreduce_round::on_part(size_t sender, const part_view& msg, const s
     return fail("weight must be finite and > 0");
   if (sender_weight_[sender] && *sender_weight_[sender] != msg.weight)
     return fail("weight changed within the round");
+  // Honest contributors never run ahead of their window (results are the
+  // acknowledgements, and parts complete no earlier than their results go
+  // out), so this bounds what centered_clip holds per contributor.
+  const uint64_t finalized = my_parts_ - my_parts_left_;
+  if (clipping() && config_.send_window_parts > 0
+      && msg.part_index >= finalized + config_.send_window_parts)
+    return fail("part " + std::to_string(msg.part_index) + " beyond the send window");
   auto range = part_range(self_, msg.part_index);
-  if (auto err = decode_range(range, msg.values, scratch_.data()))
+  if (clipping()) {
+    auto held = take_buffer(range.size());
+    if (auto err = decode_range(range, msg.values, held.data())) {
+      spare_.push_back(std::move(held));
+      return fail(to_string(err));
+    }
+    held_[msg.part_index * n + sender] = std::move(held);
+  } else if (auto err = decode_range(range, msg.values, scratch_.data())) {
     return fail(to_string(err));
+  }
   sender_weight_[sender] = msg.weight;
-  const uint64_t offset = range.begin - spans_[self_].begin;
-  for (uint64_t i = 0; i < range.size(); ++i)
-    sums_[offset + i] += msg.weight * static_cast<double>(scratch_[i]);
-  part_weight_[msg.part_index] += msg.weight;
+  const double weight = capped_weight(sender);
+  if (weight < msg.weight)
+    capped_any_[sender] = true;
+  if (!clipping()) {
+    const uint64_t offset = range.begin - spans_[self_].begin;
+    for (uint64_t i = 0; i < range.size(); ++i)
+      sums_[offset + i] += weight * static_cast<double>(scratch_[i]);
+  }
+  part_weight_[msg.part_index] += weight;
   received_[msg.part_index * n + sender] = 1;
   received_count_[sender] += 1;
   try_finalize(msg.part_index, send);
@@ -404,12 +468,16 @@ void allreduce_round::try_finalize(uint64_t part, const send_fn& send) {
   for (auto c : left_out)
     left_out_any_[c] = true;
   double total_weight = part_weight_[part];
+  auto range = part_range(self_, part);
   if (total_weight <= 0)
     return; // no contributor is left to receive this part
-  auto range = part_range(self_, part);
-  const uint64_t offset = range.begin - spans_[self_].begin;
-  for (uint64_t i = 0; i < range.size(); ++i)
-    scratch_[i] = static_cast<float>(sums_[offset + i] / total_weight);
+  if (clipping()) {
+    finalize_clipped(part, range);
+  } else {
+    const uint64_t offset = range.begin - spans_[self_].begin;
+    for (uint64_t i = 0; i < range.size(); ++i)
+      scratch_[i] = static_cast<float>(sums_[offset + i] / total_weight);
+  }
   part_message msg;
   msg.group_id = group_.group_id;
   msg.sender_id = group_.members[self_].peer_id;
@@ -438,6 +506,53 @@ void allreduce_round::try_finalize(uint64_t part, const send_fn& send) {
     return;
   result_.bytes_sent += msg.values_size * receivers.size();
   send(receivers, std::move(msg));
+}
+
+double allreduce_round::capped_weight(size_t contributor) const {
+  if (contributor == self_)
+    return std::min(weight_, config_.max_weight);
+  return std::min(sender_weight_[contributor].value_or(0.0), config_.max_weight);
+}
+
+std::vector<float> allreduce_round::take_buffer(uint64_t size) {
+  std::vector<float> out;
+  if (!spare_.empty()) {
+    out = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  out.resize(size);
+  return out;
+}
+
+void allreduce_round::finalize_clipped(uint64_t part, element_range range) {
+  const size_t n = group_.members.size();
+  std::vector<const float*> inputs;
+  std::vector<double> weights;
+  std::vector<size_t> who;
+  for (size_t c = 0; c < n; ++c) {
+    if (!is_contributor(c) || !received_[part * n + c])
+      continue;
+    inputs.push_back(c == self_ ? values_.data() + range.begin : held_[part * n + c].data());
+    weights.push_back(capped_weight(c));
+    who.push_back(c);
+  }
+  clip_settings settings;
+  settings.tau = config_.clip_tau;
+  settings.max_iterations = config_.clip_iterations;
+  auto outcome = centered_clip(inputs, weights, range.size(), settings, scratch_.data(), clip_work_);
+  for (size_t i = 0; i < who.size(); ++i)
+    if (outcome.clipped[i])
+      clipped_any_[who[i]] = true;
+  for (size_t c = 0; c < n; ++c) {
+    auto& held = held_[part * n + c];
+    if (!held.empty())
+      spare_.push_back(std::move(held));
+    held = {};
+  }
+  // Spares beyond a window's worth would only hold memory.
+  const size_t keep = config_.send_window_parts == 0 ? n : n * config_.send_window_parts;
+  if (spare_.size() > keep)
+    spare_.resize(keep);
 }
 
 void allreduce_round::drop_reducer(size_t member) {
@@ -508,9 +623,14 @@ round_result allreduce_round::take_result() {
     report.reducer = r;
     report.range = spans_[r];
     if (r == self_) {
-      for (size_t c = 0; c < n; ++c)
+      for (size_t c = 0; c < n; ++c) {
         if (left_out_any_[c])
           report.left_out.push_back(c);
+        if (clipped_any_[c])
+          report.clipped.push_back(c);
+        if (capped_any_[c])
+          report.weight_capped.push_back(c);
+      }
     } else {
       report.reducer_failed = reducer_failed_[r];
       report.parts_missing = parts_missing_[r];
@@ -522,6 +642,9 @@ round_result allreduce_round::take_result() {
   }
   result_.values = std::move(values_);
   sums_ = {};
+  held_ = {};
+  spare_ = {};
+  clip_work_ = {};
   return std::move(result_);
 }
 

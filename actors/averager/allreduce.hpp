@@ -23,9 +23,16 @@
 //   `reducer_timeout` while results are missing is dropped by the receiver,
 //   which keeps its own values there. Hence reducer_timeout > sender_timeout:
 //   a reducer waiting on a dead sender must not itself look dead.
-// Guarantee: every part of every result is the exact weighted mean (up to the
-// codec's error) over the contributors whose part arrived, or the peer's own
-// values where the reducer failed; the result lists both cases per span.
+// - With `aggregation = centered_clip` the reducer keeps every contributor's
+//   values of a part until the part is complete and then combines them with
+//   CenteredClip (centered_clip.hpp) instead of the weighted mean: the same
+//   messages, no extra round. It lists the contributors it clipped.
+// - A contributor's weight is capped at `max_weight` (a claim, not a fact).
+// Guarantee: with `mean`, every part of every result is the exact weighted
+// mean (up to the codec's error) over the contributors whose part arrived,
+// or the peer's own values where the reducer failed; the result lists both
+// cases per span. With `centered_clip`, the mean is replaced by CenteredClip
+// over the same contributors.
 
 #include "actors/averager/compression.hpp"
 
@@ -82,6 +89,26 @@ struct element_range {
 /// bandwidths, rounded by largest remainder so that the sizes sum to `total`.
 std::vector<element_range> partition_spans(const std::vector<member_info>& members, uint64_t total);
 
+/// Clamps declared bandwidths so that no member takes over the vector by
+/// declaring a huge one: each reducer's bandwidth is cut to at most
+/// `max_ratio` times the lower median of the reducers' positive bandwidths
+/// and to `max_bandwidth`. The lower median is one of the honest values
+/// while fewer than half of the reducers lie, so a liar reduces at most
+/// max_ratio / (max_ratio + reducers - 1) of the vector. A pure function of
+/// the members, so every member that applies it computes the same spans.
+void bound_bandwidths(std::vector<member_info>& members, double max_ratio = 4,
+                      double max_bandwidth = 1e6);
+
+/// How a reducer combines the contributions to one part.
+enum class aggregation_rule : uint8_t {
+  mean = 0,          ///< weighted mean (exact, hivemind's)
+  centered_clip = 1, ///< CenteredClip: robust to a minority of scaled or inverted contributions
+};
+
+/// "mean" or "centered_clip" (profile key `[averager] aggregation`).
+caf::expected<aggregation_rule> parse_aggregation(std::string_view name);
+std::string to_string(aggregation_rule rule);
+
 /// Settings every member of a round must share.
 struct round_config {
   codec_choice codecs;                ///< codec per tensor, by the tensor's size
@@ -95,6 +122,28 @@ struct round_config {
   /// small multiple of the vector and a reducer that stops reading stalls
   /// only its own stream.
   uint64_t send_window_parts = 8;
+  aggregation_rule aggregation = aggregation_rule::mean;
+  /// CenteredClip's radius, relative: tau = clip_tau x the median distance of
+  /// the contributions to their coordinate-wise median. Relative because
+  /// gradient norms change by orders of magnitude over a run and between
+  /// models, so no absolute radius fits; 2 leaves honest contributions
+  /// (whose distances to the median are alike) unclipped and cuts one that
+  /// lies far outside them down to the honest spread.
+  double clip_tau = 2.0;
+  /// Most CenteredClip iterations per part (it stops earlier once it moves
+  /// by less than 1e-6 tau).
+  uint32_t clip_iterations = 10;
+  /// A contributor's weight is cut to this: weights are claims (samples
+  /// accumulated), so one peer must not outweigh the group at will. The
+  /// trainer passes its target batch size; the default only keeps a sum of
+  /// up to 256 weights x float values finite (1e300 would overflow).
+  double max_weight = 1e12;
+  /// With centered_clip, a reducer buffers each contributor's values of a
+  /// part until the part is complete: at most send_window_parts parts per
+  /// contributor, so (contributors - 1) x send_window_parts x part_elements
+  /// floats (its own values stay in place); a part sent beyond the window
+  /// breaks the protocol and drops its sender. With send_window_parts = 0
+  /// the bound is (contributors - 1) x the span.
 };
 
 /// Which kind of values a part_message carries.
@@ -146,6 +195,11 @@ struct span_report {
   bool reducer_failed = false;       ///< some parts never came back: they hold this peer's own values
   uint64_t parts_missing = 0;        ///< how many
   std::vector<size_t> left_out;      ///< contributors missing from the mean of at least one part
+  /// This peer's own span only (results do not say it for the others'):
+  /// contributors CenteredClip clipped in at least one part, and
+  /// contributors whose weight was cut to max_weight.
+  std::vector<size_t> clipped;
+  std::vector<size_t> weight_capped;
   bool partial() const { return reducer_failed || !left_out.empty(); }
 };
 
@@ -157,6 +211,21 @@ struct round_result {
   uint64_t refused_count = 0;
   uint64_t bytes_sent = 0;           ///< encoded value bytes this member sent
   uint64_t bytes_received = 0;
+  // Filled by the averager actor (the core leaves them empty):
+  /// Members this peer refused as members from the start: they were dropped
+  /// in earlier rounds for being clipped too often.
+  std::vector<size_t> excluded;
+  /// Peer ids that this round's clipping pushed past the drop threshold.
+  std::vector<std::string> newly_dropped;
+  /// For each member this peer has judged: in how many of its recent rounds
+  /// (at most the policy's window) it was clipped on this peer's span.
+  struct clip_count {
+    size_t member = 0;
+    uint32_t clipped = 0;
+    uint32_t rounds = 0;
+    bool dropped = false;
+  };
+  std::vector<clip_count> clip_counts;
   /// Whether any span is partial.
   bool partial() const;
 };
@@ -233,6 +302,10 @@ private:
   void try_finalize(uint64_t part, const send_fn& send);
   caf::error on_part(size_t sender, const part_view& msg, const send_fn& send);
   caf::error on_result(size_t reducer, const part_view& msg);
+  bool clipping() const { return config_.aggregation == aggregation_rule::centered_clip; }
+  double capped_weight(size_t contributor) const;
+  void finalize_clipped(uint64_t part, element_range range);
+  std::vector<float> take_buffer(uint64_t size);
 
   group_info group_;
   size_t self_ = 0;
@@ -259,6 +332,13 @@ private:
   std::vector<uint64_t> received_count_; // parts received per contributor
   std::vector<std::optional<double>> sender_weight_;
   std::vector<bool> left_out_any_;
+  std::vector<bool> clipped_any_;
+  std::vector<bool> capped_any_;
+  // centered_clip only: [part * members + contributor] -> its values, held
+  // until the part is complete; freed buffers are reused.
+  std::vector<std::vector<float>> held_;
+  std::vector<std::vector<float>> spare_;
+  std::vector<double> clip_work_;
 
   // Receiver side (every other span).
   std::vector<std::vector<bool>> result_received_; // [reducer][part]

@@ -42,6 +42,8 @@ struct active_round {
   duration tick = std::chrono::seconds(1);
   std::function<void(uint64_t)> on_sent;
   uint64_t sent = 0;
+  bool clipping = false;          // centered_clip: its clipping counts in the tally
+  std::vector<size_t> excluded;   // members dropped in earlier rounds
   bool pump_scheduled = false;
   /// Messages for members whose handle is not known yet, sent once their
   /// hello (or any message) arrives. Bounded by the send window.
@@ -86,6 +88,8 @@ struct averager_state {
   uint64_t fetch_counter = 0;
   uint64_t undecodable = 0;    // peers' bytes that were not a valid message
   uint64_t impersonations = 0; // messages whose sender is not the peer that sent them
+  clip_tally clips;
+  std::function<void(const std::string&)> log;
   static inline const char* name = "averager";
 };
 
@@ -111,11 +115,49 @@ allreduce_round::send_fn sender_of(self_ptr self, active_round& round) {
   };
 }
 
+/// Counts this round's clipping on this peer's span in the tally and fills
+/// the result's clipping fields.
+void tally_clipping(self_ptr self, const active_round& round, round_result& result) {
+  auto& st = self->state;
+  const auto& members = round.core->group().members;
+  const size_t me = round.core->self_index();
+  result.excluded = round.excluded;
+  auto mine = std::find_if(result.spans.begin(), result.spans.end(),
+                           [&](const span_report& s) { return s.reducer == me; });
+  if (round.clipping && mine != result.spans.end()) {
+    // Judged: the contributors this span combined in every part, and any
+    // clipped in some part.
+    std::vector<std::string> judged, clipped;
+    for (size_t c = 0; c < members.size(); ++c) {
+      if (c == me || members[c].mode == peer_mode::aux)
+        continue;
+      bool cut = std::count(mine->clipped.begin(), mine->clipped.end(), c) > 0;
+      bool missing = std::count(mine->left_out.begin(), mine->left_out.end(), c) > 0
+                     || std::count(round.excluded.begin(), round.excluded.end(), c) > 0;
+      if (cut)
+        clipped.push_back(members[c].peer_id);
+      if (cut || !missing)
+        judged.push_back(members[c].peer_id);
+    }
+    for (auto& peer : st.clips.record(judged, clipped)) {
+      if (st.log)
+        st.log(st.clips.drop_message(peer));
+      result.newly_dropped.push_back(std::move(peer));
+    }
+  }
+  for (size_t m = 0; m < members.size(); ++m) {
+    if (auto c = st.clips.counts(members[m].peer_id))
+      result.clip_counts.push_back({m, c->clipped, c->rounds, st.clips.dropped(members[m].peer_id)});
+  }
+}
+
 void finish_if_done(self_ptr self, const std::string& group_id) {
   auto it = self->state.rounds.find(group_id);
   if (it == self->state.rounds.end() || !it->second.core->done())
     return;
-  it->second.promise.deliver(it->second.core->take_result());
+  auto result = it->second.core->take_result();
+  tally_clipping(self, it->second, result);
+  it->second.promise.deliver(std::move(result));
   self->state.rounds.erase(it);
   auto& finished = self->state.finished;
   finished.push_back(group_id);
@@ -333,9 +375,12 @@ void on_bytes(self_ptr self, const averager_peer& from, const std::string& bytes
   }
 }
 
-averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_id) {
+averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_id,
+                                                averager_options options) {
   init_crypto();
   self->state.peer_id = std::move(peer_id);
+  self->state.clips = clip_tally(options.clipping);
+  self->state.log = std::move(options.log);
   // A member's averager went away (process killed, connection lost): its
   // rounds stop waiting for it at once instead of at the timeout.
   self->set_down_handler([self](caf::down_msg& down) {
@@ -378,6 +423,17 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
       round.core = std::make_unique<allreduce_round>(std::move(*core));
       round.handles = std::move(req.handles);
       round.on_sent = std::move(req.on_sent);
+      round.clipping = req.config.aggregation == aggregation_rule::centered_clip;
+      // Peers dropped for being clipped too often are no members here: their
+      // parts are refused, their results not awaited, nothing is sent to them.
+      for (size_t m = 0; m < round.handles.size(); ++m) {
+        if (m != round.core->self_index()
+            && self->state.clips.dropped(round.core->group().members[m].peer_id)) {
+          round.excluded.push_back(m);
+          round.core->on_member_failed(m, sender_of(self, round));
+          round.handles[m] = nullptr;
+        }
+      }
       round.tick = std::clamp<duration>(req.config.sender_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::seconds(1));
       // Members that could not connect to us learn our handle from a hello.
@@ -474,7 +530,12 @@ averager_actor::behavior_type averager_behavior(self_ptr self, std::string peer_
 } // namespace
 
 averager_actor spawn_averager(caf::actor_system& sys, std::string peer_id) {
-  return sys.spawn(averager_behavior, std::move(peer_id));
+  return sys.spawn(averager_behavior, std::move(peer_id), averager_options{});
+}
+
+averager_actor spawn_averager(caf::actor_system& sys, std::string peer_id,
+                              averager_options options) {
+  return sys.spawn(averager_behavior, std::move(peer_id), std::move(options));
 }
 
 } // namespace ttt::averaging

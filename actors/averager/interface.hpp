@@ -4,6 +4,7 @@
 // actors (plain structs, never sent across processes).
 
 #include "actors/averager/allreduce.hpp"
+#include "actors/averager/clip_tally.hpp"
 #include "actors/common/types.hpp"
 
 #include <caf/actor.hpp>
@@ -94,6 +95,21 @@ using averager_actor = caf::typed_actor<
 /// Spawns this peer's averager; `peer_id` is how it signs its messages'
 /// sender field (the member id other peers find in the group).
 averager_actor spawn_averager(caf::actor_system& sys, std::string peer_id);
+
+/// What an averager does about peers its centered_clip rounds clip often.
+struct averager_options {
+  /// Rounds with `aggregation = centered_clip` count, per peer, the rounds
+  /// in which this peer's span clipped it; past the policy's threshold the
+  /// peer is dropped: logged once, listed in that round's
+  /// round_result::newly_dropped, and refused as a member of every later
+  /// round (round_result::excluded): this peer neither takes its parts nor
+  /// its results (it keeps its own values on that peer's span).
+  clip_policy clipping;
+  std::function<void(const std::string&)> log; ///< empty: no log
+};
+
+averager_actor spawn_averager(caf::actor_system& sys, std::string peer_id,
+                              averager_options options);
 
 } // namespace ttt::averaging
 

@@ -73,6 +73,7 @@ group_info announcement::group() const {
   g.group_id = group_id;
   for (const auto& m : members)
     g.members.push_back(member_info{std::string(m.peer.raw()), m.bandwidth, m.mode});
+  bound_bandwidths(g.members);
   return g;
 }
 
@@ -90,26 +91,47 @@ std::string make_group_id(std::string_view key, const std::vector<declaration>& 
   return std::string(node_id::of_key(material).raw());
 }
 
-decision decide(const declaration& self, const std::vector<declaration>& declared,
+bool plausible_deadline(const declaration& d, double now, const matchmaking_settings& settings) {
+  return d.deadline >= now - settings.announce_grace
+         && d.deadline <= now + settings.matchmaking_time + settings.announce_grace;
+}
+
+decision decide(const declaration& self, const std::vector<declaration>& all_declared,
                 const std::vector<announcement>& announced, double now,
                 const matchmaking_settings& settings) {
   decision out;
+  auto is_excluded = [&](const node_id& peer) {
+    return std::find(settings.excluded.begin(), settings.excluded.end(), peer)
+           != settings.excluded.end();
+  };
+  // Only declarations with a plausible deadline take part, and only those of
+  // peers not excluded count for groups: everything below sees no other.
+  std::vector<declaration> plausible, declared;
+  for (const auto& d : all_declared) {
+    if (d.peer != self.peer && !plausible_deadline(d, now, settings))
+      continue;
+    plausible.push_back(d);
+    if (!is_excluded(d.peer))
+      declared.push_back(d);
+  }
   // An announcement counts only if its members all declared themselves (with
   // the deadlines they declared) and its leader comes first among them: a
   // peer cannot draft others into a group they did not ask for.
-  auto declared_as = [&](const declaration& m) {
-    if (m.peer == self.peer)
-      return m.deadline == self.deadline;
-    return std::any_of(declared.begin(), declared.end(), [&](const declaration& d) {
-      return d.peer == m.peer && d.deadline == m.deadline;
-    });
-  };
-  auto credible = [&](const announcement& a) {
+  auto credible_among = [&](const announcement& a, const std::vector<declaration>& among) {
+    auto declared_as = [&](const declaration& m) {
+      if (m.peer == self.peer)
+        return m.deadline == self.deadline;
+      return std::any_of(among.begin(), among.end(), [&](const declaration& d) {
+        return d.peer == m.peer && d.deadline == m.deadline;
+      });
+    };
     if (a.members.empty() || !std::all_of(a.members.begin(), a.members.end(), declared_as))
       return false;
     return std::all_of(a.members.begin() + 1, a.members.end(),
                        [&](const declaration& m) { return before(a.members.front(), m); });
   };
+  // A group with an excluded member is never credible.
+  auto credible = [&](const announcement& a) { return credible_among(a, declared); };
   // An announcement that lists us settles it; if several do (leaders that
   // saw different snapshots), the earliest leader's wins everywhere.
   const announcement* mine = nullptr;
@@ -153,13 +175,25 @@ decision decide(const declaration& self, const std::vector<declaration>& declare
     out.group.members = chunk;
     return out;
   }
-  // A follower: did our leader announce a group without us?
-  for (const auto& a : announced)
-    if (credible(a) && a.members.front().peer == leader.peer) {
+  // A follower: did our leader announce a group without us, or one with a
+  // peer we dropped? (Only our leader's word ends our wait: an excluded peer
+  // cannot fail us by announcing groups of its own.)
+  for (const auto& a : announced) {
+    if (a.members.empty() || a.members.front().peer != leader.peer)
+      continue;
+    if (credible(a)) {
       out.what = step::failed;
       out.why = "the leader's group formed without this peer";
       return out;
     }
+    auto dropped = std::find_if(a.members.begin(), a.members.end(),
+                                [&](const declaration& m) { return is_excluded(m.peer); });
+    if (dropped != a.members.end() && credible_among(a, plausible)) {
+      out.what = step::failed;
+      out.why = "the leader's group lists peer " + dropped->peer.to_hex() + ", which this peer dropped";
+      return out;
+    }
+  }
   if (now > leader.deadline + settings.announce_grace) {
     out.what = step::failed;
     out.why = "the leader never announced a group";

@@ -14,6 +14,14 @@
 // peers that start at different moments still meet: the earliest one leads.
 // Only DHT stores and gets are needed, so client-mode peers (no incoming
 // connections) take part like any other.
+//
+// Claims are bounded: a declaration whose deadline lies outside
+// [now - announce_grace, now + matchmaking_time + announce_grace] is
+// ignored (a peer cannot lead by declaring a deadline long past, nor hold a
+// place with one far ahead; declarations expire at deadline + grace in the
+// DHT anyway), and the bandwidths of a group are bounded when it is read
+// (announcement::group, bound_bandwidths). Peers in `excluded` (dropped by
+// this peer, e.g. for being clipped too often) are never grouped with.
 
 #include "actors/averager/allreduce.hpp"
 #include "actors/dht/types.hpp"
@@ -45,7 +53,9 @@ struct announcement {
   std::string group_id; ///< 20 raw bytes
   std::vector<declaration> members; ///< members[0] leads
 
-  /// The group as the all-reduce sees it (peer ids are raw node ids).
+  /// The group as the all-reduce sees it (peer ids are raw node ids), with
+  /// the declared bandwidths bounded (bound_bandwidths): every member reads
+  /// the same announcement, so every member computes the same spans.
   group_info group() const;
   /// This peer's index in members, if it is one.
   std::optional<size_t> index_of(const node_id& peer) const;
@@ -58,7 +68,14 @@ struct matchmaking_settings {
   /// How long after its deadline a follower waits for its leader's
   /// announcement; declarations live this much past their deadline too.
   double announce_grace = 5;
+  /// Peers this peer will not group with: left out of the groups it leads,
+  /// and an announcement listing one is refused.
+  std::vector<node_id> excluded;
 };
+
+/// Whether `d`'s deadline is one an honest peer declaring now could have
+/// chosen, within the announce grace either way.
+bool plausible_deadline(const declaration& d, double now, const matchmaking_settings& settings);
 
 enum class step {
   wait,     ///< look again later

@@ -450,3 +450,100 @@ BOOST_FIXTURE_TEST_CASE(state_download_from_a_stalled_holder_times_out, fixture)
   BOOST_REQUIRE(run_until([&] { return err.has_value(); }));
   BOOST_TEST(to_string(*err).find("timed out") != std::string::npos);
 }
+
+BOOST_FIXTURE_TEST_CASE(peer_clipped_in_most_rounds_is_logged_once_and_then_excluded, fixture) {
+  // Four averagers; member 3 sends its gradient x1000 every round. Each
+  // honest averager drops it after 3 clipped rounds of its last 4, logs
+  // that once, and from then on averages without it.
+  const size_t n = 4, liar = 3;
+  const uint64_t length = 4000;
+  std::vector<std::vector<std::string>> logs(n);
+  std::vector<averager_actor> avg;
+  std::vector<averager_peer> handles;
+  for (size_t i = 0; i < n; ++i) {
+    averager_options options;
+    options.clipping = {4, 3, 64};
+    options.log = [&logs, i](const std::string& line) { logs[i].push_back(line); };
+    avg.push_back(spawn_averager(*sys, "peer" + std::to_string(i), options));
+    spawned.push_back(caf::actor_cast<caf::actor>(avg.back()));
+    handles.push_back(caf::actor_cast<averager_peer>(avg.back()));
+  }
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> unit(-1.f, 1.f);
+  for (int round = 0; round < 5; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      std::vector<float> common(length);
+      for (auto& g : common)
+        g = unit(rng);
+      std::vector<std::optional<round_result>> results(n);
+      std::vector<std::optional<caf::error>> errors(n);
+      group_info group;
+      group.group_id = "clip-" + std::to_string(round);
+      for (size_t i = 0; i < n; ++i)
+        group.members.push_back({"peer" + std::to_string(i), 1.0, peer_mode::node});
+      std::vector<std::vector<float>> inputs(n);
+      for (size_t i = 0; i < n; ++i) {
+        inputs[i] = common;
+        for (auto& x : inputs[i])
+          x += 0.01f * unit(rng);
+        if (i == liar)
+          for (auto& x : inputs[i])
+            x *= 1000;
+        round_request req;
+        req.group = group;
+        req.self_index = i;
+        req.handles = handles;
+        req.values = inputs[i];
+        req.weight = 1;
+        req.total_elements = length;
+        req.config.aggregation = aggregation_rule::centered_clip;
+        req.config.part_elements = 500;
+        req.config.sender_timeout = 2s;
+        req.config.reducer_timeout = 5s;
+        start_round(avg[i], std::move(req), results[i], errors[i]);
+      }
+      BOOST_REQUIRE(run_until([&] {
+        for (size_t i = 0; i < n; ++i)
+          if (i != liar && !results[i] && !errors[i])
+            return false;
+        return true;
+      }));
+      for (size_t i = 0; i < n; ++i) {
+        if (i == liar)
+          continue;
+        BOOST_REQUIRE(results[i]);
+        const auto& res = *results[i];
+        // Dropped after its third clipped round (round 2), logged then only.
+        BOOST_TEST(logs[i].size() == (round >= 2 ? 1u : 0u));
+        if (round == 2) {
+          BOOST_TEST((res.newly_dropped == std::vector<std::string>{"peer3"}));
+          BOOST_TEST(logs[i].at(0) == "peer peer3 clipped in 3 of the last 3 rounds: dropped from this peer's groups");
+        } else {
+          BOOST_TEST(res.newly_dropped.empty());
+        }
+        auto count = std::find_if(res.clip_counts.begin(), res.clip_counts.end(),
+                                  [&](const auto& c) { return c.member == liar; });
+        BOOST_REQUIRE(count != res.clip_counts.end());
+        BOOST_TEST(count->dropped == (round >= 2));
+        if (round <= 2) {
+          BOOST_TEST(res.excluded.empty());
+          BOOST_TEST(count->clipped == static_cast<uint32_t>(round + 1));
+        } else {
+          // Excluded from the start: its parts refused, its span keeps this
+          // peer's own values, the honest spans the honest result.
+          BOOST_TEST((res.excluded == std::vector<size_t>{liar}));
+          BOOST_TEST(count->clipped == 3u); // no further rounds judged
+        }
+        // Either way the honest members end near the honest mean outside the
+        // liar's span (1 % noise), never near the liar's values.
+        auto spans = partition_spans(group.members, length);
+        size_t far = 0;
+        for (uint64_t k = 0; k < spans[liar].begin; ++k) {
+          double h = (inputs[0][k] + inputs[1][k] + inputs[2][k]) / 3.0;
+          far += std::fabs(res.values[k] - h) > 0.05;
+        }
+        BOOST_TEST(far == 0u);
+      }
+    }
+  }
+}

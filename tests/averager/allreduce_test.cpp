@@ -7,8 +7,10 @@
 #include "actors/averager/allreduce.hpp"
 #include "actors/averager/wire.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -47,8 +49,13 @@ struct simulation {
   /// Hook to tamper with a message before delivery; returns false to drop it.
   std::function<bool(envelope&)> tamper;
 
+  /// `adjust` may replace the generated inputs and weights before the
+  /// rounds start (attackers, identical vectors).
+  using adjust_fn = std::function<void(std::vector<std::vector<float>>& inputs,
+                                       std::vector<double>& weights)>;
+
   simulation(std::vector<peer_mode> modes, uint64_t length, round_config cfg,
-             std::vector<double> bandwidths = {})
+             std::vector<double> bandwidths = {}, const adjust_fn& adjust = {})
       : config(std::move(cfg)) {
     const size_t n = modes.size();
     group.group_id = "group-" + std::to_string(n) + "-" + std::to_string(length);
@@ -70,7 +77,11 @@ struct simulation {
       }
       inputs.push_back(v);
       weights.push_back(static_cast<double>(1 + i % 4));
-      auto r = allreduce_round::make(group, i, v, weights[i], length, config, now);
+    }
+    if (adjust)
+      adjust(inputs, weights);
+    for (size_t i = 0; i < n; ++i) {
+      auto r = allreduce_round::make(group, i, inputs[i], weights[i], length, config, now);
       if (!r)
         BOOST_FAIL(to_string(r.error()));
       rounds.emplace_back(std::move(*r));
@@ -463,4 +474,328 @@ BOOST_AUTO_TEST_CASE(wire_round_trips_and_refuses_malformed_bytes) {
   BOOST_TEST(!decode_message(std::string(64, '\xff')));
   BOOST_TEST(!decode_message(std::string(max_message_bytes + 8, '\0')));
   BOOST_TEST(!decode_message(""));
+}
+
+// -- CenteredClip, weight caps ------------------------------------------------
+
+namespace {
+
+round_config clipping(uint64_t part_elements = 1000) {
+  auto c = small_parts(part_elements);
+  c.aggregation = aggregation_rule::centered_clip;
+  return c;
+}
+
+/// ||a - b|| over the whole vector, and ||b||.
+double distance(const std::vector<float>& a, const std::vector<double>& b) {
+  double sum = 0;
+  for (size_t k = 0; k < b.size(); ++k)
+    sum += (static_cast<double>(a[k]) - b[k]) * (static_cast<double>(a[k]) - b[k]);
+  return std::sqrt(sum);
+}
+
+double norm(const std::vector<double>& b) {
+  double sum = 0;
+  for (double x : b)
+    sum += x * x;
+  return std::sqrt(sum);
+}
+
+const span_report* span_of(const round_result& res, size_t reducer) {
+  for (const auto& s : res.spans)
+    if (s.reducer == reducer)
+      return &s;
+  return nullptr;
+}
+
+bool lists(const std::vector<size_t>& members, size_t m) {
+  return std::find(members.begin(), members.end(), m) != members.end();
+}
+
+enum class attack { scaled, inverted };
+
+/// Four honest members send a common gradient plus 2 % noise; member 2 sends
+/// its own honest vector x1000 or inverted, with the largest weight.
+simulation::adjust_fn honest_plus_attacker(attack how, size_t attacker) {
+  return [how, attacker](std::vector<std::vector<float>>& inputs, std::vector<double>& weights) {
+    std::mt19937 rng(99);
+    std::uniform_real_distribution<float> unit(-1.f, 1.f);
+    const size_t length = inputs[0].size();
+    std::vector<float> common(length);
+    for (auto& g : common) // away from 0, so that relative errors mean something per value
+      g = (unit(rng) < 0 ? -1.f : 1.f) * (0.5f + 0.5f * std::fabs(unit(rng)));
+    for (size_t i = 0; i < inputs.size(); ++i)
+      for (size_t k = 0; k < length; ++k)
+        inputs[i][k] = common[k] + 0.02f * unit(rng);
+    for (auto& x : inputs[attacker])
+      x = how == attack::scaled ? 1000.f * x : -x;
+    weights[attacker] = 4;
+  };
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(parse_aggregation_names) {
+  BOOST_TEST((parse_aggregation("mean").value() == aggregation_rule::mean));
+  BOOST_TEST((parse_aggregation("centered_clip").value() == aggregation_rule::centered_clip));
+  BOOST_TEST(!parse_aggregation("median"));
+  BOOST_TEST(to_string(aggregation_rule::centered_clip) == "centered_clip");
+}
+
+BOOST_AUTO_TEST_CASE(centered_clip_resists_a_scaled_or_inverted_member_while_mean_is_dragged) {
+  const size_t n = 5, attacker = 2;
+  for (attack how : {attack::scaled, attack::inverted}) {
+    for (uint64_t length : {uint64_t{1}, uint64_t{7}, uint64_t{1000}, uint64_t{20000}}) {
+      BOOST_TEST_CONTEXT((how == attack::scaled ? "x1000" : "inverted") << " length=" << length) {
+        std::vector<double> bandwidths(n, 1.0);
+        std::map<aggregation_rule, std::vector<round_result>> results;
+        std::vector<double> honest_mean(length, 0.0);
+        for (auto rule : {aggregation_rule::mean, aggregation_rule::centered_clip}) {
+          auto cfg = clipping(1000);
+          cfg.aggregation = rule;
+          simulation sim(std::vector<peer_mode>(n, peer_mode::node), length, cfg, bandwidths,
+                         honest_plus_attacker(how, attacker));
+          sim.run();
+          std::set<size_t> honest = {0, 1, 3, 4};
+          for (uint64_t k = 0; k < length; ++k) {
+            double sum = 0, total = 0;
+            for (size_t c : honest) {
+              sum += sim.weights[c] * static_cast<double>(sim.inputs[c][k]);
+              total += sim.weights[c];
+            }
+            honest_mean[k] = sum / total;
+          }
+          for (auto& r : sim.rounds)
+            results[rule].push_back(r->take_result());
+        }
+        const double scale = norm(honest_mean);
+        for (size_t i = 0; i < n; ++i) {
+          if (i == attacker)
+            continue;
+          const auto& mean = results[aggregation_rule::mean][i];
+          const auto& clip = results[aggregation_rule::centered_clip][i];
+          // The damage the plain mean takes: the attacker holds 4 of the 12
+          // weight, so x1000 moves the result by ~333 times its own size and
+          // the inversion by ~2/3 of it.
+          double mean_error = distance(mean.values, honest_mean) / scale;
+          BOOST_TEST(mean_error > (how == attack::scaled ? 100.0 : 0.5));
+          // CenteredClip stays within the honest spread (2 % noise) of the
+          // honest mean, and every member ends with the same vector.
+          BOOST_TEST(distance(clip.values, honest_mean) / scale < 0.15);
+          BOOST_TEST(!clip.partial());
+          BOOST_TEST(clip.values == results[aggregation_rule::centered_clip][0].values);
+          // This member's span lists the attacker as clipped (and, with
+          // enough values for distances to mean something, no one else).
+          const auto* mine = span_of(clip, i);
+          if (mine == nullptr)
+            continue; // a span of 0 values (length 1 or 7 over 5 reducers)
+          BOOST_TEST(lists(mine->clipped, attacker));
+          if (length >= 1000)
+            BOOST_TEST(mine->clipped.size() == 1u);
+          BOOST_TEST(span_of(mean, i)->clipped.empty());
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(centered_clip_of_identical_vectors_is_exactly_that_vector) {
+  for (size_t n = 1; n <= 6; ++n) {
+    for (uint64_t length : {uint64_t{0}, uint64_t{1}, uint64_t{7}, uint64_t{1000}}) {
+      std::vector<peer_mode> modes(n, peer_mode::node);
+      if (n >= 3)
+        modes[n - 1] = peer_mode::client;
+      if (n >= 4)
+        modes[0] = peer_mode::aux;
+      std::vector<float> shared;
+      simulation sim(modes, length, clipping(300), {}, [&](auto& inputs, auto&) {
+        for (auto& v : inputs)
+          if (!v.empty()) {
+            if (shared.empty())
+              shared = v;
+            v = shared;
+          }
+      });
+      sim.run();
+      BOOST_TEST_CONTEXT("n=" << n << " length=" << length) {
+        for (size_t i = 0; i < n; ++i) {
+          auto res = sim.rounds[i]->take_result();
+          BOOST_TEST(!res.partial());
+          if (modes[i] == peer_mode::aux)
+            continue;
+          BOOST_TEST((res.values == sim.inputs[i]));
+          for (const auto& s : res.spans)
+            BOOST_TEST(s.clipped.empty());
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(centered_clip_sweep_stays_within_the_contributions_and_agrees) {
+  size_t cases = 0;
+  for (size_t n = 1; n <= 8; ++n) {
+    for (uint64_t length : {uint64_t{0}, uint64_t{1}, uint64_t{7}, uint64_t{1000}}) {
+      for (int variant = 0; variant < 4; ++variant) {
+        bool with_client = variant & 1, with_aux = variant & 2;
+        if ((with_client && n < 2) || (with_aux && n < 2) || (with_client && with_aux && n < 3))
+          continue;
+        std::vector<peer_mode> modes(n, peer_mode::node);
+        if (with_client)
+          modes[n - 1] = peer_mode::client;
+        if (with_aux)
+          modes[0] = peer_mode::aux;
+        simulation sim(modes, length, clipping(300));
+        sim.run();
+        auto everyone = sim.contributors();
+        BOOST_TEST_CONTEXT("n=" << n << " length=" << length << " client=" << with_client
+                                << " aux=" << with_aux) {
+          std::vector<round_result> results;
+          for (size_t i = 0; i < n; ++i)
+            results.push_back(sim.rounds[i]->take_result());
+          // Whether each reducer clipped anyone (only its own report knows).
+          auto spans = partition_spans(sim.group.members, length);
+          std::vector<bool> span_clipped(n, false);
+          for (size_t r = 0; r < n; ++r)
+            if (const auto* own = span_of(results[r], r))
+              span_clipped[r] = !own->clipped.empty();
+          for (size_t i = 0; i < n; ++i) {
+            const auto& res = results[i];
+            BOOST_TEST(!res.partial());
+            BOOST_TEST(res.refused_count == 0u);
+            if (modes[i] == peer_mode::aux)
+              continue;
+            BOOST_REQUIRE_EQUAL(res.values.size(), length);
+            BOOST_TEST((res.values == results[with_aux ? 1 : 0].values));
+            size_t outside = 0, off_mean = 0;
+            for (size_t r = 0; r < n; ++r) {
+              // Two contributors are never clipped (both lie at the same
+              // distance from their median); nor are a few hundred random
+              // values per span. Unclipped, a span is the weighted mean.
+              if (everyone.size() <= 2 || length == 1000)
+                BOOST_TEST(!span_clipped[r]);
+              for (uint64_t k = spans[r].begin; k < spans[r].end; ++k) {
+                float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+                for (size_t c : everyone) {
+                  lo = std::min(lo, sim.inputs[c][k]);
+                  hi = std::max(hi, sim.inputs[c][k]);
+                }
+                outside += res.values[k] < lo || res.values[k] > hi;
+                if (!span_clipped[r])
+                  off_mean += std::fabs(res.values[k] - sim.mean_over(k, everyone)) > 1e-3f;
+              }
+            }
+            BOOST_TEST(outside == 0u);
+            BOOST_TEST(off_mean == 0u);
+          }
+        }
+        ++cases;
+      }
+    }
+  }
+  BOOST_TEST(cases == 112u);
+}
+
+BOOST_AUTO_TEST_CASE(centered_clip_respects_weights) {
+  // Two members: never clipped, so the weighted mean, not the plain one.
+  simulation pair(std::vector<peer_mode>(2, peer_mode::node), 1000, clipping(), {1, 1},
+                  [](auto&, auto& weights) { weights = {1, 3}; });
+  pair.run();
+  auto everyone = pair.contributors();
+  for (size_t i = 0; i < 2; ++i) {
+    auto res = pair.rounds[i]->take_result();
+    size_t off = 0, plain = 0;
+    for (uint64_t k = 0; k < 1000; ++k) {
+      off += std::fabs(res.values[k] - pair.mean_over(k, everyone)) > 1e-4f;
+      float unweighted = (pair.inputs[0][k] + pair.inputs[1][k]) / 2;
+      plain += std::fabs(res.values[k] - unweighted) < 1e-4f && pair.inputs[0][k] != pair.inputs[1][k];
+    }
+    BOOST_TEST(off == 0u);
+    BOOST_TEST(plain == 0u);
+  }
+  // Five honest members with weights 1..5 close together: nobody clipped,
+  // the weighted mean.
+  simulation five(std::vector<peer_mode>(5, peer_mode::node), 2000, clipping(), {1, 1, 1, 1, 1},
+                  [](auto& inputs, auto& weights) {
+                    honest_plus_attacker(attack::scaled, 0)(inputs, weights);
+                    inputs[0] = inputs[1];
+                    weights = {1, 2, 3, 4, 5};
+                  });
+  five.run();
+  for (size_t i = 0; i < 5; ++i) {
+    auto res = five.rounds[i]->take_result();
+    BOOST_TEST(span_of(res, i)->clipped.empty());
+    size_t off = 0;
+    for (uint64_t k = 0; k < 2000; ++k)
+      off += std::fabs(res.values[k] - five.mean_over(k, five.contributors())) > 1e-5f;
+    BOOST_TEST(off == 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(weight_claims_are_capped_at_max_weight) {
+  // Member 2 claims a weight of 1e300; the round caps it at 8 (as a
+  // trainer passes its target batch): the result is the exact mean with
+  // weight 8, and each reducer's report names member 2.
+  auto cfg = small_parts(1000);
+  cfg.max_weight = 8;
+  simulation sim(std::vector<peer_mode>(3, peer_mode::node), 3000, cfg, {1, 1, 1},
+                 [](auto&, auto& weights) { weights = {1, 2, 1e300}; });
+  sim.run();
+  sim.weights[2] = 8; // what the mean must have used
+  auto everyone = sim.contributors();
+  for (size_t i = 0; i < 3; ++i) {
+    auto res = sim.rounds[i]->take_result();
+    size_t mismatches = 0;
+    for (uint64_t k = 0; k < 3000; ++k)
+      mismatches += res.values[k] != sim.mean_over(k, everyone);
+    BOOST_TEST(mismatches == 0u);
+    if (i != 2)
+      BOOST_TEST((span_of(res, i)->weight_capped == std::vector<size_t>{2}));
+  }
+  // With the default cap, even 1e308 (x 64 overflows a double) leaves a
+  // finite result: the heavy member's values, up to 3 in 1e12.
+  simulation heavy(std::vector<peer_mode>(3, peer_mode::node), 3000, small_parts(1000), {1, 1, 1},
+                   [](auto&, auto& weights) { weights = {1, 2, 1e308}; });
+  heavy.run();
+  for (size_t i = 0; i < 3; ++i) {
+    auto res = heavy.rounds[i]->take_result();
+    size_t off = 0;
+    for (uint64_t k = 0; k < 3000; ++k)
+      off += !std::isfinite(res.values[k]) || std::fabs(res.values[k] - heavy.inputs[2][k]) > 1e-6f;
+    BOOST_TEST(off == 0u);
+  }
+  cfg.max_weight = std::numeric_limits<double>::infinity();
+  group_info g{"g", {{"a", 1, peer_mode::node}, {"b", 1, peer_mode::node}}};
+  BOOST_TEST(!allreduce_round::make(g, 0, std::vector<float>(5), 1.0, 5, cfg, t0));
+}
+
+BOOST_AUTO_TEST_CASE(centered_clip_drops_a_sender_running_past_its_window) {
+  group_info g{"g1", {{"a", 1, peer_mode::node}, {"b", 0, peer_mode::node}}};
+  auto cfg = clipping(10);
+  cfg.send_window_parts = 2;
+  auto round = allreduce_round::make(g, 0, std::vector<float>(100, 1.0f), 1.0, 100, cfg, t0);
+  BOOST_REQUIRE(round);
+  size_t sent = 0;
+  auto send = [&](const std::vector<size_t>&, part_message&&) { ++sent; };
+  round->start(send);
+  auto part = [&](uint32_t index) {
+    part_message m;
+    m.group_id = "g1";
+    m.sender_id = "b";
+    m.part_index = index;
+    m.weight = 1.0;
+    encode(codec::none, std::vector<float>(10, 3.0f), m.values);
+    return m;
+  };
+  // Each part waits only for b here, so each completes on arrival.
+  BOOST_TEST(!refused(round->on_message(part(0), t0, send)));
+  BOOST_TEST(!refused(round->on_message(part(2), t0, send))); // 1 done + window 2: parts up to 2
+  BOOST_TEST(refused(round->on_message(part(4), t0, send)));  // 2 done + window 2: beyond it
+  BOOST_TEST(refused(round->on_message(part(1), t0, send)));  // b was dropped
+  auto res = round->take_result();
+  BOOST_TEST(res.refused.at(0).find("beyond the send window") != std::string::npos);
+  BOOST_TEST(res.values[0] == 2.0f);  // parts 0 and 2: a's 1 and b's 3
+  BOOST_TEST(res.values[20] == 2.0f);
+  BOOST_TEST(res.values[10] == 1.0f); // part 1: a alone once b was dropped
+  BOOST_TEST(res.values[99] == 1.0f);
 }

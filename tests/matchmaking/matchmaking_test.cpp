@@ -91,22 +91,23 @@ BOOST_AUTO_TEST_CASE(decide_orders_by_deadline_and_cuts_chunks) {
   for (int i = 0; i < 6; ++i)
     declared.push_back(make_decl(p[static_cast<size_t>(i)], 100 + i));
   matchmaking_settings s;
+  const double now = 96; // every deadline within matchmaking_time + grace ahead
   s.target_group_size = 4;
   s.min_group_size = 2;
   // The earliest peer leads the first chunk of 4: full, so it announces at once.
-  auto d0 = decide(declared[0], declared, {}, 50, s);
+  auto d0 = decide(declared[0], declared, {}, now, s);
   BOOST_TEST((d0.what == step::announce));
   BOOST_TEST(d0.group.members.size() == 4u);
   BOOST_TEST(d0.group.members[3].peer == declared[3].peer);
   // The leader of the second chunk (2 peers) waits until its deadline, then announces.
-  BOOST_TEST((decide(declared[4], declared, {}, 50, s).what == step::wait));
+  BOOST_TEST((decide(declared[4], declared, {}, now, s).what == step::wait));
   auto d4 = decide(declared[4], declared, {}, 104.5, s);
   BOOST_TEST((d4.what == step::announce));
   BOOST_TEST(d4.group.members.size() == 2u);
   // Followers wait for their leader, then join the announcement that lists them.
-  BOOST_TEST((decide(declared[2], declared, {}, 50, s).what == step::wait));
+  BOOST_TEST((decide(declared[2], declared, {}, now, s).what == step::wait));
   d0.group.group_id = make_group_id("mm.r", d0.group.members);
-  auto d2 = decide(declared[2], declared, {d0.group}, 50, s);
+  auto d2 = decide(declared[2], declared, {d0.group}, now, s);
   BOOST_TEST((d2.what == step::joined));
   BOOST_TEST(d2.group.index_of(declared[2].peer).value() == 2u);
   // A follower whose leader never announces gives up after the grace period.
@@ -120,18 +121,120 @@ BOOST_AUTO_TEST_CASE(decide_orders_by_deadline_and_cuts_chunks) {
 
 BOOST_AUTO_TEST_CASE(decide_ignores_groups_nobody_asked_for) {
   auto a = identity::generate(), b = identity::generate(), intruder = identity::generate();
-  auto da = make_decl(a, 100), db = make_decl(b, 101), di = make_decl(intruder, 1);
+  auto da = make_decl(a, 100), db = make_decl(b, 101), di = make_decl(intruder, 99);
   matchmaking_settings s;
+  const double now = 96;
   // The intruder never declared: its announcement drafting a and b is ignored.
   announcement forged;
   forged.members = {di, da, db};
   forged.group_id = make_group_id("mm.r", forged.members);
-  BOOST_TEST((decide(db, {da, db}, {forged}, 50, s).what == step::wait));
+  BOOST_TEST((decide(db, {da, db}, {forged}, now, s).what == step::wait));
   // A listed member with a deadline other than the one it declared: ignored too.
   announcement altered;
   altered.members = {da, db};
   altered.members[1].deadline = 5;
-  BOOST_TEST((decide(db, {da, db}, {altered}, 50, s).what == step::wait));
+  BOOST_TEST((decide(db, {da, db}, {altered}, now, s).what == step::wait));
+}
+
+BOOST_AUTO_TEST_CASE(deadlines_outside_the_matchmaking_window_are_ignored) {
+  auto a = identity::generate(), b = identity::generate(), c = identity::generate();
+  auto early = identity::generate(), late = identity::generate();
+  matchmaking_settings s; // matchmaking_time 5, grace 5
+  const double now = 96;
+  auto da = make_decl(a, 100), db = make_decl(b, 101), dc = make_decl(c, 102);
+  // A liar declaring a deadline long past would sort first and lead (and
+  // never announce); one far ahead would hold a place for nothing.
+  auto dearly = make_decl(early, 10), dlate = make_decl(late, 1e6);
+  std::vector<declaration> declared = {dearly, da, db, dc, dlate};
+  BOOST_TEST(!plausible_deadline(dearly, now, s));
+  BOOST_TEST(!plausible_deadline(dlate, now, s));
+  BOOST_TEST(plausible_deadline(make_decl(a, now - s.announce_grace), now, s));
+  BOOST_TEST(plausible_deadline(make_decl(a, now + s.matchmaking_time + s.announce_grace), now, s));
+  BOOST_TEST(!plausible_deadline(make_decl(a, now + s.matchmaking_time + s.announce_grace + 0.1), now, s));
+  // a leads the honest three: it gathers until its deadline, then announces them.
+  BOOST_TEST((decide(da, declared, {}, now, s).what == step::wait));
+  auto led = decide(da, declared, {}, 100, s);
+  BOOST_REQUIRE((led.what == step::announce));
+  BOOST_REQUIRE_EQUAL(led.group.members.size(), 3u);
+  BOOST_TEST(led.group.members[0].peer == a.id());
+  BOOST_TEST(led.group.members[1].peer == b.id());
+  BOOST_TEST(led.group.members[2].peer == c.id());
+  // b waits for a, not for the liar, and ignores the liar's announcement.
+  announcement by_liar;
+  by_liar.members = {dearly, da, db, dc};
+  by_liar.group_id = make_group_id("mm.r", by_liar.members);
+  BOOST_TEST((decide(db, declared, {by_liar}, now, s).what == step::wait));
+  led.group.group_id = make_group_id("mm.r", led.group.members);
+  auto joined = decide(db, declared, {by_liar, led.group}, now, s);
+  BOOST_TEST((joined.what == step::joined));
+  BOOST_TEST(joined.group.members.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(huge_declared_bandwidth_is_bounded_when_the_group_is_read) {
+  auto a = identity::generate(), b = identity::generate(), c = identity::generate();
+  auto liar = identity::generate();
+  announcement ann;
+  ann.members = {make_decl(a, 100), make_decl(b, 101), make_decl(c, 102), make_decl(liar, 103)};
+  ann.members[3].bandwidth = 1e11;
+  auto g = ann.group();
+  BOOST_TEST(g.members[3].bandwidth == 4.0); // 4 x the lower median (1)
+  auto spans = partition_spans(g.members, 7000);
+  BOOST_TEST(spans[3].size() == 4000u);      // not 7000 - 3: the honest keep 3/7
+  for (size_t i = 0; i < 3; ++i)
+    BOOST_TEST(spans[i].size() == 1000u);
+  // Two reducers: the lower median is the honest one's.
+  announcement pair;
+  pair.members = {make_decl(a, 100), make_decl(liar, 101)};
+  pair.members[1].bandwidth = 1e11;
+  auto pair_spans = partition_spans(pair.group().members, 5000);
+  BOOST_TEST(pair_spans[0].size() == 1000u);
+  BOOST_TEST(pair_spans[1].size() == 4000u);
+  // Everyone huge: the hard maximum, equal shares.
+  announcement huge = ann;
+  for (auto& m : huge.members)
+    m.bandwidth = 1e11;
+  for (const auto& m : huge.group().members)
+    BOOST_TEST(m.bandwidth == 1e6);
+  // Honest spreads within 4x of the median stay as declared.
+  announcement honest = ann;
+  honest.members[0].bandwidth = 1;
+  honest.members[1].bandwidth = 2;
+  honest.members[2].bandwidth = 3;
+  honest.members[3].bandwidth = 4;
+  auto hg = honest.group();
+  for (size_t i = 0; i < 4; ++i)
+    BOOST_TEST(hg.members[i].bandwidth == static_cast<double>(i + 1));
+}
+
+BOOST_AUTO_TEST_CASE(excluded_peers_are_left_out_and_their_groups_refused) {
+  auto a = identity::generate(), b = identity::generate(), c = identity::generate();
+  auto liar = identity::generate();
+  auto da = make_decl(a, 100), dl = make_decl(liar, 101), db = make_decl(b, 102),
+       dc = make_decl(c, 103);
+  std::vector<declaration> declared = {da, dl, db, dc};
+  matchmaking_settings s;
+  s.excluded = {liar.id()};
+  // Leading, a leaves the liar out of its group.
+  auto led = decide(da, declared, {}, 100, s);
+  BOOST_REQUIRE((led.what == step::announce));
+  BOOST_REQUIRE_EQUAL(led.group.members.size(), 3u);
+  for (const auto& m : led.group.members)
+    BOOST_TEST(m.peer != liar.id());
+  // Following, b refuses its leader's group when it lists the liar.
+  matchmaking_settings plain;
+  auto with_liar = decide(da, declared, {}, 100, plain).group;
+  BOOST_REQUIRE_EQUAL(with_liar.members.size(), 4u);
+  with_liar.group_id = make_group_id("mm.r", with_liar.members);
+  auto refused = decide(db, declared, {with_liar}, 100, s);
+  BOOST_TEST((refused.what == step::failed));
+  BOOST_TEST(refused.why.find("dropped") != std::string::npos);
+  BOOST_TEST((decide(db, declared, {with_liar}, 100, plain).what == step::joined));
+  // The liar leading a group of its own cannot fail b: b ignores it.
+  auto dl_first = make_decl(liar, 99);
+  announcement by_liar;
+  by_liar.members = {dl_first, da, db};
+  by_liar.group_id = make_group_id("mm.r", by_liar.members);
+  BOOST_TEST((decide(db, {dl_first, da, db}, {by_liar}, 98, s).what == step::wait));
 }
 
 BOOST_AUTO_TEST_CASE(codecs_round_trip_and_refuse_bad_records) {
