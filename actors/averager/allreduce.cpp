@@ -616,6 +616,10 @@ bool allreduce_round::done() const {
 
 round_result allreduce_round::take_result() {
   const size_t n = group_.members.size();
+  result_.contributed.assign(n, 0.0);
+  for (size_t c = 0; c < n; ++c)
+    if (c == self_ || sender_weight_[c])
+      result_.contributed[c] = capped_weight(c);
   for (size_t r = 0; r < n; ++r) {
     if (spans_[r].size() == 0)
       continue;

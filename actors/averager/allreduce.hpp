@@ -211,6 +211,10 @@ struct round_result {
   uint64_t refused_count = 0;
   uint64_t bytes_sent = 0;           ///< encoded value bytes this member sent
   uint64_t bytes_received = 0;
+  /// Per member, the weight (capped at max_weight) it contributed to this
+  /// peer's span; 0 when it sent nothing here. Progress claims are credited
+  /// against it (actors/trainer/progress.hpp).
+  std::vector<double> contributed;
   // Filled by the averager actor (the core leaves them empty):
   /// Members this peer refused as members from the start: they were dropped
   /// in earlier rounds for being clipped too often.

@@ -48,6 +48,8 @@ struct trainer_state {
   uint64_t next_samples = 0;
   double next_loss_sum = 0;
   uint32_t next_mini_steps = 0;
+  /// What peers were seen contributing to this peer's rounds (credits their claims).
+  seen_contributions seen;
 
   double now() const { return cfg.clock(); }
 
@@ -207,6 +209,22 @@ void step_alone(trainer_ptr self, const std::string& why) {
   finish_epoch(self, st.overlapping ? st.detached : st.cfg.model->gradients(), epoch_report{});
 }
 
+/// What the round showed of its members: the weights they contributed
+/// (progress claims are credited against them) and the peers CenteredClip
+/// found lying too often (left out of this peer's groups from now on).
+void note_contributions(trainer_state& st, const averaging::announcement& group,
+                        const averaging::round_result& result) {
+  auto me = group.index_of(st.cfg.self.id());
+  for (size_t i = 0; i < result.contributed.size() && i < group.members.size(); ++i)
+    if (result.contributed[i] > 0 && (!me || i != *me))
+      st.seen[group.members[i].peer] = result.contributed[i];
+  for (const auto& raw : result.newly_dropped)
+    if (auto id = node_id::from_bytes(raw)) {
+      st.seen.erase(*id);
+      st.cfg.matchmaking.excluded.push_back(*id);
+    }
+}
+
 void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
   auto& st = self->state;
   auto round = group_round(st.cfg, group);
@@ -220,6 +238,9 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
   bool average_state = st.cfg.average_state_every > 0 && (st.epoch + 1) % st.cfg.average_state_every == 0;
   auto params_req = average_state ? std::optional<averaging::round_request>(req) : std::nullopt;
   req.weight = static_cast<double>(std::max<uint64_t>(st.samples, 1));
+  // Nobody's weight exceeds a whole target batch, whatever it claims.
+  req.config.max_weight = std::min(req.config.max_weight,
+                                   static_cast<double>(std::max<uint64_t>(st.cfg.progress.target_batch_size, 1)));
   if (st.overlap) {
     // The epoch's losses are settled now: what follows is the next epoch's.
     st.loss_sum += st.cfg.model->settle_losses();
@@ -233,7 +254,8 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
   req.total_elements = req.values.size();
   self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))
     .then(
-      [self, size, params_req](averaging::round_result& result) {
+      [self, size, params_req, group](averaging::round_result& result) {
+        note_contributions(self->state, group, result);
         epoch_report r;
         r.group_size = size;
         r.averaged = true;
@@ -350,7 +372,7 @@ void fetch_progress(trainer_ptr self) {
             reports.push_back(*p);
         }
         auto local = st.local();
-        auto global = aggregate(local, reports, st.now(), st.cfg.progress);
+        auto global = aggregate(local, reports, st.now(), st.cfg.progress, st.seen);
         st.next_fetch = global.next_fetch_time;
         if (st.in_round || st.stopped || st.loading)
           return;
