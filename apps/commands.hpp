@@ -20,5 +20,7 @@ int eval_command(const args_t& args);     ///< model_commands.cpp: `ttt eval sha
 int export_command(const args_t& args);   ///< model_commands.cpp
 int bench_command(const args_t& args);    ///< bench_command.cpp
 int averager_command(const args_t& args); ///< averager_command.cpp: `ttt averager peer` (internal)
+int run_command(const args_t& args);      ///< run_command.cpp: `ttt run init|admit|revoke`
+int identity_command(const args_t& args); ///< run_command.cpp: `ttt identity`
 
 } // namespace ttt::apps

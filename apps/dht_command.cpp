@@ -3,8 +3,10 @@
 #include "actors/common/describe.hpp"
 #include "actors/dht/dht_node.hpp"
 #include "actors/wire/wire.hpp"
+#include "apps/client_node.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
+#include "apps/run_admission.hpp"
 #include "apps/runtime.hpp"
 
 #include <caf/actor_system.hpp>
@@ -12,6 +14,7 @@
 #include <caf/send.hpp>
 
 #include <cstdio>
+#include <filesystem>
 
 namespace ttt::apps {
 
@@ -19,17 +22,18 @@ namespace {
 
 constexpr auto request_timeout = std::chrono::seconds(30);
 
-constexpr const char* default_run = "ttt-demo";
+} // namespace
 
-/// A client-mode DHT node of `run` joined through `initial_peers` (a fresh
-/// identity, dialling out only); runs `act` with it.
-int with_client_node(const std::string& run, const std::vector<std::string>& initial_peers,
+int with_client_node(const client_node_options& options, const std::vector<std::string>& initial_peers,
                      const char* command,
                      const std::function<int(caf::scoped_actor&, const dht::dht_actor&)>& act) {
   peer_system_config cfg;
   caf::actor_system sys(cfg);
   wire::wire_config wc;
-  wc.run_id = run;
+  wc.self = options.self;
+  wc.run_id = options.run_id;
+  wc.certificate = options.certificate;
+  wc.admission = options.admission;
   wc.log = [command](const std::string& line) { std::fprintf(stderr, "%s: %s\n", command, line.c_str()); };
   dht::dht_config dc;
   dc.self = wc.self;
@@ -58,6 +62,48 @@ int with_client_node(const std::string& run, const std::vector<std::string>& ini
   return rc;
 }
 
+namespace {
+
+constexpr const char* default_run = "ttt-demo";
+
+/// The client's run, identity and certificate from --run, --manifest,
+/// --data-dir and --certificate; nullopt (after saying why) on bad input.
+std::optional<client_node_options> client_options(const flag_parser& flags, const char* command) {
+  client_node_options options;
+  auto fail = [command](const std::string& why) {
+    std::fprintf(stderr, "%s: %s\n", command, why.c_str());
+    return std::nullopt;
+  };
+  if (auto dir = flags.value("data-dir")) {
+    std::error_code ec;
+    std::filesystem::create_directories(*dir, ec);
+    if (ec)
+      return fail("cannot create " + *dir + ": " + ec.message());
+    auto me = identity::load_or_create(*dir);
+    if (!me)
+      return fail(describe(me.error()));
+    options.self = *me;
+  }
+  std::string run_id = flags.value_or("run", "");
+  auto admission = load_node_admission(flags.value_or("manifest", ""), flags.value_or("certificate", ""), run_id,
+                                       options.self, dht::wall_clock_seconds());
+  if (!admission)
+    return fail(describe(admission.error()));
+  options.run_id = run_id.empty() ? default_run : run_id;
+  options.certificate = admission->certificate;
+  options.admission = admission->policy;
+  return options;
+}
+
+/// The flags every client command shares.
+std::vector<flag_spec> client_flags(std::vector<flag_spec> own) {
+  own.push_back({"run", "RUN_ID", "the run whose DHT to use (default: the manifest's, else ttt-demo)"});
+  own.push_back({"manifest", "FILE", "the run's manifest (ttt run init): its run id, peers checked by it"});
+  own.push_back({"certificate", "FILE", "this client's certificate (ttt run admit), shown to peers of a closed run"});
+  own.push_back({"data-dir", "DIR", "the identity to use (created when absent; default: a fresh one)"});
+  return own;
+}
+
 /// The initial peers, resolved; nullopt (after saying why) when missing or bad.
 std::optional<std::vector<std::string>> check_peers(const flag_parser& flags, const char* command) {
   if (flags.values("initial-peer").empty()) {
@@ -83,10 +129,9 @@ std::optional<std::vector<std::string>> check_peers(const flag_parser& flags, co
 int store_command(const args_t& args) {
   const char* name = "ttt dht store";
   flag_parser flags("ttt dht store --initial-peer [PEERID@]HOST:PORT KEY VALUE [options]",
-                    {{"initial-peer", "[PEERID@]HOST:PORT", "a peer of the swarm", true},
-                     {"run", "RUN_ID", "the run whose DHT to use (default ttt-demo)"},
-                     {"subkey", "S", "store VALUE as entry S of the dictionary under KEY"},
-                     {"ttl", "SECONDS", "time to live (default 600)"}},
+                    client_flags({{"initial-peer", "[PEERID@]HOST:PORT", "a peer of the swarm", true},
+                                  {"subkey", "S", "store VALUE as entry S of the dictionary under KEY"},
+                                  {"ttl", "SECONDS", "time to live (default 600)"}}),
                     2, 2);
   if (int rc = flags.parse_or_exit(args, name); rc >= 0)
     return rc;
@@ -99,6 +144,9 @@ int store_command(const args_t& args) {
   auto peers = check_peers(flags, name);
   if (!peers)
     return 2;
+  auto options = client_options(flags, name);
+  if (!options)
+    return 2;
   dht::dht_record rec;
   rec.key = flags.positional()[0];
   rec.value = flags.positional()[1];
@@ -107,8 +155,7 @@ int store_command(const args_t& args) {
     rec.subkey = *s;
     rec.has_subkey = true;
   }
-  return with_client_node(flags.value_or("run", default_run), *peers, name,
-                          [&](caf::scoped_actor& self, const dht::dht_actor& node) {
+  return with_client_node(*options, *peers, name, [&](caf::scoped_actor& self, const dht::dht_actor& node) {
     int rc = 1;
     self->request(node, request_timeout, dht_store_atom_v, rec)
       .receive(
@@ -131,18 +178,19 @@ int store_command(const args_t& args) {
 int get_command(const args_t& args) {
   const char* name = "ttt dht get";
   flag_parser flags("ttt dht get --initial-peer [PEERID@]HOST:PORT KEY [--run RUN_ID] [--latest]",
-                    {{"initial-peer", "[PEERID@]HOST:PORT", "a peer of the swarm", true},
-                     {"run", "RUN_ID", "the run whose DHT to use (default ttt-demo)"},
-                     {"latest", "", "ask every replica for the latest value"}},
+                    client_flags({{"initial-peer", "[PEERID@]HOST:PORT", "a peer of the swarm", true},
+                                  {"latest", "", "ask every replica for the latest value"}}),
                     1, 1);
   if (int rc = flags.parse_or_exit(args, name); rc >= 0)
     return rc;
   auto peers = check_peers(flags, name);
   if (!peers)
     return 2;
+  auto options = client_options(flags, name);
+  if (!options)
+    return 2;
   auto key = flags.positional()[0];
-  return with_client_node(flags.value_or("run", default_run), *peers, name,
-                          [&](caf::scoped_actor& self, const dht::dht_actor& node) {
+  return with_client_node(*options, *peers, name, [&](caf::scoped_actor& self, const dht::dht_actor& node) {
     int rc = 1;
     self->request(node, request_timeout, dht_get_atom_v, key, flags.has("latest"))
       .receive(
@@ -174,6 +222,7 @@ int dht_command(const args_t& args) {
   bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
   std::fprintf(help ? stdout : stderr,
                "usage: ttt dht store --initial-peer [PEERID@]HOST:PORT KEY VALUE [--run RUN_ID] [--subkey S] [--ttl SECONDS]\n"
+               "                     [--manifest FILE --certificate FILE --data-dir DIR]   (a closed run)\n"
                "       ttt dht get --initial-peer [PEERID@]HOST:PORT KEY [--run RUN_ID] [--latest]\n"
                "(ttt dht store --help, ttt dht get --help for details)\n");
   return help ? 0 : 2;

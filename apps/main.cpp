@@ -18,6 +18,8 @@ struct subcommand {
 const subcommand subcommands[] = {
   {"node", "run a peer (DHT, averaging, training, ... as its profile says)", ttt::apps::node_command},
   {"dht", "store or get a value in a running swarm's DHT", ttt::apps::dht_command},
+  {"run", "the run authority's tools: init a run, admit or revoke a peer", ttt::apps::run_command},
+  {"identity", "print this node's public key and peer id (creating them)", ttt::apps::identity_command},
   {"model", "inspect or evaluate the DALL-E model", ttt::apps::model_command},
   {"data", "make and inspect dataset shards, tokenizers, the shapes set", ttt::apps::data_command},
   {"train", "train the model standalone on this machine", ttt::apps::train_command},

@@ -11,6 +11,7 @@
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "apps/profile.hpp"
+#include "apps/run_admission.hpp"
 #include "apps/runtime.hpp"
 #include "apps/trainer_profile.hpp"
 #include "storage/database.hpp"
@@ -36,11 +37,13 @@ const std::set<std::string> known_settings = {
   "node.roles",        "node.listen",         "node.announce",      "node.data_dir",
   "node.client_mode",  "node.initial_peers",  "dht.bucket_size",    "dht.alpha",
   "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
-  "run.run_id",        "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
+  "run.run_id",        "run.manifest",        "run.certificate",    "run.revocation_poll_interval",
+  "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
   "trainer.cuda_graph", "trainer.keep_activations",
-  "trainer.average_state_every", "trainer.overlap_averaging",
+  "trainer.average_state_every", "trainer.overlap_averaging", "trainer.vouch_quorum",
+  "averager.aggregation", "averager.clip_tau",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
   "wire.handshake_timeout", "wire.idle_timeout", "wire.call_timeout", "wire.max_connections",
   "wire.max_per_address", "wire.max_unauthenticated", "wire.inbound_mbytes_per_second",
@@ -123,6 +126,8 @@ int node_command(const args_t& args) {
                      {"announce", "HOST:PORT", "the address other peers reach this one at"},
                      {"initial-peer", "[PEERID@]HOST:PORT", "a peer to join through (with its id: its key is checked)", true},
                      {"data-dir", "DIR", "identity, records and known peers"},
+                     {"manifest", "FILE", "the run's signed manifest (ttt run init)"},
+                     {"certificate", "FILE", "this node's certificate of the run (ttt run admit)"},
                      {"client-mode", "", "make only outgoing connections (behind NAT)"},
                      {"data", "DIR", "training shards (trainer role)"}});
   if (int rc = flags.parse_or_exit(args, "ttt node"); rc >= 0)
@@ -148,6 +153,10 @@ int node_command(const args_t& args) {
     prof->set("node.announce", *v);
   if (auto v = flags.value("data-dir"))
     prof->set("node.data_dir", *v);
+  if (auto v = flags.value("manifest"))
+    prof->set("run.manifest", *v);
+  if (auto v = flags.value("certificate"))
+    prof->set("run.certificate", *v);
   if (flags.has("client-mode"))
     prof->set("node.client_mode", "true");
   if (auto v = flags.value("data"))
@@ -166,6 +175,7 @@ int node_command(const args_t& args) {
   auto purge = prof->real("dht.purge_interval", 30, error);
   auto monitor_poll = prof->real("monitor.poll_interval", 5, error);
   auto alive_window = prof->real("monitor.alive_window", 60, error);
+  auto revocation_poll = prof->real("run.revocation_poll_interval", 30, error);
   auto roles = prof->list("node.roles");
   bool run_monitor = std::find(roles.begin(), roles.end(), "monitor") != roles.end();
   auto run_id = *prof->text("run.run_id", "");
@@ -177,6 +187,9 @@ int node_command(const args_t& args) {
   auto matchmaking_time = prof->real("trainer.matchmaking_time", 5, error);
   auto average_state_every = prof->integer("trainer.average_state_every", 0, error);
   auto overlap_averaging = prof->boolean("trainer.overlap_averaging", false, error);
+  auto vouch_quorum = prof->integer("trainer.vouch_quorum", 1, error);
+  auto aggregation_name = *prof->text("averager.aggregation", "mean");
+  auto clip_tau = prof->real("averager.clip_tau", 2.0, error);
   (void)overlap_averaging; // checked in every build, used where the model is built
   bool run_checkpointer = std::find(roles.begin(), roles.end(), "checkpointer") != roles.end();
   auto checkpoint_every = prof->integer("checkpointer.checkpoint_every", 1, error);
@@ -188,9 +201,16 @@ int node_command(const args_t& args) {
   if (!error.empty())
     return fail(error);
   if (*bucket_size < 1 || *alpha < 1 || *replicas < 1 || *rpc_timeout <= 0 || *refresh <= 0 ||
-      *purge <= 0 || *monitor_poll <= 0 || *alive_window <= 0)
-    return fail(prof->origin() + ": DHT and monitor settings must be positive");
-  if (run_id.empty())
+      *purge <= 0 || *monitor_poll <= 0 || *alive_window <= 0 || *revocation_poll <= 0)
+    return fail(prof->origin() + ": DHT, monitor and [run] intervals must be positive");
+  auto aggregation = averaging::parse_aggregation(aggregation_name);
+  if (!aggregation)
+    return fail(prof->origin() + ": [averager] aggregation: " + describe(aggregation.error()));
+  if (*vouch_quorum < 0 || !(*clip_tau > 0))
+    return fail(prof->origin() + ": [trainer] vouch_quorum must be at least 0 and [averager] clip_tau positive");
+  auto manifest_file = *prof->text("run.manifest", "");
+  auto certificate_file = *prof->text("run.certificate", "");
+  if (run_id.empty() && manifest_file.empty())
     return fail(prof->origin() + ": every node needs [run] run_id: the wire admits only peers of the same run");
   auto limits = read_wire_limits(*prof, error);
   if (!limits)
@@ -246,6 +266,25 @@ int node_command(const args_t& args) {
   auto me = identity::load_or_create(data_dir);
   if (!me)
     return fail(describe(me.error()));
+  // The run's admission: a closed-run node without a certificate of its own
+  // would be refused by every peer, so it does not start.
+  auto admission = load_node_admission(manifest_file, certificate_file, run_id, *me, dht::wall_clock_seconds());
+  if (!admission)
+    return fail(describe(admission.error()));
+  if (admission->policy) {
+    const auto& manifest = admission->policy->manifest();
+    // The manifest's entry points, unless this node is one of them.
+    for (const auto& p : manifest.initial_peers) {
+      auto at = p.find('@');
+      if (at != std::string::npos && p.substr(0, at) == me->id().to_hex())
+        continue;
+      auto resolved = resolve_peer(p, error);
+      if (!resolved)
+        return fail("the manifest's initial peer " + error);
+      if (std::find(initial_peers.begin(), initial_peers.end(), *resolved) == initial_peers.end())
+        initial_peers.push_back(*resolved);
+    }
+  }
   auto db = storage::database::open(data_dir + "/db");
   if (!db)
     return fail(describe(db.error()));
@@ -269,6 +308,9 @@ int node_command(const args_t& args) {
     wc.run_id = run_id;
     wc.limits = *limits;
     wc.log = log_line;
+    wc.admission = admission->policy;
+    wc.certificate = admission->certificate;
+    wc.clock = dht::wall_clock_seconds;
     uint16_t port = listen->second;
     if (!*client_mode) {
       auto listening = wire::listen(listen->first, port);
@@ -295,11 +337,23 @@ int node_command(const args_t& args) {
       dc.host = announce_host;
       dc.port = announce_port.value_or(port);
     }
+    if (admission->policy) {
+      // Only the authority's revocations of this run are stored under its
+      // revocation key: nobody else can fill it or hide an entry.
+      auto manifest = admission->policy->manifest();
+      dc.rules.bind_schema("revoked.", "SignedRevocation", [manifest](std::string_view value) -> caf::error {
+        auto revoked = wire::read_revocation(value, manifest);
+        return revoked ? caf::error{} : revoked.error();
+      });
+    }
     auto node = dht::spawn_dht_node(sys, dc);
     // A trainer averages, an aux peer serves state: both need an averager.
     averaging::averager_actor averager;
-    if (run_trainer || run_checkpointer)
-      averager = averaging::spawn_averager(sys, std::string(me->id().raw()));
+    if (run_trainer || run_checkpointer) {
+      averaging::averager_options ao;
+      ao.log = log_line;
+      averager = averaging::spawn_averager(sys, std::string(me->id().raw()), ao);
+    }
     caf::anon_send(wire_actor, wire_routes_atom_v, caf::actor_cast<caf::actor>(node),
                    caf::actor_cast<caf::actor>(averager));
     if (*client_mode)
@@ -310,6 +364,17 @@ int node_command(const args_t& args) {
                "@" + announce_host + ":" + std::to_string(announce_port.value_or(port)) + ")");
 
     caf::anon_send(node, bootstrap_atom_v, initial_peers);
+
+    caf::actor revocation_poller;
+    if (admission->policy) {
+      const auto& manifest = admission->policy->manifest();
+      log_line(std::string("run '") + run_id + "': " + to_string(manifest.admission) + " admission, authority " +
+               wire::to_hex(manifest.authority_key).substr(0, 16) +
+               (admission->own ? ", certified as '" + admission->own->name + "' until " +
+                                   format_utc(admission->own->not_after)
+                               : std::string(", no certificate")));
+      revocation_poller = spawn_revocation_poller(sys, node, wire_actor, run_id, seconds(*revocation_poll), log_line);
+    }
 
     metrics::monitor_actor monitor;
     metrics::dashboard_server dashboard;
@@ -359,6 +424,7 @@ int node_command(const args_t& args) {
         return reach_averager(sys, wire_actor, a.peer, a.address());
       };
       cc.poll_interval = seconds(*checkpoint_poll);
+      cc.vouch_quorum = static_cast<size_t>(*vouch_quorum);
       checkpointer = checkpoint::spawn_checkpointer(sys, cc);
       role_actors.push_back(caf::actor_cast<caf::actor>(checkpointer));
       log_line(std::string("checkpointer of run '") + run_id + "' started: every " +
@@ -410,6 +476,9 @@ int node_command(const args_t& args) {
         return reach_averager(sys, wire_actor, a.peer, a.address());
       };
       tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
+      tc.vouch_quorum = static_cast<size_t>(*vouch_quorum);
+      tc.round.aggregation = *aggregation;
+      tc.round.clip_tau = *clip_tau;
       tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);
       tc.matchmaking.min_group_size = static_cast<size_t>(*min_group_size);
       tc.matchmaking.matchmaking_time = *matchmaking_time;
@@ -458,6 +527,8 @@ int node_command(const args_t& args) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     if (averager)
       caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);
+    if (revocation_poller)
+      caf::anon_send_exit(revocation_poller, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(wire_actor, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor; the DHT node saves its peers on exit

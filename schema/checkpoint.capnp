@@ -36,3 +36,13 @@ struct TrainingState {
   epoch @0 :UInt64;       # epochs completed
   files @1 :List(StateFile);
 }
+
+struct StateVouch {
+  # "After `epoch` epochs my state digests to `digest`": every trainer stores
+  # one under "vouch.<run_id>.<epoch>" with its owner marker as subkey (so
+  # signed by it). A newcomer or aux peer accepts downloaded state only when
+  # peers other than the one that served it vouch for its digest.
+  peerId @0 :Data;        # 20 bytes
+  epoch @1 :UInt64;       # epochs completed
+  digest @2 :Data;        # BLAKE2b-256 of the encoded training state (what holders serve)
+}

@@ -15,6 +15,8 @@ struct HandshakePayload {
   # signature must verify.
   identityKey @0 :Data;  # the peer's Ed25519 public key (32 bytes); its peer id is BLAKE2b-160 of it
   signature @1 :Data;    # Ed25519 signature (64 bytes) of "ttt-wire-static-key:" followed by the Noise static public key
+  certificate @2 :Data;  # optional: a schema/admission.capnp SignedCertificate for identityKey; empty when the sender has none.
+                         # A node of a closed run refuses a peer without a valid, unexpired, unrevoked one.
 }
 
 enum FrameKind {

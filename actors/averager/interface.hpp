@@ -5,6 +5,7 @@
 
 #include "actors/averager/allreduce.hpp"
 #include "actors/averager/clip_tally.hpp"
+#include "actors/common/node_id.hpp"
 #include "actors/common/types.hpp"
 
 #include <caf/actor.hpp>
@@ -53,6 +54,7 @@ constexpr size_t state_chunk_bytes = 512 * 1024;
 struct state_holder {
   averager_peer handle;
   uint64_t epoch = 0;
+  node_id peer; ///< who it is (its state is judged by others' vouches)
 };
 
 /// Download state from the best of `holders` (highest epoch first), falling

@@ -9,6 +9,8 @@
 
 #include <memory>
 
+#include <set>
+
 namespace ttt::checkpoint {
 
 namespace {
@@ -20,6 +22,7 @@ struct checkpointer_state {
   uint64_t held_epoch = 0; ///< follow mode: the epoch of the state served (0: none)
   bool has_state = false;
   bool fetching = false;
+  std::set<node_id> distrusted; ///< holders that served state nobody vouched for
 };
 
 using self_ptr = checkpointer_actor::stateful_pointer<checkpointer_state>;
@@ -72,31 +75,52 @@ void poll(self_ptr self) {
       [self, wanted](dht::dht_records& records) {
         auto& st = self->state;
         averaging::fetch_request req;
-        req.holders = resolve_holders(records, st.cfg.self.id(), wanted, st.cfg.resolve);
+        req.holders = resolve_holders(records, st.cfg.self.id(), wanted, st.cfg.resolve, st.distrusted);
         if (req.holders.empty()) {
           st.fetching = false;
           return;
         }
+        auto holders = req.holders;
         self->request(st.cfg.averager, caf::infinite, avg_fetch_atom_v, std::move(req))
           .then(
-            [self](averaging::fetched_state& fetched) {
+            [self, holders](averaging::fetched_state& fetched) {
               auto& st = self->state;
-              st.fetching = false;
               auto state = decode_training_state(fetched.blob);
               if (!state || state->epoch != fetched.epoch) {
+                st.fetching = false;
                 st.cfg.log("downloaded state is unusable: " +
                            (state ? std::string("epoch disagrees with the advert")
                                   : describe(state.error())));
                 return;
               }
-              st.cfg.log("downloaded the swarm's state of epoch " + std::to_string(state->epoch));
-              checkpoint_request req;
-              req.samples = 0;
-              req.loss = 0;
-              req.state = std::move(*state);
-              if (due(req.state.epoch, st.cfg.every))
-                write(self, req);
-              serve(self, fetched.epoch, std::move(fetched.blob));
+              auto holder = holders.at(fetched.holder).peer;
+              auto digest = state_digest(*state);
+              // A checkpoint is never replaced by state nobody else vouches for.
+              self->request(st.cfg.dht, caf::infinite, dht_get_atom_v, vouch_key(st.cfg.run_id, state->epoch), true)
+                .then(
+                  [self, holder, digest, state = std::move(*state),
+                   blob = std::move(fetched.blob)](dht::dht_records& vouches) {
+                    auto& st = self->state;
+                    st.fetching = false;
+                    auto count = count_vouches(vouches, state.epoch, digest, holder);
+                    if (!vouched(count, st.cfg.vouch_quorum)) {
+                      st.distrusted.insert(holder);
+                      st.cfg.log("refused the state of epoch " + std::to_string(state.epoch) + " from " +
+                                 holder.to_hex().substr(0, 12) + ": not vouched for (" +
+                                 std::to_string(count.for_digest) + " other peers vouch for it, quorum " +
+                                 std::to_string(st.cfg.vouch_quorum) + ")");
+                      return;
+                    }
+                    st.cfg.log("downloaded the swarm's state of epoch " + std::to_string(state.epoch));
+                    checkpoint_request req;
+                    req.samples = 0;
+                    req.loss = 0;
+                    req.state = state;
+                    if (due(req.state.epoch, st.cfg.every))
+                      write(self, req);
+                    serve(self, state.epoch, blob);
+                  },
+                  [self](caf::error&) { self->state.fetching = false; });
             },
             [self](caf::error& err) {
               self->state.fetching = false;

@@ -43,6 +43,9 @@ struct checkpointer_config {
   holder_resolver resolve;
   caf::timespan poll_interval = std::chrono::seconds(10);
   double advert_lifetime = 60;
+  /// Downloaded state is checkpointed and served only when this many peers
+  /// besides its holder vouch for it (see state_sharing.hpp); 0 trusts it.
+  size_t vouch_quorum = 1;
 };
 
 checkpointer_actor spawn_checkpointer(caf::actor_system& sys, checkpointer_config config);

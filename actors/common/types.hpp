@@ -10,6 +10,7 @@
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_ATOM(ttt, ttt, wire_in_atom, "wirein")       // internal: a peer's bytes to its proxy
   CAF_ADD_ATOM(ttt, ttt, wire_ack_atom, "wireack")     // internal: the averager took a peer's bytes
   CAF_ADD_ATOM(ttt, ttt, wire_tick_atom, "wiretick")   // internal: timeouts and budgets
+  CAF_ADD_ATOM(ttt, ttt, wire_revoke_atom, "wirerevoke") // local API: a signed revocation of the run's authority
+  CAF_ADD_ATOM(ttt, ttt, wire_names_atom, "wirenames")   // local API: peer id (hex) -> name its certificate proved
+  CAF_ADD_TYPE_ID(ttt, (std::map<std::string, std::string>))
+
+  // -- admission (apps/run_admission) ---------------------------------------
+  CAF_ADD_ATOM(ttt, ttt, revoke_poll_atom, "rvkpoll")  // internal: read the run's revocations from the DHT again
 
   // -- matchmaking (actors/averager/matchmaker) -----------------------------
   CAF_ADD_ATOM(ttt, ttt, avg_match_atom, "avgmatch")  // local API: find a group for a round

@@ -2,6 +2,7 @@
 
 #include "actors/dht/protocol.hpp"
 #include "actors/dht/schema_check.hpp"
+#include "schema/checkpoint.capnp.h"
 #include "schema/dht.capnp.h"
 #include "schema/matchmaking.capnp.h"
 #include "schema/progress.capnp.h"
@@ -122,6 +123,7 @@ validator default_validator() {
                 run_record);
   v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(1 << 10),
                 run_record);
+  v.bind_schema("vouch.", "StateVouch", capnp_schema_check<schema::StateVouch>(1 << 10), run_record);
   return v;
 }
 

@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <cstdio>
+#include <set>
 #include <optional>
 #include <utility>
 
@@ -50,6 +51,8 @@ struct trainer_state {
   uint32_t next_mini_steps = 0;
   /// What peers were seen contributing to this peer's rounds (credits their claims).
   seen_contributions seen;
+  /// Holders that served state nobody vouched for: not asked again.
+  std::set<node_id> distrusted;
 
   double now() const { return cfg.clock(); }
 
@@ -75,13 +78,23 @@ void offer_state(trainer_ptr self, const epoch_report& r, bool checkpoint = true
   auto& st = self->state;
   bool serve = st.cfg.share_state && !st.cfg.declaration.host.empty();
   checkpoint = checkpoint && st.cfg.checkpointer && checkpoint::due(st.epoch, st.cfg.checkpoint_every);
-  if (!checkpoint && !serve)
+  bool vouch = st.cfg.vouch_state && st.epoch > 0;
+  if (!checkpoint && !serve && !vouch)
     return;
   checkpoint::training_state state{st.epoch, st.cfg.model->export_state()};
   if (state.files.empty())
     return;
+  std::string blob = serve ? checkpoint::encode(state) : std::string();
+  if (vouch) {
+    auto rec = checkpoint::vouch_record(st.cfg.run_id, st.cfg.self, st.epoch, checkpoint::state_digest(state),
+                                        st.now(), st.cfg.vouch_lifetime);
+    self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec)
+      .then([](bool) {}, [self](caf::error& err) {
+        self->state.cfg.log("cannot vouch for this peer's state: " + describe(err));
+      });
+  }
   if (serve) {
-    self->request(st.cfg.averager, caf::infinite, avg_serve_atom_v, st.epoch, checkpoint::encode(state))
+    self->request(st.cfg.averager, caf::infinite, avg_serve_atom_v, st.epoch, std::move(blob))
       .then([](bool) {}, [](caf::error&) {});
     auto rec = checkpoint::advert_record(st.cfg.run_id, st.cfg.self, st.cfg.declaration.host,
                                          st.cfg.declaration.port, st.epoch, st.now(),
@@ -331,25 +344,45 @@ void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
         auto& st = self->state;
         averaging::fetch_request req;
         req.holders = checkpoint::resolve_holders(records, st.cfg.self.id(), st.epoch + 1,
-                                                  st.cfg.resolve_holder);
+                                                  st.cfg.resolve_holder, st.distrusted);
         if (req.holders.empty())
           return give_up("no holder advertises state past epoch " + std::to_string(st.epoch));
         st.first_looks_left = 0;
+        auto holders = req.holders;
         self->request(st.cfg.averager, caf::infinite, avg_fetch_atom_v, std::move(req))
           .then(
-            [self, give_up](averaging::fetched_state& fetched) {
+            [self, give_up, holders](averaging::fetched_state& fetched) {
               auto& st = self->state;
               auto state = checkpoint::decode_training_state(fetched.blob);
               if (!state)
                 return give_up(describe(state.error()));
               if (state->epoch != fetched.epoch)
                 return give_up("the state's epoch disagrees with its advert");
-              if (!install_state(self, state->epoch, state->files, "peer"))
-                return give_up("the model refused it");
-              st.loading = false;
-              st.next_fetch = st.now();
-              publish_progress(self);
-              keep_ticking(self);
+              auto holder = holders.at(fetched.holder).peer;
+              auto digest = checkpoint::state_digest(*state);
+              // Installed only when other peers vouch for exactly these bytes.
+              self->request(st.cfg.dht, caf::infinite, dht_get_atom_v,
+                            checkpoint::vouch_key(st.cfg.run_id, state->epoch), true)
+                .then(
+                  [self, give_up, holder, digest, state = std::move(*state)](dht::dht_records& vouches) {
+                    auto& st = self->state;
+                    auto count = checkpoint::count_vouches(vouches, state.epoch, digest, holder);
+                    if (!checkpoint::vouched(count, st.cfg.vouch_quorum)) {
+                      st.distrusted.insert(holder);
+                      return give_up("the state of epoch " + std::to_string(state.epoch) + " from " +
+                                     holder.to_hex().substr(0, 12) + " is not vouched for (" +
+                                     std::to_string(count.for_digest) + " other peers vouch for it, " +
+                                     std::to_string(count.best_other) + " for another state, quorum " +
+                                     std::to_string(st.cfg.vouch_quorum) + "): trying another holder next");
+                    }
+                    if (!install_state(self, state.epoch, state.files, "peer"))
+                      return give_up("the model refused it");
+                    st.loading = false;
+                    st.next_fetch = st.now();
+                    publish_progress(self);
+                    keep_ticking(self);
+                  },
+                  [give_up](caf::error& err) { give_up("cannot read the vouches: " + describe(err)); });
             },
             [give_up](caf::error& err) { give_up(describe(err)); });
       },

@@ -94,6 +94,14 @@ struct collaborative_config {
   double state_advert_lifetime = 120;
   /// Seconds before another download try after a failed one.
   double state_retry = 5;
+  /// After every epoch, vouch in the DHT for the digest of this peer's state
+  /// (what it would serve), so that newcomers can tell honest state.
+  bool vouch_state = true;
+  double vouch_lifetime = 600;
+  /// Downloaded state is installed only when at least this many peers
+  /// besides its holder vouch for its digest, and more than for any other
+  /// (checkpoint::vouched). 0 trusts the holder: only for a swarm of one.
+  size_t vouch_quorum = 1;
   /// Called when state was loaded: (epochs completed, "checkpoint" or "peer",
   /// digest of the parameters loaded) (tests).
   std::function<void(uint64_t, const std::string&, const std::string&)> on_state_loaded;

@@ -16,7 +16,12 @@ namespace {
 constexpr char magic[4] = {'T', 'T', 'T', 'W'};
 constexpr std::string_view prologue_label = "ttt-wire/1\n";
 constexpr std::string_view static_key_label = "ttt-wire-static-key:";
-constexpr size_t max_payload_bytes = 512;
+/// A payload with a certificate (at most max_certificate_bytes) still fits
+/// a handshake message of max_handshake_message bytes: message 2 adds 96
+/// bytes to it (ephemeral key, encrypted static key, tag).
+constexpr size_t max_payload_bytes = 896;
+static_assert(max_payload_bytes + 96 <= max_handshake_message);
+static_assert(max_certificate_bytes + 256 <= max_payload_bytes);
 constexpr size_t max_record_plaintext = noise::max_message_size - noise::tag_size;
 
 caf::error wire_error(std::string what) {
@@ -117,6 +122,7 @@ struct session::handshake {
   std::shared_ptr<const credentials> own;
   noise::keypair ephemeral;
   std::unique_ptr<noise::handshake_state> state;
+  std::string peer_certificate; ///< what the peer's payload showed (not yet checked)
 
   std::string prologue() const {
     return std::string(prologue_label) + preamble_i + preamble_r;
@@ -138,7 +144,7 @@ size_t session::buffered() const {
 namespace {
 
 std::shared_ptr<const credentials> credentials_for(const session_settings& settings) {
-  return settings.own ? settings.own : credentials::of(*settings.self);
+  return settings.own ? settings.own : credentials::of(*settings.self, settings.certificate);
 }
 
 } // namespace
@@ -191,7 +197,7 @@ caf::error session::fail(std::string why) {
   return wire_error(std::move(why));
 }
 
-std::shared_ptr<const credentials> credentials::of(const identity& self) {
+std::shared_ptr<const credentials> credentials::of(const identity& self, std::string_view certificate) {
   init_crypto();
   auto out = std::make_shared<credentials>();
   auto secret = self.x25519_secret_key();
@@ -205,6 +211,8 @@ std::shared_ptr<const credentials> credentials::of(const identity& self) {
   root.setIdentityKey(capnp_io::as_data(self.public_key()));
   auto signed_text = std::string(static_key_label) + std::string(as_view(out->static_keys.public_key));
   root.setSignature(capnp_io::as_data(self.sign(signed_text)));
+  if (!certificate.empty())
+    root.setCertificate(capnp_io::as_data(certificate));
   out->payload = capnp_io::to_bytes(message);
   return out;
 }
@@ -223,6 +231,7 @@ caf::error session::finish_handshake(std::string_view payload) {
       if (!verify_signature(identity_key, std::string(static_key_label) + std::string(remote_static),
                             signature))
         return wire_error("handshake: the identity signature does not verify");
+      hs_->peer_certificate = std::string(capnp_io::as_view(r.getCertificate()));
       return std::string(identity_key);
     });
   if (!key)
@@ -236,6 +245,23 @@ caf::error session::finish_handshake(std::string_view payload) {
   peer_key_ = std::move(*key);
   peer_id_ = id;
   return {};
+}
+
+std::optional<std::string> session::admission_refusal() {
+  if (!settings_.admission)
+    return std::nullopt;
+  auto verdict = settings_.admission->admit(peer_key_, hs_->peer_certificate, settings_.now);
+  if (!verdict)
+    return describe_error(verdict.error());
+  peer_certificate_ = std::move(*verdict);
+  return std::nullopt;
+}
+
+caf::error session::refuse_established(const std::string& why) {
+  // The handshake is complete, so the refusal travels encrypted to the peer
+  // it is about: a refused volunteer learns why instead of a bare close.
+  close("refused: " + why);
+  return fail("refused peer " + peer_id_.to_hex().substr(0, 12) + ": " + why);
 }
 
 std::string session::describe_error(const caf::error& err) {
@@ -337,6 +363,10 @@ caf::error session::consume_handshake() {
           return fail(which + ": " + describe_error(payload.error()));
         if (auto err = finish_handshake(*payload))
           return err;
+        // Admission comes after the identity is proven (a certificate
+        // names a key) and the handshake still finishes when it refuses,
+        // so that the refused peer gets the reason in a close frame.
+        auto refused = admission_refusal();
         if (second) {
           auto m3 = hs.state->write_message(hs.own->payload);
           if (!m3)
@@ -351,6 +381,8 @@ caf::error session::consume_handshake() {
         phase_ = phase::established;
         hs_->state.reset();
         done_with();
+        if (refused)
+          return refuse_established(*refused);
         return {};
       }
     }

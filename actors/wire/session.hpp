@@ -18,9 +18,15 @@
 // one handshake message, one record and one frame of at most
 // max_frame_body bytes, and a frame's length is checked before any byte of
 // its body is held.
+//
+// With the run's admission policy (actors/wire/admission.hpp), a peer
+// whose proven key has no valid certificate in a closed run is refused once
+// the handshake is done: it gets a close frame saying why, and no frame of
+// it is ever returned.
 
 #include "actors/common/identity.hpp"
 #include "actors/common/node_id.hpp"
+#include "actors/wire/admission.hpp"
 #include "actors/wire/noise.hpp"
 
 #include <caf/error.hpp>
@@ -64,14 +70,26 @@ struct frame {
 struct credentials {
   noise::keypair static_keys;
   std::string payload; ///< HandshakePayload bytes
-  static std::shared_ptr<const credentials> of(const identity& self);
+  /// `certificate`: this identity's SignedCertificate bytes, shown to every
+  /// peer (empty: none).
+  static std::shared_ptr<const credentials> of(const identity& self, std::string_view certificate = {});
 };
 
 struct session_settings {
   /// This peer's identity; must outlive the session.
   const identity* self = nullptr;
-  /// Its credentials; computed from `self` when not given.
+  /// Its credentials; computed from `self` and `certificate` when not given.
   std::shared_ptr<const credentials> own;
+  /// Its certificate of the run (SignedCertificate bytes; empty: none),
+  /// used only when `own` is not given.
+  std::string certificate;
+  /// The run's admission, applied to the peer once it proved its identity:
+  /// a refusal closes the session (after telling the peer why in a close
+  /// frame). Null admits every authenticated peer of the run.
+  std::shared_ptr<const admission_policy> admission;
+  /// Unix seconds when the session starts: the peer's certificate is
+  /// checked against it (the handshake is bounded to seconds).
+  double now = 0;
   std::string run_id;
   /// Initiator: the peer id the responder must prove; empty trusts any.
   std::optional<node_id> expected_peer;
@@ -121,6 +139,9 @@ public:
   const node_id& peer_id() const { return peer_id_; }
   /// Its Ed25519 public key (once established).
   const std::string& peer_public_key() const { return peer_key_; }
+  /// The certificate the peer proved (once established, with an admission
+  /// policy, when it showed a valid one): its name is the peer's.
+  const std::optional<certificate>& peer_certificate() const { return peer_certificate_; }
   noise::cipher_suite suite() const { return suite_; }
   /// Bytes held for partial input (a bound tests check).
   size_t buffered() const;
@@ -137,6 +158,10 @@ private:
   caf::error consume_records(std::string_view data, size_t& used, std::vector<frame>& frames);
   caf::error parse_frames(std::vector<frame>& frames);
   caf::error finish_handshake(std::string_view payload);
+  /// Why the run's admission refuses the proven peer; nullopt admits it.
+  std::optional<std::string> admission_refusal();
+  /// Completes the handshake only to tell the peer why it is refused.
+  caf::error refuse_established(const std::string& why);
   void write_handshake_message(const std::string& message);
 
   session_settings settings_;
@@ -152,6 +177,7 @@ private:
   std::string out_;
   node_id peer_id_;
   std::string peer_key_;
+  std::optional<certificate> peer_certificate_;
 };
 
 } // namespace ttt::wire

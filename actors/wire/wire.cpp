@@ -58,6 +58,10 @@ double seconds_now() {
   return std::chrono::duration<double>(steady::now().time_since_epoch()).count();
 }
 
+double system_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 /// A frame waiting for its connection's handshake, and the peer it is for
 /// (a dial without an expected id may reach someone else).
 struct waiting_frame {
@@ -103,6 +107,10 @@ struct proxy_entry {
 struct wire_state {
   wire_config cfg;
   std::shared_ptr<const credentials> own; ///< computed once: every handshake proves the same identity
+  /// The admission every new handshake runs; replaced (never changed in
+  /// place) when a revocation arrives, since handshakes under way share it.
+  std::shared_ptr<const admission_policy> admission;
+  std::map<node_id, std::string> names; ///< the name each peer's certificate proved
   std::map<connection_handle, connection> conns;
   std::map<node_id, std::vector<connection_handle>> by_peer;
   std::map<std::string, connection_handle> dialed;
@@ -329,6 +337,8 @@ session_settings settings_of(const wire_state& st) {
   s.self = &st.cfg.self;
   s.own = st.own;
   s.run_id = st.cfg.run_id;
+  s.admission = st.admission;
+  s.now = st.cfg.clock();
   return s;
 }
 
@@ -396,6 +406,15 @@ bool queue_frame(broker_ptr self, connection& c, frame f, std::optional<node_id>
 
 void on_established(broker_ptr self, connection_handle hdl, connection& c) {
   auto& st = self->state;
+  // A revocation that arrived during this handshake: the session checked
+  // the policy of its start.
+  if (st.admission && st.admission->closed() && st.admission->is_revoked(c.link.peer_public_key())) {
+    note_refusal(self, "handshakes refused: the peer's key is revoked");
+    drop(self, hdl, "refused: the peer's key is revoked by the run's authority");
+    return;
+  }
+  if (const auto& cert = c.link.peer_certificate())
+    st.names[c.link.peer_id()] = cert->name;
   self->configure_read(hdl, caf::io::receive_policy::at_most(read_chunk));
   auto peer = c.link.peer_id();
   c.registered = true;
@@ -493,6 +512,10 @@ void on_data(broker_ptr self, connection_handle hdl, const std::vector<char>& bu
   flush_output(self, hdl, c);
   if (err) {
     auto why = describe(err);
+    // A peer that refuses this node's own dial (another run, admission)
+    // is said at once: the node's operator has something to fix.
+    if (c.outgoing && why.find("refused") != std::string::npos)
+      st.log(why + " (dialling " + c.dial_address + ")");
     if (!was_established)
       note_refusal(self, "handshakes failed (" + why + ")");
     else
@@ -586,7 +609,10 @@ void on_tick(broker_ptr self) {
 caf::behavior wire_impl(broker_ptr self, wire_config cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  st.own = credentials::of(st.cfg.self);
+  if (!st.cfg.clock)
+    st.cfg.clock = system_seconds;
+  st.own = credentials::of(st.cfg.self, st.cfg.certificate);
+  st.admission = st.cfg.admission;
   st.refusals_logged = steady::now();
   if (st.cfg.listen_fd >= 0)
     self->add_doorman(st.cfg.listen_fd);
@@ -614,6 +640,34 @@ caf::behavior wire_impl(broker_ptr self, wire_config cfg) {
         established += c.link.established() ? 1 : 0;
       auto total = self->state.conns.size();
       return {total, established, total - established};
+    },
+    [self](wire_revoke_atom, const std::string& bytes) -> caf::result<bool> {
+      auto& st = self->state;
+      if (!st.admission)
+        return wire_error("this node has no run manifest to check a revocation against");
+      auto revoked = read_revocation(bytes, st.admission->manifest());
+      if (!revoked)
+        return wire_error("revocation refused: " + describe(revoked.error()));
+      if (st.admission->is_revoked(revoked->peer_key))
+        return false;
+      st.admission = std::make_shared<const admission_policy>(st.admission->with_revoked(revoked->peer_key));
+      auto peer = peer_id_of(revoked->peer_key);
+      st.names.erase(peer);
+      st.log("wire: peer " + peer.to_hex() + " revoked by the run's authority" +
+             (revoked->reason.empty() ? std::string() : " (" + revoked->reason + ")"));
+      if (st.admission->closed())
+        if (auto list = st.by_peer.find(peer); list != st.by_peer.end()) {
+          auto handles = list->second; // drop() edits the list
+          for (auto h : handles)
+            drop(self, h, "refused: the peer's key is revoked by the run's authority");
+        }
+      return true;
+    },
+    [self](wire_names_atom) -> caf::result<std::map<std::string, std::string>> {
+      std::map<std::string, std::string> out;
+      for (const auto& [peer, name] : self->state.names)
+        out.emplace(peer.to_hex(), name);
+      return out;
     },
     [self](dht_call_atom, const std::string& address, const std::string& expected_raw,
            std::string& bytes) -> caf::result<std::string, std::string> {

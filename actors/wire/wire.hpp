@@ -27,8 +27,15 @@
 //    connects before it starts its clock.
 //   (wire_routes_atom, dht actor, averager actor): where frames go.
 //   (wire_stats_atom) -> (connections, authenticated, unauthenticated)
+//   (wire_revoke_atom, SignedRevocation bytes) -> true when it revokes a key
+//    not revoked before; an error when it is not the run authority's. In a
+//    closed run the revoked peer's connections close and its handshakes
+//    are refused from then on.
+//   (wire_names_atom) -> map of peer id (40 hex digits) -> the name its
+//    certificate proved, for every peer that showed a valid one
 
 #include "actors/common/identity.hpp"
+#include "actors/wire/admission.hpp"
 #include "actors/wire/limits.hpp"
 
 #include <caf/actor.hpp>
@@ -37,6 +44,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -50,6 +58,15 @@ struct wire_config {
   int listen_fd = -1;
   /// One line per notable event (refusals are rate-limited).
   std::function<void(const std::string&)> log;
+  /// The run's admission (actors/wire/admission.hpp); null admits every
+  /// authenticated peer of the run, as an open run does.
+  std::shared_ptr<const admission_policy> admission;
+  /// This node's certificate of the run (SignedCertificate bytes), shown in
+  /// every handshake; empty: none.
+  std::string certificate;
+  /// Wall-clock Unix seconds, which certificates are checked against; the
+  /// system clock when not given.
+  std::function<double()> clock;
 };
 
 /// Opens a non-blocking listening TCP socket on host:port (port 0: any);

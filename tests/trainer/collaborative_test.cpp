@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/trainer/collaborative.hpp"
+#include "actors/checkpointer/state_sharing.hpp"
 #include "actors/dht/validator.hpp"
 #include "actors/trainer/diloco.hpp"
 #include "actors/trainer/progress.hpp"
@@ -86,7 +87,7 @@ public:
   /// The weights to the bit, and this peer's data position.
   std::vector<state_file> export_state() const override {
     std::string weights(reinterpret_cast<const char*>(w_.data()), sizeof(w_));
-    return {{"weights.bin", weights}, {"position.txt", std::to_string(next_)}};
+    return {{"weights.bin", weights}, {"peer.position.txt", std::to_string(next_)}};
   }
   /// Takes the weights; the data position only when it is this peer's own
   /// stream (another peer's position would make two peers read the same samples).
@@ -96,7 +97,7 @@ public:
     for (const auto& f : files) {
       if (f.name == "weights.bin")
         weights = &f.bytes;
-      if (f.name == "position.txt")
+      if (f.name == "peer.position.txt")
         position = &f.bytes;
     }
     if (weights == nullptr || weights->size() != sizeof(w_))
@@ -360,12 +361,14 @@ struct joining_peer {
 
 std::unique_ptr<joining_peer>
 spawn_sharing_peer(sim_network& net, size_t index, size_t count, uint64_t batch, uint64_t epochs,
-                   std::shared_ptr<averager_handles> handles) {
+                   std::shared_ptr<averager_handles> handles, size_t vouch_quorum = 1) {
   auto p = std::make_unique<joining_peer>();
   p->model = std::make_shared<linear_model>(index, count);
   auto tc = sim_peer_config(net, index, count, batch, epochs, p->id, p->model, handles);
   tc.share_state = true;
   tc.load_state = true;
+  tc.log = [&net](const std::string& line) { net.log.push_back(line); };
+  tc.vouch_quorum = vouch_quorum;
   tc.resolve_holder = [handles](const averaging::state_advert& a) {
     auto it = handles->find(a.peer);
     return it == handles->end() ? averaging::averager_peer{} : it->second;
@@ -462,6 +465,72 @@ BOOST_AUTO_TEST_CASE(a_peer_joining_mid_run_loads_the_current_state_and_contribu
   auto reference = peers[0]->model->parameters();
   for (auto& p : peers)
     BOOST_TEST((p->model->parameters() == reference));
+}
+
+BOOST_AUTO_TEST_CASE(a_newcomer_refuses_poisoned_state_nobody_vouches_for_and_loads_the_honest_one) {
+  // A liar advertises the state of epoch 1000 (the best holder by its own
+  // claim) and serves poisoned weights, checksummed by itself, vouched for
+  // by a second identity of its own. The run asks two vouches besides the
+  // holder's (more than the liar's identities; three honest peers, so two
+  // vouch for any honest holder): the newcomer must refuse the poison,
+  // distrust that holder, and load the honest state from the others. No
+  // honest peer installs it either.
+  const uint64_t batch = 64, epochs = 8;
+  const size_t count = 4;
+  sim_network net;
+  auto backbone = spawn_backbone(net);
+  auto handles = std::make_shared<averager_handles>();
+  std::vector<std::unique_ptr<joining_peer>> peers;
+  for (size_t i = 0; i < 3; ++i)
+    peers.push_back(spawn_sharing_peer(net, i, count, batch, epochs, handles, 2));
+  run_until(net, [&] { return peers[0]->epochs.size() >= 3 && peers[2]->epochs.size() >= 3; });
+  BOOST_REQUIRE(peers[0]->epochs.size() >= 3);
+  // The liar: a DHT node, an averager serving the poison, its advert, and
+  // a sybil's vouch for the poison's digest.
+  auto liar_cfg = net.config(61, 961);
+  auto liar_node = net.spawn(liar_cfg);
+  net.bootstrap(liar_node, {"10.0.0.1:1"});
+  auto liar_averager = net.adopt(averaging::spawn_averager(net.system(), std::string(liar_cfg.self.id().raw())));
+  (*handles)[liar_cfg.self.id()] = caf::actor_cast<averaging::averager_peer>(liar_averager);
+  std::array<double, dim> poison;
+  poison.fill(1e6);
+  checkpoint::training_state poisoned{1000, {{"weights.bin", std::string(reinterpret_cast<const char*>(poison.data()),
+                                                                         sizeof(poison))}}};
+  BOOST_REQUIRE(net.ask<bool>(liar_averager, avg_serve_atom_v, uint64_t{1000}, checkpoint::encode(poisoned)));
+  auto sybil = identity::generate();
+  auto digest = checkpoint::state_digest(poisoned);
+  for (const auto* who : {&liar_cfg.self, &sybil})
+    BOOST_REQUIRE(**net.store(liar_node, checkpoint::vouch_record("run1", *who, 1000, digest, net.now, 600)));
+  auto advertise = [&] {
+    net.store(liar_node, checkpoint::advert_record("run1", liar_cfg.self, "10.0.0.1", 61, 1000, net.now, 60));
+  };
+  advertise();
+  peers.push_back(spawn_sharing_peer(net, 3, count, batch, epochs, handles, 2));
+  auto& newcomer = *peers[3];
+  run_until(net, [&] {
+    if (static_cast<int>(net.now) % 20 == 0)
+      advertise();
+    return !newcomer.loads.empty() && newcomer.epochs.size() >= 2;
+  });
+  std::string said;
+  for (const auto& line : net.log)
+    if (line.find("state") != std::string::npos)
+      said += line + "\n";
+  BOOST_REQUIRE_MESSAGE(!newcomer.loads.empty(), "the newcomer never loaded state:\n" << said);
+  auto [loaded_epoch, how, loaded_digest] = newcomer.loads.front();
+  BOOST_TEST(loaded_epoch < 1000u);
+  bool honest = false;
+  for (const auto& e : peers[0]->epochs)
+    if (e.epoch + 1 == loaded_epoch)
+      honest = e.parameters_digest == loaded_digest;
+  BOOST_TEST(honest);
+  bool refused = false;
+  for (const auto& line : net.log)
+    refused = refused || line.find("is not vouched for") != std::string::npos;
+  BOOST_TEST(refused);
+  for (auto& p : peers)
+    for (float w : p->model->parameters())
+      BOOST_TEST(std::abs(w) < 100.0f);
 }
 
 BOOST_AUTO_TEST_CASE(diloco_peers_end_with_the_same_parameters_close_to_the_reference) {

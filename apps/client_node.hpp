@@ -1,0 +1,35 @@
+#pragma once
+// A short-lived client-mode DHT node (it only dials out) for the commands
+// that act on a swarm and leave: `ttt dht store|get`, `ttt run revoke`.
+
+#include "actors/common/identity.hpp"
+#include "actors/dht/interface.hpp"
+#include "actors/wire/admission.hpp"
+
+#include <caf/scoped_actor.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ttt::apps {
+
+struct client_node_options {
+  std::string run_id;
+  identity self = identity::generate();
+  /// Shown in the handshake (SignedCertificate bytes); empty: none, which a
+  /// closed run's peers refuse.
+  std::string certificate;
+  /// The run's admission, applied to the peers this client reaches; null: none.
+  std::shared_ptr<const wire::admission_policy> admission;
+};
+
+/// Joins through `initial_peers` ([PEERID@]IP:PORT), runs `act` with the
+/// node, leaves. 1 (after saying why on stderr, prefixed by `command`) when
+/// no initial peer answers; otherwise what `act` returns.
+int with_client_node(const client_node_options& options, const std::vector<std::string>& initial_peers,
+                     const char* command,
+                     const std::function<int(caf::scoped_actor&, const dht::dht_actor&)>& act);
+
+} // namespace ttt::apps
