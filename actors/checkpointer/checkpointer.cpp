@@ -22,7 +22,7 @@ struct checkpointer_state {
   uint64_t held_epoch = 0; ///< follow mode: the epoch of the state served (0: none)
   bool has_state = false;
   bool fetching = false;
-  std::set<node_id> distrusted; ///< holders that served state nobody vouched for
+  distrust_list distrusted; ///< holders that served state nobody vouched for
 };
 
 using self_ptr = checkpointer_actor::stateful_pointer<checkpointer_state>;
@@ -75,7 +75,13 @@ void poll(self_ptr self) {
       [self, wanted](dht::dht_records& records) {
         auto& st = self->state;
         averaging::fetch_request req;
-        req.holders = resolve_holders(records, st.cfg.self.id(), wanted, st.cfg.resolve, st.distrusted);
+        req.holders = resolve_holders(records, st.cfg.self.id(), wanted, st.cfg.resolve,
+                                      st.distrusted.at(st.cfg.clock()));
+        // Who else is in the swarm, as far as an aux peer sees: the holders.
+        std::set<node_id> advertisers;
+        for (const auto& advert : averaging::best_holders(records))
+          if (advert.peer != st.cfg.self.id())
+            advertisers.insert(advert.peer);
         if (req.holders.empty()) {
           st.fetching = false;
           return;
@@ -83,7 +89,7 @@ void poll(self_ptr self) {
         auto holders = req.holders;
         self->request(st.cfg.averager, caf::infinite, avg_fetch_atom_v, std::move(req))
           .then(
-            [self, holders](averaging::fetched_state& fetched) {
+            [self, holders, advertisers](averaging::fetched_state& fetched) {
               auto& st = self->state;
               auto state = decode_training_state(fetched.blob);
               if (!state || state->epoch != fetched.epoch) {
@@ -98,17 +104,19 @@ void poll(self_ptr self) {
               // A checkpoint is never replaced by state nobody else vouches for.
               self->request(st.cfg.dht, caf::infinite, dht_get_atom_v, vouch_key(st.cfg.run_id, state->epoch), true)
                 .then(
-                  [self, holder, digest, state = std::move(*state),
+                  [self, holder, digest, advertisers, state = std::move(*state),
                    blob = std::move(fetched.blob)](dht::dht_records& vouches) {
                     auto& st = self->state;
                     st.fetching = false;
                     auto count = count_vouches(vouches, state.epoch, digest, holder);
-                    if (!vouched(count, st.cfg.vouch_quorum)) {
-                      st.distrusted.insert(holder);
+                    auto quorum = quorum_among(st.cfg.vouch_quorum, advertisers.size() - 1);
+                    if (!vouched(count, quorum)) {
+                      st.distrusted.add(holder, st.cfg.clock() + 6 * std::chrono::duration<double>(
+                                                                      st.cfg.poll_interval).count());
                       st.cfg.log("refused the state of epoch " + std::to_string(state.epoch) + " from " +
                                  holder.to_hex().substr(0, 12) + ": not vouched for (" +
                                  std::to_string(count.for_digest) + " other peers vouch for it, quorum " +
-                                 std::to_string(st.cfg.vouch_quorum) + ")");
+                                 std::to_string(quorum) + ")");
                       return;
                     }
                     st.cfg.log("downloaded the swarm's state of epoch " + std::to_string(state.epoch));

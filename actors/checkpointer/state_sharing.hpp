@@ -12,7 +12,9 @@
 #include "actors/common/identity.hpp"
 #include "actors/dht/types.hpp"
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,5 +68,31 @@ vouch_count count_vouches(const dht::dht_records& records, uint64_t epoch, const
 inline bool vouched(const vouch_count& c, size_t quorum) {
   return quorum == 0 || (c.for_digest >= quorum && c.for_digest > c.best_other);
 }
+
+/// The quorum to ask of a swarm in which `others` peers besides the holder
+/// and this one are seen alive: the configured one, or all of them when
+/// fewer. More identities only raise it, so a liar cannot lower it; a swarm
+/// whose only other peer is the holder has nobody to ask and trusts it.
+inline size_t quorum_among(size_t quorum, size_t others) {
+  return std::min(quorum, others);
+}
+
+/// Holders that served state nobody vouched for, each left out until a
+/// time: a liar costs one download per period, an honest holder refused
+/// before its vouches spread is asked again later.
+class distrust_list {
+public:
+  void add(const node_id& holder, double until) { until_[holder] = until; }
+  std::set<node_id> at(double now) const {
+    std::set<node_id> out;
+    for (const auto& [peer, until] : until_)
+      if (now < until)
+        out.insert(peer);
+    return out;
+  }
+
+private:
+  std::map<node_id, double> until_;
+};
 
 } // namespace ttt::checkpoint

@@ -51,8 +51,10 @@ struct trainer_state {
   uint32_t next_mini_steps = 0;
   /// What peers were seen contributing to this peer's rounds (credits their claims).
   seen_contributions seen;
-  /// Holders that served state nobody vouched for: not asked again.
-  std::set<node_id> distrusted;
+  /// Holders that served state nobody vouched for: not asked for a while.
+  checkpoint::distrust_list distrusted;
+  /// Peers whose progress reports were live at the last look.
+  std::set<node_id> live_peers;
 
   double now() const { return cfg.clock(); }
 
@@ -344,7 +346,7 @@ void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
         auto& st = self->state;
         averaging::fetch_request req;
         req.holders = checkpoint::resolve_holders(records, st.cfg.self.id(), st.epoch + 1,
-                                                  st.cfg.resolve_holder, st.distrusted);
+                                                  st.cfg.resolve_holder, st.distrusted.at(st.now()));
         if (req.holders.empty())
           return give_up("no holder advertises state past epoch " + std::to_string(st.epoch));
         st.first_looks_left = 0;
@@ -367,13 +369,17 @@ void load_from_peers(trainer_ptr self, uint64_t global_epoch, bool first_look) {
                   [self, give_up, holder, digest, state = std::move(*state)](dht::dht_records& vouches) {
                     auto& st = self->state;
                     auto count = checkpoint::count_vouches(vouches, state.epoch, digest, holder);
-                    if (!checkpoint::vouched(count, st.cfg.vouch_quorum)) {
-                      st.distrusted.insert(holder);
+                    auto others = st.live_peers;
+                    others.erase(holder);
+                    others.erase(st.cfg.self.id());
+                    auto quorum = checkpoint::quorum_among(st.cfg.vouch_quorum, others.size());
+                    if (!checkpoint::vouched(count, quorum)) {
+                      st.distrusted.add(holder, st.now() + 12 * st.cfg.state_retry);
                       return give_up("the state of epoch " + std::to_string(state.epoch) + " from " +
                                      holder.to_hex().substr(0, 12) + " is not vouched for (" +
                                      std::to_string(count.for_digest) + " other peers vouch for it, " +
                                      std::to_string(count.best_other) + " for another state, quorum " +
-                                     std::to_string(st.cfg.vouch_quorum) + "): trying another holder next");
+                                     std::to_string(quorum) + "): trying another holder next");
                     }
                     if (!install_state(self, state.epoch, state.files, "peer"))
                       return give_up("the model refused it");
@@ -398,11 +404,16 @@ void fetch_progress(trainer_ptr self) {
         auto& st = self->state;
         st.fetching = false;
         std::vector<peer_progress> reports;
+        st.live_peers.clear();
         for (const auto& r : records) {
           auto p = decode_progress(r.value);
           auto owner = r.has_subkey ? dht::owner_of(r.subkey) : std::nullopt;
-          if (p && owner && peer_id_of(*owner) == p->peer)
+          if (p && owner && peer_id_of(*owner) == p->peer) {
             reports.push_back(*p);
+            if (st.now() - p->time <= st.cfg.progress.report_lifetime &&
+                p->time <= st.now() + st.cfg.progress.max_clock_skew)
+              st.live_peers.insert(p->peer);
+          }
         }
         auto local = st.local();
         auto global = aggregate(local, reports, st.now(), st.cfg.progress, st.seen);
