@@ -7,6 +7,7 @@
 #include "tests/common/process.hpp"
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -24,10 +25,10 @@ std::vector<std::tuple<int, std::string, std::string>> epochs_of(const std::stri
   return out;
 }
 
-} // namespace
-
-BOOST_AUTO_TEST_CASE(two_trainer_processes_average_and_agree) {
-  temp_dir tmp;
+/// The two-trainer swarm of the tests below: a DHT peer and two trainers
+/// of dalle-tiny for 2 epochs, each started with `extra(name)` appended to
+/// its command line (a closed run's manifest and certificate).
+void train_two(const temp_dir& tmp, const std::function<std::vector<std::string>(const std::string&)>& extra) {
   auto data = tmp.path() + "/data";
   auto [rc, out] = run({ttt_binary(), "data", "shapes", "--out", data, "--count", "64"},
                        tmp.path() + "/shapes.log", std::chrono::seconds(120));
@@ -43,18 +44,23 @@ BOOST_AUTO_TEST_CASE(two_trainer_processes_average_and_agree) {
   text = std::regex_replace(text, std::regex("group_size = 16"), "group_size = 2");
   std::ofstream(profile) << text;
 
-  process dht({ttt_binary(), "node", "--profile", TTT_SOURCE_DIR "/configs/node.ini", "--listen",
-               "127.0.0.1:0", "--data-dir", tmp.path() + "/dht"},
+  auto with = [&](std::vector<std::string> argv, const std::string& name) {
+    for (auto& a : extra(name))
+      argv.push_back(a);
+    return argv;
+  };
+  process dht(with({ttt_binary(), "node", "--profile", TTT_SOURCE_DIR "/configs/node.ini", "--listen",
+                    "127.0.0.1:0", "--data-dir", tmp.path() + "/dht"}, "dht"),
               tmp.path() + "/dht.log");
   auto ready = dht.wait_for("listening on (127\\.0\\.0\\.1:[0-9]+)");
   BOOST_REQUIRE_MESSAGE(ready, dht.output());
   std::vector<std::unique_ptr<process>> trainers;
   for (int i = 0; i < 2; ++i) {
+    auto name = "trainer" + std::to_string(i);
     trainers.push_back(std::make_unique<process>(
-      std::vector<std::string>{ttt_binary(), "node", "--profile", profile, "--listen", "127.0.0.1:0",
-                               "--initial-peer", (*ready)[1], "--data", data, "--data-dir",
-                               tmp.path() + "/trainer" + std::to_string(i)},
-      tmp.path() + "/trainer" + std::to_string(i) + ".log"));
+      with({ttt_binary(), "node", "--profile", profile, "--listen", "127.0.0.1:0", "--initial-peer", (*ready)[1],
+            "--data", data, "--data-dir", tmp.path() + "/" + name}, name),
+      tmp.path() + "/" + name + ".log"));
   }
   for (auto& t : trainers)
     BOOST_REQUIRE_MESSAGE(t->wait_for("trained 2 epochs", std::chrono::seconds(150)), t->output());
@@ -74,4 +80,35 @@ BOOST_AUTO_TEST_CASE(two_trainer_processes_average_and_agree) {
     BOOST_TEST(t->wait().value_or(-1) == 0);
   }
   dht.kill(SIGTERM);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(two_trainer_processes_average_and_agree) {
+  temp_dir tmp;
+  train_two(tmp, [](const std::string&) { return std::vector<std::string>{}; });
+}
+
+BOOST_AUTO_TEST_CASE(certified_trainers_of_a_closed_run_train_together) {
+  // The run's authority admits each node by its key; every node presents
+  // its certificate in every handshake, and checks everyone else's.
+  temp_dir tmp;
+  auto run_dir = tmp.path() + "/run";
+  auto [rc, out] = run({ttt_binary(), "run", "init", "--out", run_dir, "--run-id", "ttt-demo", "--admission", "closed"},
+                       tmp.path() + "/init.log");
+  BOOST_REQUIRE_MESSAGE(rc == 0, out);
+  for (const char* name : {"dht", "trainer0", "trainer1"}) {
+    auto [irc, id] = run({ttt_binary(), "identity", "--data-dir", tmp.path() + "/" + name},
+                         tmp.path() + "/identity-" + name + ".log");
+    std::smatch key;
+    BOOST_REQUIRE_MESSAGE(irc == 0 && std::regex_search(id, key, std::regex("public key +([0-9a-f]{64})")), id);
+    auto [arc, admitted] = run({ttt_binary(), "run", "admit", "--run", run_dir, "--peer-key", key[1].str(), "--name",
+                                name, "--out", tmp.path() + "/" + name + ".cert"},
+                               tmp.path() + "/admit-" + name + ".log");
+    BOOST_REQUIRE_MESSAGE(arc == 0, admitted);
+  }
+  train_two(tmp, [&](const std::string& name) {
+    return std::vector<std::string>{"--manifest", run_dir + "/run.manifest", "--certificate",
+                                    tmp.path() + "/" + name + ".cert"};
+  });
 }
