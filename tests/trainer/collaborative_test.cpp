@@ -71,9 +71,11 @@ public:
   std::vector<float> gradients() const override {
     std::vector<float> g(dim);
     for (size_t d = 0; d < dim; ++d)
-      g[d] = static_cast<float>(grad_sum_[d] / static_cast<double>(std::max<uint64_t>(count_, 1)));
+      g[d] = static_cast<float>(gradient_scale_ * grad_sum_[d] / static_cast<double>(std::max<uint64_t>(count_, 1)));
     return g;
   }
+  /// A liar's model: its gradients, scaled (×1000, inverted, ...), go to every round.
+  void lie_with(double scale) { gradient_scale_ = scale; }
   void step(const std::vector<float>& g) override {
     for (size_t d = 0; d < dim; ++d) {
       w_[d] -= lr_ * g[d];
@@ -142,6 +144,7 @@ public:
 
 private:
   std::array<double, dim> w_{};
+  double gradient_scale_ = 1;
   std::array<double, dim> grad_sum_{};
   uint64_t count_ = 0;
   bool detachable_ = false, detached_ = false;
@@ -226,7 +229,9 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
                                                   uint64_t average_state_every = 0,
                                                   bool second_peer_starts_elsewhere = false, bool overlap = false,
                                                   const std::function<void(const std::vector<std::unique_ptr<peer>>&)>&
-                                                    every_second = {}) {
+                                                    every_second = {},
+                                                  const std::function<void(size_t, collaborative_config&, linear_model&)>&
+                                                    customize = {}) {
   auto backbone = spawn_backbone(net);
   auto handles = std::make_shared<averager_handles>();
   std::vector<std::unique_ptr<peer>> peers;
@@ -242,6 +247,8 @@ std::vector<std::unique_ptr<peer>> train_together(sim_network& net, size_t count
       p->model->allow_detach();
     auto* raw = p.get();
     tc.on_epoch = [raw](const epoch_report& r) { raw->epochs.push_back(r); };
+    if (customize)
+      customize(i, tc, *p->model);
     if (diloco != nullptr)
       net.adopt(spawn_diloco_trainer(net.system(), tc, *diloco));
     else
@@ -339,6 +346,34 @@ BOOST_AUTO_TEST_CASE(a_lying_peer_neither_stops_the_swarm_nor_makes_it_step_earl
   }
   double start = eval_loss(std::vector<float>(dim, 0.0f));
   BOOST_TEST(eval_loss(reference) < 0.5 * start);
+}
+
+BOOST_AUTO_TEST_CASE(centered_clip_keeps_learning_through_a_member_sending_scaled_inverted_gradients) {
+  // Four peers; the fourth sends its gradients ×(−1000) in every round. With
+  // the plain mean that drags every step the wrong way (the test records
+  // the damage); with centered_clip the honest peers' loss falls as without it.
+  const uint64_t batch = 64, epochs = 6;
+  auto loss_with = [&](averaging::aggregation_rule rule) {
+    sim_network net;
+    auto peers = train_together(net, 4, batch, epochs, nullptr, 0, false, false, {},
+                                [rule](size_t i, collaborative_config& tc, linear_model& model) {
+                                  tc.round.aggregation = rule;
+                                  if (i == 3)
+                                    model.lie_with(-1000);
+                                });
+    for (size_t i = 0; i < 3; ++i)
+      BOOST_REQUIRE_MESSAGE(peers[i]->epochs.size() >= epochs, "peer " << i << " did only " << peers[i]->epochs.size());
+    auto honest = peers[0]->model->parameters();
+    for (size_t i = 1; i < 3; ++i)
+      BOOST_TEST((peers[i]->model->parameters() == honest));
+    return eval_loss(honest);
+  };
+  double start = eval_loss(std::vector<float>(dim, 0.0f));
+  double mean = loss_with(averaging::aggregation_rule::mean);
+  double clipped = loss_with(averaging::aggregation_rule::centered_clip);
+  BOOST_TEST_MESSAGE("loss: start " << start << ", mean with a liar " << mean << ", centered_clip " << clipped);
+  BOOST_TEST(mean > 10 * start);       // the damage the plain mean lets through
+  BOOST_TEST(clipped < 0.5 * start);   // CenteredClip keeps learning
 }
 
 BOOST_AUTO_TEST_CASE(two_peers_end_with_the_same_parameters_as_each_other_and_close_to_one) {
