@@ -387,6 +387,16 @@ int node_command(const args_t& args) {
       mc.poll_interval = seconds(*monitor_poll);
       mc.alive_window = *alive_window;
       mc.log = log_line;
+      if (admission->policy)
+        mc.name_of = [policy = admission->policy](const node_id& peer, const std::string& bytes) {
+          // Verified like a handshake's certificate, for the key the peer id names.
+          auto cert = wire::read_certificate(bytes, policy->manifest());
+          if (!cert || peer_id_of(cert->peer_key) != peer)
+            return std::string();
+          auto checked = wire::verify_certificate(bytes, policy->manifest(), cert->peer_key,
+                                                  dht::wall_clock_seconds(), policy->revoked());
+          return checked ? checked->name : std::string();
+        };
       if (dashboard_at) {
         mc.board = std::make_shared<metrics::dashboard_board>();
         if (auto err = dashboard.start(dashboard_at->first, dashboard_at->second, mc.board); !err.empty())
@@ -477,6 +487,7 @@ int node_command(const args_t& args) {
       };
       tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
       tc.vouch_quorum = static_cast<size_t>(*vouch_quorum);
+      tc.certificate = admission->certificate;
       tc.round.aggregation = *aggregation;
       tc.round.clip_tau = *clip_tau;
       tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);

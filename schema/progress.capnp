@@ -27,6 +27,8 @@ struct MetricsRecord {
   loss @4 :Float64;             # sum of mini-batch losses over the epoch
   miniSteps @5 :UInt32;         # mini-batches that loss sums over
   time @6 :Float64;
+  certificate @7 :Data;         # the trainer's certificate of the run, if it has one: the
+                                # monitor shows the name the authority gave it (verified)
 }
 
 struct SwarmSnapshot {

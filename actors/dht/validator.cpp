@@ -121,7 +121,7 @@ validator default_validator() {
   v.bind_schema("state.", "StateAdvert", capnp_schema_check<schema::StateAdvert>(1 << 10), run_record);
   v.bind_schema("progress.", "ProgressRecord", capnp_schema_check<schema::ProgressRecord>(1 << 10),
                 run_record);
-  v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(1 << 10),
+  v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(2 << 10),
                 run_record);
   v.bind_schema("vouch.", "StateVouch", capnp_schema_check<schema::StateVouch>(1 << 10), run_record);
   return v;

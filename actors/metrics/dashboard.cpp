@@ -188,7 +188,8 @@ std::string render_page(const dashboard_view& v, int refresh_seconds) {
     html << "<table><tr><th>peer</th><th>epoch</th><th>loss</th><th>samples/s</th><th>samples</th>"
          << "<th>seconds ago</th></tr>\n";
     for (const auto& p : v.peers)
-      html << "<tr><td><code>" << p.peer.to_hex().substr(0, 16) << "</code></td><td>" << p.step << "</td><td>"
+      html << "<tr><td>" << (p.name.empty() ? std::string() : "<b>" + escape_html(p.name) + "</b> ") << "<code>"
+           << p.peer.to_hex().substr(0, 16) << "</code></td><td>" << p.step << "</td><td>"
            << number(p.mini_steps > 0 ? p.loss / p.mini_steps : 0.0, "%.4f") << "</td><td>"
            << number(p.samples_per_second, "%.1f") << "</td><td>" << p.samples_accumulated << "</td><td>"
            << number(std::max(0.0, v.now - p.time), "%.0f") << "</td></tr>\n";
@@ -211,7 +212,8 @@ std::string render_json(const dashboard_view& v) {
   j << "],\"peers\":[";
   for (size_t i = 0; i < v.peers.size(); ++i) {
     const auto& p = v.peers[i];
-    j << (i ? "," : "") << "{\"peer\":" << json_string(p.peer.to_hex()) << ",\"epoch\":" << p.step
+    j << (i ? "," : "") << "{\"peer\":" << json_string(p.peer.to_hex()) << ",\"name\":" << json_string(p.name)
+      << ",\"epoch\":" << p.step
       << ",\"samples_per_second\":" << number(p.samples_per_second, "%.9g")
       << ",\"samples\":" << p.samples_accumulated << ",\"time\":" << number(p.time, "%.3f") << "}";
   }

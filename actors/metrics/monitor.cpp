@@ -45,6 +45,8 @@ void on_records(monitor_ptr self, const dht::dht_records& records) {
       ++st.refused;
       continue;
     }
+    if (st.cfg.name_of && !m->certificate.empty())
+      m->name = st.cfg.name_of(m->peer, m->certificate);
     reports.push_back(*m);
   }
   double now = st.cfg.clock();

@@ -35,6 +35,9 @@ struct monitor_config {
   caf::timespan poll_interval = std::chrono::seconds(5);
   double alive_window = 60; ///< seconds a report counts its peer as alive
   std::function<void(const std::string&)> log;
+  /// The name a peer's certificate gives it once verified (empty when it
+  /// does not verify); unset: names are not shown.
+  std::function<std::string(const node_id& peer, const std::string& certificate)> name_of;
   /// Where the dashboard reads the history and the peers (null: no dashboard).
   std::shared_ptr<dashboard_board> board;
 };

@@ -14,7 +14,7 @@ caf::error bad(std::string what) {
 }
 
 using capnp_io::to_bytes;
-constexpr size_t max_record_bytes = 1024;
+constexpr size_t max_record_bytes = 2048;
 
 bool finite_non_negative(double x) {
   return std::isfinite(x) && x >= 0;
@@ -58,6 +58,7 @@ std::string encode(const peer_metrics& m) {
   root.setLoss(m.loss);
   root.setMiniSteps(m.mini_steps);
   root.setTime(m.time);
+  root.setCertificate(capnp_io::as_data(m.certificate));
   return to_bytes(message);
 }
 
@@ -76,6 +77,7 @@ caf::expected<peer_metrics> decode_metrics(std::string_view bytes) {
       m.loss = r.getLoss();
       m.mini_steps = r.getMiniSteps();
       m.time = r.getTime();
+      m.certificate = std::string(capnp_io::as_view(r.getCertificate()));
       if (!finite_non_negative(m.samples_per_second) || !std::isfinite(m.loss) ||
           !finite_non_negative(m.time))
         return bad("metrics record: a figure is not a finite number");

@@ -24,6 +24,8 @@ struct peer_metrics {
   double loss = 0;         ///< sum over the epoch's mini-batches
   uint32_t mini_steps = 0; ///< how many mini-batches `loss` sums
   double time = 0;
+  std::string certificate; ///< the trainer's certificate of the run (empty: none)
+  std::string name;        ///< from that certificate, once verified (the monitor sets it)
 };
 
 struct swarm_snapshot {

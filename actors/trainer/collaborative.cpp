@@ -118,7 +118,7 @@ void offer_state(trainer_ptr self, const epoch_report& r, bool checkpoint = true
 void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per_second) {
   auto& st = self->state;
   metrics::peer_metrics m{st.cfg.self.id(), r.epoch, samples_per_second, r.samples,
-                          st.loss_sum, st.mini_steps, st.now()};
+                          st.loss_sum, st.mini_steps, st.now(), st.cfg.certificate, {}};
   auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }

@@ -102,6 +102,9 @@ struct collaborative_config {
   /// besides its holder vouch for its digest, and more than for any other
   /// (checkpoint::vouched). 0 trusts the holder: only for a swarm of one.
   size_t vouch_quorum = 1;
+  /// This peer's certificate of the run (closed runs), sent with its metrics
+  /// so that the dashboard shows the name the authority gave it.
+  std::string certificate;
   /// Called when state was loaded: (epochs completed, "checkpoint" or "peer",
   /// digest of the parameters loaded) (tests).
   std::function<void(uint64_t, const std::string&, const std::string&)> on_state_loaded;

@@ -90,7 +90,7 @@ using diloco_ptr = collaborative_actor::stateful_pointer<diloco_state>;
 void publish_metrics(diloco_ptr self, const epoch_report& r) {
   auto& st = self->state;
   metrics::peer_metrics m{st.cfg.self.id(), r.epoch, st.pending_rate, r.samples,
-                          st.pending_loss_sum, st.pending_mini_steps, st.now()};
+                          st.pending_loss_sum, st.pending_mini_steps, st.now(), st.cfg.certificate, {}};
   auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }

@@ -76,6 +76,11 @@ BOOST_AUTO_TEST_CASE(monitor_aggregates_each_epoch_once_into_its_history) {
     std::vector<std::string> lines;
     mc.log = [&](const std::string& line) { lines.push_back(line); };
     mc.board = std::make_shared<dashboard_board>();
+    // The node verifies certificates against the run's manifest; here a
+    // stand-in that knows one.
+    mc.name_of = [](const node_id&, const std::string& certificate) {
+      return certificate == "t1's certificate" ? std::string("Alice <b>") : std::string();
+    };
     auto monitor = spawn_monitor(net.system(), mc);
     auto tick = [&] {
       net.now += 1;
@@ -88,7 +93,9 @@ BOOST_AUTO_TEST_CASE(monitor_aggregates_each_epoch_once_into_its_history) {
     publish(net, nodes[4], liar, figures(t1, 1, 1000.0, 1, 1000, net.now));
     tick();
     tick();
-    publish(net, nodes[2], t1, figures(t1, 2, 6.0, 4, 10, net.now));
+    auto certified = figures(t1, 2, 6.0, 4, 10, net.now);
+    certified.certificate = "t1's certificate";
+    publish(net, nodes[2], t1, certified);
     tick();
     tick();
     BOOST_REQUIRE(lines.size() == 2u);
@@ -101,6 +108,13 @@ BOOST_AUTO_TEST_CASE(monitor_aggregates_each_epoch_once_into_its_history) {
     BOOST_TEST(view.history[1].mean_loss == 1.5);
     BOOST_TEST(view.peers.size() == 2u);
     BOOST_TEST(view.refused_records >= 1u);
+    // The name its certificate gives t1, on the page (escaped) and in JSON.
+    size_t named = 0;
+    for (const auto& p : view.peers)
+      named += p.name == "Alice <b>" && p.peer == t1.id() ? 1 : 0;
+    BOOST_TEST(named == 1u);
+    BOOST_TEST(render_page(view).find("Alice &lt;b&gt;") != std::string::npos);
+    BOOST_TEST(render_json(view).find("\"name\":\"Alice <b>\"") != std::string::npos);
     caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
   }
   auto history = read_history(**db);
