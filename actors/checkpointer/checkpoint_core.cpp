@@ -1,6 +1,7 @@
 #include "actors/checkpointer/checkpoint_core.hpp"
 
 #include "actors/common/capnp_io.hpp"
+#include "actors/common/node_id.hpp"
 #include "schema/checkpoint.capnp.h"
 
 #include <algorithm>
@@ -18,13 +19,7 @@ std::string checksum(std::string_view bytes) {
 }
 
 std::string to_hex(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string text;
-  for (unsigned char b : bytes) {
-    text += digits[b >> 4];
-    text += digits[b & 15];
-  }
-  return text;
+  return ttt::to_hex(bytes);
 }
 
 std::vector<file_meta> describe_files(const std::vector<state_file>& files) {

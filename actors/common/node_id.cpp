@@ -23,7 +23,29 @@ std::optional<node_id> node_id::from_bytes(std::string_view raw) {
 std::optional<node_id> node_id::from_hex(std::string_view hex) {
   if (hex.size() != 2 * size)
     return std::nullopt;
-  auto digit = [](char c) -> int {
+  auto raw = ttt::from_hex(hex);
+  return raw ? from_bytes(*raw) : std::nullopt;
+}
+
+std::string node_id::to_hex() const {
+  return ttt::to_hex(raw());
+}
+
+std::string to_hex(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0)
+    return std::nullopt;
+  auto value = [](char c) -> int {
     if (c >= '0' && c <= '9')
       return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -32,24 +54,14 @@ std::optional<node_id> node_id::from_hex(std::string_view hex) {
       return c - 'A' + 10;
     return -1;
   };
-  node_id id;
-  for (size_t i = 0; i < size; ++i) {
-    int hi = digit(hex[2 * i]);
-    int lo = digit(hex[2 * i + 1]);
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = value(hex[i]);
+    int lo = value(hex[i + 1]);
     if (hi < 0 || lo < 0)
       return std::nullopt;
-    id.bytes[i] = static_cast<uint8_t>(hi * 16 + lo);
-  }
-  return id;
-}
-
-std::string node_id::to_hex() const {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * size);
-  for (auto b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
+    out += static_cast<char>(hi * 16 + lo);
   }
   return out;
 }

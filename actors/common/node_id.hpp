@@ -43,6 +43,12 @@ struct node_id {
   friend bool operator<(const node_id& a, const node_id& b) { return a.bytes < b.bytes; }
 };
 
+/// Lower-case hex of `bytes`.
+std::string to_hex(std::string_view bytes);
+
+/// The bytes of an even-length hex string; nullopt for anything else.
+std::optional<std::string> from_hex(std::string_view hex);
+
 } // namespace ttt
 
 template <>

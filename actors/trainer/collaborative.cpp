@@ -410,8 +410,7 @@ void fetch_progress(trainer_ptr self) {
           auto owner = r.has_subkey ? dht::owner_of(r.subkey) : std::nullopt;
           if (p && owner && peer_id_of(*owner) == p->peer) {
             reports.push_back(*p);
-            if (st.now() - p->time <= st.cfg.progress.report_lifetime &&
-                p->time <= st.now() + st.cfg.progress.max_clock_skew)
+            if (live(*p, st.now(), st.cfg.progress))
               st.live_peers.insert(p->peer);
           }
         }

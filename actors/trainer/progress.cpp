@@ -59,8 +59,7 @@ global_progress aggregate(const peer_progress& local, const std::vector<peer_pro
   // The latest live report of each other peer.
   std::unordered_map<node_id, const peer_progress*> latest;
   for (const auto& r : reports) {
-    if (r.peer == local.peer || now - r.time > settings.report_lifetime ||
-        r.time > now + settings.max_clock_skew)
+    if (r.peer == local.peer || !live(r, now, settings))
       continue;
     auto& slot = latest[r.peer];
     if (!slot || slot->time < r.time)

@@ -69,6 +69,12 @@ struct global_progress {
   double next_fetch_time = 0;       ///< when to look again
 };
 
+/// Whether report `r` counts at `now`: not older than the report lifetime,
+/// not from further in the future than the clock skew.
+inline bool live(const peer_progress& r, double now, const progress_settings& settings) {
+  return now - r.time <= settings.report_lifetime && r.time <= now + settings.max_clock_skew;
+}
+
 /// The swarm's progress as `local` sees it at `now`, from the reports of
 /// others (the local report is counted once, whether or not it is among
 /// them). When `seen` is not empty, only the peers in it vouch for a later

@@ -143,9 +143,7 @@ private:
   revoked_keys revoked_;
 };
 
-/// Lower-case hex of `bytes`.
-std::string to_hex(std::string_view bytes);
-/// The bytes of an even-length hex string; nullopt for anything else.
-std::optional<std::string> from_hex(std::string_view hex);
+using ttt::from_hex; // actors/common/node_id.hpp
+using ttt::to_hex;
 
 } // namespace ttt::wire
