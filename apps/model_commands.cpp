@@ -339,13 +339,46 @@ int generate_command(const args_t& args) {
   return 0;
 }
 
+namespace {
+
+int eval_loss(const args_t& args) {
+  flag_parser flags("ttt eval loss --checkpoint DIR|--weights FILE --data DIR [--samples N]",
+                    {{"checkpoint", "DIR", "a checkpoint directory, or a training run's --out directory (latest)"},
+                     {"config", "FILE", "model config, with --weights instead of a checkpoint"},
+                     {"weights", "FILE", "safetensors with dalle-pytorch names"},
+                     {"data", "DIR", "the set whose valid-*.shard files to score"},
+                     {"samples", "N", "held-out samples to score (default 512)"},
+                     {"device", "D", "auto (default), cpu, cuda or cuda:N"}});
+  if (int rc = flags.parse_or_exit(args, "ttt eval loss"); rc >= 0)
+    return rc;
+  model::model_source source{flags.value_or("checkpoint", ""), flags.value_or("config", ""),
+                             flags.value_or("weights", "")};
+  if ((source.checkpoint.empty() && source.weights.empty()) || !flags.has("data"))
+    return fail("ttt eval loss", "--data DIR and --checkpoint DIR (or --weights FILE) are required");
+  auto samples = flags.integer("samples", 512);
+  if (!samples)
+    return fail("ttt eval loss", flags.error());
+  auto loss = model::validation_loss(source, *flags.value("data"), *samples, flags.value_or("device", "auto"));
+  if (!loss)
+    return fail("ttt eval loss", loss.error());
+  std::printf("validation loss: %.4f\n", *loss);
+  return 0;
+}
+
+} // namespace
+
 int eval_command(const args_t& args) {
+  const char* usage = "usage: ttt eval shapes|loss [options]   (ttt eval shapes --help, ttt eval loss --help)\n"
+                      "  shapes  draws random captions and scores whether the pictures follow them\n"
+                      "  loss    the validation loss on a set's held-out shards\n";
+  if (!args.empty() && args[0] == "loss")
+    return eval_loss(args_t(args.begin() + 1, args.end()));
   if (args.empty() || args[0] != "shapes") {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-      std::printf("usage: ttt eval shapes [options]   (ttt eval shapes --help)\n");
+      std::printf("%s", usage);
       return 0;
     }
-    std::fprintf(stderr, "usage: ttt eval shapes [options]   (ttt eval shapes --help)\n");
+    std::fprintf(stderr, "%s", usage);
     return 2;
   }
   flag_parser flags("ttt eval shapes --checkpoint DIR [--count N] [--out FILE.png]",

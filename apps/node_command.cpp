@@ -42,7 +42,7 @@ const std::set<std::string> known_settings = {
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
   "trainer.cuda_graph", "trainer.keep_activations",
-  "trainer.average_state_every", "trainer.overlap_averaging", "trainer.vouch_quorum",
+  "trainer.average_state_every", "trainer.overlap_averaging", "trainer.vouch_quorum", "trainer.eval_every",
   "averager.aggregation", "averager.clip_tau",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
   "wire.handshake_timeout", "wire.idle_timeout", "wire.call_timeout", "wire.max_connections",
@@ -188,6 +188,7 @@ int node_command(const args_t& args) {
   auto average_state_every = prof->integer("trainer.average_state_every", 0, error);
   auto overlap_averaging = prof->boolean("trainer.overlap_averaging", false, error);
   auto vouch_quorum = prof->integer("trainer.vouch_quorum", 1, error);
+  auto eval_every = prof->integer("trainer.eval_every", 0, error);
   auto aggregation_name = *prof->text("averager.aggregation", "mean");
   auto clip_tau = prof->real("averager.clip_tau", 2.0, error);
   (void)overlap_averaging; // checked in every build, used where the model is built
@@ -222,7 +223,8 @@ int node_command(const args_t& args) {
     return fail(prof->origin() + ": a checkpointer without a trainer serves state, so it cannot "
                 "run in client mode");
   if (run_trainer && (*target_batch < 1 || *epochs < 0 || *min_group_size < 1 ||
-                      *group_size < *min_group_size || *matchmaking_time <= 0 || *average_state_every < 0))
+                      *group_size < *min_group_size || *matchmaking_time <= 0 || *average_state_every < 0 ||
+                      *eval_every < 0))
     return fail(prof->origin() + ": trainer settings out of range");
 
   // [monitor] dashboard = HOST:PORT serves the dashboard (port 0: any); empty: none.
@@ -495,6 +497,7 @@ int node_command(const args_t& args) {
       tc.matchmaking.matchmaking_time = *matchmaking_time;
       tc.epochs = static_cast<uint64_t>(*epochs);
       tc.average_state_every = static_cast<uint64_t>(*average_state_every);
+      tc.eval_every = static_cast<uint64_t>(*eval_every);
       tc.overlap_averaging = overlap_averaging.value_or(false);
       tc.clock = dht::wall_clock_seconds;
       tc.log = log_line;

@@ -162,4 +162,10 @@ struct shapes_eval_report {
 result<shapes_eval_report> eval_shapes(const model_source& source, const codec_files& codecs, int64_t count,
                                        uint64_t seed, const sampling_options& sampling, const std::string& out_png);
 
+/// `ttt eval loss`: the model's mean loss per sample over the first
+/// `samples` held-out samples (valid-*.shard) of `data_dir`, as `ttt train`
+/// reports it: how far runs that trained differently got.
+result<double> validation_loss(const model_source& source, const std::string& data_dir, int64_t samples,
+                               const std::string& device);
+
 } // namespace ttt::model

@@ -58,10 +58,12 @@ result<codecs_loaded> load_codecs(const model_source& source, const codec_files&
 // time through the key/value cache.
 torch::Tensor sample_codes(dalle_impl& model, const torch::Tensor& text, const sampling_options& s) {
   torch::NoGradGuard no_grad;
+  bool training = model.is_training();
   model.eval();
   const auto& c = model.config();
+  auto device = model.parameters().front().device();
   auto gen = at::detail::createCPUGenerator(s.seed);
-  auto ids = model.prepare_text(text);
+  auto ids = model.prepare_text(text.to(device));
   generation_cache cache;
   torch::Tensor logits;
   for (int64_t t = 0; t < c.text_len(); ++t)
@@ -80,12 +82,52 @@ torch::Tensor sample_codes(dalle_impl& model, const torch::Tensor& text, const s
       sorted = sorted.masked_fill(before > s.top_p, 0);
       probs = torch::zeros_like(probs).scatter(1, order, sorted);
     }
-    auto code = torch::multinomial(probs, 1, false, gen).squeeze(1);
+    // Drawn on the CPU (the seeded generator is a CPU one), whatever the device.
+    auto code = torch::multinomial(probs.to(torch::kCPU, torch::kFloat), 1, false, gen).squeeze(1).to(device);
     codes.push_back(code);
     if (k + 1 < c.image_seq_len())
       logits = model.step(cache, code + c.total_text_tokens());
   }
-  return torch::stack(codes, 1);
+  model.train(training);
+  return torch::stack(codes, 1).cpu();
+}
+
+/// The shapes evaluation of `model` with `codecs` (see eval_shapes); the
+/// pictures go to `images` when it is given.
+result<shapes_eval_report> score_shapes(dalle_impl& model, const codecs_loaded& codecs, int64_t count,
+                                        uint64_t seed, const sampling_options& sampling,
+                                        std::vector<rgb_image>* images) {
+  const auto& c = model.config();
+  if (codecs.codebook.grid() != c.image_fmap_size || codecs.codebook.codes() != c.num_image_tokens)
+    return failure{"the codebook does not fit model " + c.name};
+  int max_objects = std::max(2, std::min(3, static_cast<int>((c.text_seq_len + 1) / 6)));
+  std::mt19937_64 rng(seed);
+  std::vector<shape_scene> scenes;
+  auto text = torch::zeros({count, c.text_seq_len}, torch::kLong);
+  for (int64_t i = 0; i < count; ++i) {
+    scenes.push_back(random_scene(rng, 2, max_objects));
+    auto ids = codecs.tokenizer.encode(caption_of(scenes.back()), static_cast<size_t>(c.text_seq_len));
+    for (int64_t j = 0; j < c.text_seq_len; ++j)
+      text[i][j] = std::min<int64_t>(ids[j], c.num_text_tokens - 1);
+  }
+  shapes_eval_report report;
+  report.prompts = count;
+  const int64_t chunk = 32;
+  for (int64_t begin = 0; begin < count; begin += chunk) {
+    auto part = sample_codes(model, text.slice(0, begin, std::min(count, begin + chunk)), sampling);
+    for (int64_t i = 0; i < part.size(0); ++i) {
+      auto image = decode_codes(codecs.codebook, part[i]);
+      const auto& scene = scenes[begin + i];
+      report.score += score_picture(image, scene);
+      report.reference_score +=
+        score_picture(decode_codes(codecs.codebook, encode_image(codecs.codebook, render(scene))), scene);
+      if (images != nullptr)
+        images->push_back(image);
+    }
+  }
+  report.score /= count;
+  report.reference_score /= count;
+  return report;
 }
 
 } // namespace
@@ -132,41 +174,26 @@ result<shapes_eval_report> eval_shapes(const model_source& source, const codec_f
   auto codecs = load_codecs(source, files);
   if (!codecs)
     return failure{codecs.error()};
-  const auto& c = loaded->config.model;
-  if (codecs->codebook.grid() != c.image_fmap_size || codecs->codebook.codes() != c.num_image_tokens)
-    return failure{"the codebook does not fit model " + c.name};
-  int max_objects = std::max(2, std::min(3, static_cast<int>((c.text_seq_len + 1) / 6)));
-  std::mt19937_64 rng(seed);
-  std::vector<shape_scene> scenes;
-  auto text = torch::zeros({count, c.text_seq_len}, torch::kLong);
-  for (int64_t i = 0; i < count; ++i) {
-    scenes.push_back(random_scene(rng, 2, max_objects));
-    auto ids = codecs->tokenizer.encode(caption_of(scenes.back()), static_cast<size_t>(c.text_seq_len));
-    for (int64_t j = 0; j < c.text_seq_len; ++j)
-      text[i][j] = std::min<int64_t>(ids[j], c.num_text_tokens - 1);
-  }
-  shapes_eval_report report;
-  report.prompts = count;
   std::vector<rgb_image> images;
-  const int64_t chunk = 32;
-  for (int64_t begin = 0; begin < count; begin += chunk) {
-    auto part = sample_codes(*loaded->model, text.slice(0, begin, std::min(count, begin + chunk)), sampling);
-    for (int64_t i = 0; i < part.size(0); ++i) {
-      auto image = decode_codes(codecs->codebook, part[i]);
-      const auto& scene = scenes[begin + i];
-      report.score += score_picture(image, scene);
-      report.reference_score += score_picture(decode_codes(codecs->codebook, encode_image(codecs->codebook, render(scene))), scene);
-      images.push_back(image);
-    }
-  }
-  report.score /= count;
-  report.reference_score /= count;
+  auto report = score_shapes(*loaded->model, *codecs, count, seed, sampling, out_png.empty() ? nullptr : &images);
+  if (!report)
+    return report;
   if (!out_png.empty()) {
     auto st = write_png(out_png, tile(images, 8));
     if (!st)
       return failure{st.error()};
   }
   return report;
+}
+
+result<shapes_eval_report> eval_shapes(dalle_impl& model, const std::string& data_dir, int64_t count,
+                                       uint64_t seed) {
+  if (count < 1)
+    return failure{"the shapes evaluation needs at least one caption"};
+  auto codecs = load_codecs(model_source{}, codec_files{"", "", data_dir});
+  if (!codecs)
+    return failure{codecs.error()};
+  return score_shapes(model, *codecs, count, seed, sampling_options{}, nullptr);
 }
 
 } // namespace ttt::model

@@ -22,4 +22,9 @@ result<loaded_model> load_model(const model_source& source);
 /// Reads a whole file; the failure names it.
 result<std::string> read_file(const std::string& path);
 
+/// The shapes evaluation (`ttt eval shapes`, unseeded sampling) of an
+/// in-memory model, with the tokenizer and codebook of `data_dir`.
+result<shapes_eval_report> eval_shapes(dalle_impl& model, const std::string& data_dir, int64_t count,
+                                       uint64_t seed);
+
 } // namespace ttt::model

@@ -5,7 +5,6 @@
 #include "model/dalle.hpp"
 #include "model/device.hpp"
 
-#include <limits>
 #include "model/lamb.hpp"
 #include "model/loading.hpp"
 #include "model/safetensors.hpp"
@@ -14,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -100,6 +100,16 @@ public:
     auto device = device_of();
     return describe_device(device) + (device.is_cuda() && cuda_graph_ ? " (micro-steps replayed as CUDA graphs)" : "") +
            (model_->config().reversible && !model_->recompute() ? " (activations kept)" : "");
+  }
+
+  std::optional<double> evaluate() override {
+    // Only a shapes set says what its captions should look like.
+    if (!std::filesystem::exists(std::filesystem::path(data_dir_) / "codebook.safetensors"))
+      return std::nullopt;
+    auto report = eval_shapes(*model_, data_dir_, 64, 12345);
+    if (!report)
+      return std::nullopt;
+    return report->score;
   }
 
   bool can_detach_gradients() const override { return true; }

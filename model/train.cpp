@@ -25,6 +25,57 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+/// Up to `samples` held-out samples of `shards`, in file order, as batches
+/// of `batch_size` on `device`.
+result<std::vector<batch>> held_out_batches(const std::vector<std::string>& shards, int64_t samples,
+                                            int64_t batch_size, const dalle_config& c,
+                                            const std::string& data_dir, const torch::Device& device) {
+  std::vector<batch> out;
+  sample_stream stream(shards, 1, 0, false);
+  std::vector<sample> pending;
+  auto flush = [&]() -> status {
+    auto b = to_batch(pending, c, data_dir);
+    if (!b)
+      return failure{b.error()};
+    out.push_back({b->text.to(device), b->image.to(device)});
+    pending.clear();
+    return ok();
+  };
+  for (int64_t taken = 0; taken < samples; ++taken) {
+    auto s = stream.next();
+    if (!s)
+      return failure{s.error()};
+    if (!*s)
+      break;
+    pending.push_back(std::move(**s));
+    if (static_cast<int64_t>(pending.size()) == batch_size)
+      if (auto st = flush(); !st)
+        return failure{st.error()};
+  }
+  if (!pending.empty())
+    if (auto st = flush(); !st)
+      return failure{st.error()};
+  return out;
+}
+
+/// The model's mean loss per sample over `batches` (NaN when there are none).
+double mean_loss(dalle_impl& model, const std::vector<batch>& batches, const torch::Device& device) {
+  if (batches.empty())
+    return std::nan("");
+  torch::NoGradGuard no_grad;
+  bool training = model.is_training();
+  model.eval();
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& b : batches) {
+    autocast_scope bf16(device);
+    sum += model.loss(b.text, b.image).loss.item<double>() * b.text.size(0);
+    n += b.text.size(0);
+  }
+  model.train(training);
+  return sum / n;
+}
+
 std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* format, ...) {
   char buf[512];
@@ -148,49 +199,10 @@ result<train_report> train_model(const train_options& o, const std::function<voi
   }
 
   // Held-out samples, read once, in file order.
-  std::vector<batch> valid;
-  {
-    sample_stream stream(valid_shards, 1, 0, false);
-    std::vector<sample> pending;
-    int64_t taken = 0;
-    while (taken < t.eval_samples) {
-      auto s = stream.next();
-      if (!s)
-        return failure{s.error()};
-      if (!*s)
-        break;
-      pending.push_back(std::move(**s));
-      ++taken;
-      if (static_cast<int64_t>(pending.size()) == t.micro_batch_size) {
-        auto b = to_batch(pending, c, o.data_dir);
-        if (!b)
-          return failure{b.error()};
-        valid.push_back({b->text.to(*device), b->image.to(*device)});
-        pending.clear();
-      }
-    }
-    if (!pending.empty()) {
-      auto b = to_batch(pending, c, o.data_dir);
-      if (!b)
-        return failure{b.error()};
-      valid.push_back({b->text.to(*device), b->image.to(*device)});
-    }
-  }
-  auto validate = [&]() -> double {
-    if (valid.empty())
-      return std::nan("");
-    torch::NoGradGuard no_grad;
-    model->eval();
-    double sum = 0;
-    int64_t n = 0;
-    for (const auto& b : valid) {
-      autocast_scope bf16(*device);
-      sum += model->loss(b.text, b.image).loss.item<double>() * b.text.size(0);
-      n += b.text.size(0);
-    }
-    model->train();
-    return sum / n;
-  };
+  auto valid = held_out_batches(valid_shards, t.eval_samples, t.micro_batch_size, c, o.data_dir, *device);
+  if (!valid)
+    return failure{valid.error()};
+  auto validate = [&] { return mean_loss(*model, *valid, *device); };
 
   sample_stream stream(train_shards, 4096, seed_from_peer_id(o.peer_id), true);
   train_report report;
@@ -200,7 +212,7 @@ result<train_report> train_model(const train_options& o, const std::function<voi
   log(fmt("model %s on %s: %lld parameters; target batch %lld in micro-batches of %lld; steps %lld..%lld",
           c.name.c_str(), describe_device(*device).c_str(), static_cast<long long>(parameter_count(c)), static_cast<long long>(t.target_batch_size),
           static_cast<long long>(t.micro_batch_size), static_cast<long long>(step), static_cast<long long>(last_step)));
-  if (!valid.empty())
+  if (!valid->empty())
     log(fmt("step %lld validation loss %.4f", static_cast<long long>(step), report.first_valid_loss));
   else
     log("no valid-*.shard in '" + o.data_dir + "': no validation loss");
@@ -252,7 +264,7 @@ result<train_report> train_model(const train_options& o, const std::function<voi
     if (!std::isfinite(loss_sum))
       return failure{"the loss diverged at step " + std::to_string(step)};
     bool last = step == last_step;
-    if (!valid.empty() && (step % t.eval_every == 0 || last)) {
+    if (!valid->empty() && (step % t.eval_every == 0 || last)) {
       report.last_valid_loss = validate();
       log(fmt("step %lld validation loss %.4f", static_cast<long long>(step), report.last_valid_loss));
     }
@@ -271,6 +283,26 @@ result<train_report> train_model(const train_options& o, const std::function<voi
   double seconds = std::chrono::duration<double>(clock_type::now() - run_start).count();
   report.samples_per_second = seconds > 0 ? samples_seen / seconds : 0;
   return report;
+}
+
+result<double> validation_loss(const model_source& source, const std::string& data_dir, int64_t samples,
+                               const std::string& device_name) {
+  auto valid_shards = list_shards(data_dir, "valid");
+  if (valid_shards.empty())
+    return failure{"data directory '" + data_dir + "' holds no valid-*.shard files"};
+  if (samples < 1)
+    return failure{"--samples must be at least 1"};
+  auto device = select_device(device_name);
+  if (!device)
+    return failure{device.error()};
+  auto loaded = load_model(source);
+  if (!loaded)
+    return failure{loaded.error()};
+  loaded->model->to(*device);
+  auto valid = held_out_batches(valid_shards, samples, 32, loaded->config.model, data_dir, *device);
+  if (!valid)
+    return failure{valid.error()};
+  return mean_loss(*loaded->model, *valid, *device);
 }
 
 } // namespace ttt::model

@@ -29,6 +29,16 @@ struct MetricsRecord {
   time @6 :Float64;
   certificate @7 :Data;         # the trainer's certificate of the run, if it has one: the
                                 # monitor shows the name the authority gave it (verified)
+  clipped @8 :List(ClippedPeer);
+    # The peers this trainer's CenteredClip rounds clipped recently, most
+    # clipped first; at most 16. Readers refuse a record with more, or with an
+    # entry whose id is not 20 bytes or whose counts are impossible. A claim of
+    # one trainer: the monitor shows how many trainers agree and drops no one.
+  evalScore @9 :Float64 = nan;
+    # The trainer's eval score of the model after this epoch (the shapes eval:
+    # how well generated pictures follow their captions, 0..1), only on the
+    # epochs it evaluates; NaN (also what a record without the field reads
+    # as): none. Readers refuse a score that is a number outside [0, 1].
 }
 
 struct SwarmSnapshot {
@@ -40,4 +50,17 @@ struct SwarmSnapshot {
   samplesPerSecond @3 :Float64;   # total of the swarm
   samples @4 :UInt64;             # accumulated for this step, all peers
   time @5 :Float64;
+  evalScore @6 :Float64 = nan;    # mean of the scores the live reports of this step carry;
+                                  # NaN: none carries one (or the record predates scores)
+  evalReporters @7 :UInt32;       # how many reports that mean is over
+}
+
+struct ClippedPeer {
+  # One peer as a trainer's clip tally (actors/averager/clip_tally.hpp) sees
+  # it: clipped on this trainer's span in `clippedRounds` of the last `rounds`
+  # rounds it took part in here.
+  peerId @0 :Data;              # 20 bytes
+  clippedRounds @1 :UInt32;     # at most `rounds`
+  rounds @2 :UInt32;            # the tally's window, or fewer for a peer seen less (at most 1024)
+  dropped @3 :Bool;             # this trainer no longer groups with it, for the rest of the run
 }

@@ -5,9 +5,11 @@
 # directory; then makes the synthetic shapes dataset and runs a training
 # swarm on it: a monitor (with its dashboard), an aux peer that keeps the
 # run's state, and three trainers that train dalle-tiny together, averaging
-# every epoch and checkpointing, while the monitor prints the swarm's loss;
-# finally it generates images for a few prompts from the latest checkpoint
-# into PNG files. Stops every process it started (also on Ctrl-C).
+# every epoch and checkpointing, while the monitor prints the swarm's loss
+# and, every 20 epochs, how well its pictures follow their captions; finally
+# it scores the swarm's last checkpoint beside the reference and draws
+# pictures for a few prompts into PNG files (about 10 minutes on 2 cores).
+# Stops every process it started (also on Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,15 +86,21 @@ grep -E "loaded|bootstrap done" "$run_dir/peer3.log" | tail -2 | sed 's/^/  peer
 echo "via restarted peer 3: run/name = $("$ttt" dht get --initial-peer "${peer[3]}" run/name)"
 
 say "Making the synthetic dataset (captioned scenes of coloured shapes)"
-"$ttt" data shapes --out "$run_dir/shapes" --count 600 | tail -3
+# 20,000 scenes: enough that the swarm learns to draw captions it never saw
+# rather than memorizing the training set.
+"$ttt" data shapes --out "$run_dir/shapes" --count 20000 | tail -3
 echo "a preview of the scenes: $run_dir/shapes/preview.png"
 
 say "Training dalle-tiny: a monitor, an aux peer and 3 trainers (all averaging every epoch)"
-epochs=${TTT_DEMO_EPOCHS:-40}
-sed -e "s|config = configs/|config = $PWD/configs/|; s/target_batch_size = [0-9]*/target_batch_size = 96/" \
-    -e "s/epochs = [0-9]*/epochs = $epochs/; s/group_size = 16/group_size = 3/" \
-    -e "s/matchmaking_time = [0-9]*/matchmaking_time = 10/" \
-    -e "s/checkpoint_every = [0-9]*/checkpoint_every = 5/" configs/trainer.ini >"$run_dir/trainer.ini"
+epochs=${TTT_DEMO_EPOCHS:-200}
+# The 2021 recipe (LAMB, warmup then linear decay) over the demo's epochs:
+# global batch 192, one optimizer step per epoch (bench/RESULTS.md, "learning").
+sed -e "s/^total_steps = .*/total_steps = $epochs/; s/^warmup_steps = .*/warmup_steps = 10/" \
+    -e "s/^learning_rate = .*/learning_rate = 0.012/" configs/model/dalle-tiny.ini >"$run_dir/dalle-tiny.ini"
+sed -e "s|^config = .*|config = $run_dir/dalle-tiny.ini|; s/^target_batch_size = .*/target_batch_size = 192/" \
+    -e "s/^epochs = .*/epochs = $epochs/; s/^group_size = .*/group_size = 3/" \
+    -e "s/^keep_activations = .*/keep_activations = true/; s/^eval_every = .*/eval_every = 20/" \
+    -e "s/^checkpoint_every = .*/checkpoint_every = 20/" configs/trainer.ini >"$run_dir/trainer.ini"
 sed -e "s/poll_interval = [0-9]*/poll_interval = 1/; s/^dashboard = .*/dashboard = 127.0.0.1:0/" \
     configs/monitor.ini >"$run_dir/monitor.ini"
 sed -e "s/poll_interval = [0-9]*/poll_interval = 2/" configs/aux.ini >"$run_dir/aux.ini"
@@ -117,7 +125,7 @@ done
 # The monitor's line per epoch is the swarm's progress.
 tail -n +1 -f "$run_dir/monitor.log" > >(grep --line-buffered "epoch") &
 tail_pid=$!
-for _ in $(seq 1 1200); do
+for _ in $(seq 1 2400); do
   done_count=$( (grep -l "trained $epochs epochs" "$run_dir"/trainer?.log 2>/dev/null || true) | wc -l)
   [ "$done_count" -eq 3 ] && break
   sleep 0.5
@@ -144,6 +152,11 @@ if [ -z "$checkpoint" ]; then
 fi
 echo "checkpoint: $checkpoint"
 mkdir -p "$run_dir/images"
+# 64 random captions drawn and scored: are the asked colours and shapes
+# where the caption says? The reference is the codebook's own rendering of
+# the true scenes, the best any model drawing through it can do.
+"$ttt" eval shapes --checkpoint "$checkpoint" --data "$run_dir/shapes" --out "$run_dir/images/eval.png" \
+  >"$run_dir/eval.txt" 2>&1 || true
 n=0
 for prompt in "big red circle top left" "small blue square middle center" "big green triangle bottom right" \
               "small yellow circle top right and big purple square bottom left"; do
@@ -151,7 +164,16 @@ for prompt in "big red circle top left" "small blue square middle center" "big g
   "$ttt" generate --checkpoint "$checkpoint" --prompt "$prompt" --count 4 --seed "$n" \
     --out "$run_dir/images/prompt$n.png" | tail -1 | sed "s|^|  \"$prompt\": |"
 done
-echo "images: $run_dir/images/prompt1.png … prompt$n.png (4 samples per prompt, side by side)"
+echo "images: $run_dir/images/prompt1.png … prompt$n.png (4 samples per prompt, side by side),"
+echo "        $run_dir/images/eval.png (the 64 scored captions' pictures)"
+score=$( (grep "^score" "$run_dir/eval.txt" || true) | awk '{print $2}')
+reference=$( (grep "^reference" "$run_dir/eval.txt" || true) | awk '{print $NF}')
+if [ -n "$score" ]; then
+  echo "shapes score of the swarm's model: $score (the reference, drawing the true scenes: $reference;"
+  echo "  1 = every asked shape and colour where the caption says, near 0 = untrained)"
+else
+  echo "demo: the evaluation failed:"; cat "$run_dir/eval.txt"
+fi
 
 say "Done"
 echo "Logs: $run_dir/*.log. Stopping the swarm."

@@ -17,6 +17,7 @@ packages=(
   libpng-dev
   libcpp-httplib-dev
   libgloo-dev           # benchmark baseline only
+  gnuplot-nox           # bench/learn.sh draws its learning curves
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -19,6 +20,7 @@ struct job {
   match_request request;
   caf::typed_response_promise<announcement> promise;
   bool polling = false; ///< a look at the DHT is in flight
+  caf::timespan wait{0}; ///< before the next look: doubles from the first to the longest
 };
 
 struct matchmaker_state {
@@ -69,6 +71,16 @@ std::vector<announcement> read_announcements(const std::string& round,
 
 void poll(matchmaker_ptr self, uint64_t id);
 
+/// Looks again after a wait that starts short (peers that become ready
+/// together meet at once) and doubles up to the poll interval (a long wait
+/// for a group costs the DHT little).
+void poll_later(matchmaker_ptr self, uint64_t id, job& j) {
+  const auto& cfg = self->state.cfg;
+  j.wait = j.wait.count() == 0 ? std::min(cfg.first_poll_interval, cfg.poll_interval)
+                               : std::min(2 * j.wait, cfg.poll_interval);
+  self->delayed_send(self, j.wait, avg_mtick_atom_v, id);
+}
+
 void act(matchmaker_ptr self, uint64_t id, const std::vector<declaration>& declared,
          const std::vector<announcement>& announced) {
   auto it = self->state.jobs.find(id);
@@ -79,7 +91,7 @@ void act(matchmaker_ptr self, uint64_t id, const std::vector<declaration>& decla
   auto d = decide(j->request.self, declared, announced, st.cfg.clock(), j->request.settings);
   switch (d.what) {
     case step::wait:
-      self->delayed_send(self, st.cfg.poll_interval, avg_mtick_atom_v, id);
+      poll_later(self, id, *j);
       return;
     case step::joined:
       finish(self, id, std::move(d.group));
@@ -129,12 +141,12 @@ void poll(matchmaker_ptr self, uint64_t id) {
             },
             [self, id, j](caf::error&) {
               j->polling = false;
-              self->delayed_send(self, self->state.cfg.poll_interval, avg_mtick_atom_v, id);
+              poll_later(self, id, *j);
             });
       },
       [self, id, j](caf::error&) {
         j->polling = false;
-        self->delayed_send(self, self->state.cfg.poll_interval, avg_mtick_atom_v, id);
+        poll_later(self, id, *j);
       });
 }
 

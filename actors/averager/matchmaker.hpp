@@ -32,6 +32,9 @@ struct matchmaker_config {
   dht::dht_actor dht;
   identity self = identity::generate();
   std::function<double()> clock; ///< Unix seconds, as the DHT's
+  /// Waits between looks at the DHT while gathering: the first, doubling
+  /// up to the longest.
+  caf::timespan first_poll_interval = std::chrono::milliseconds(25);
   caf::timespan poll_interval = std::chrono::milliseconds(250);
 };
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <sstream>
+#include <tuple>
 
 namespace ttt::metrics {
 
@@ -49,6 +50,43 @@ std::string json_string(const std::string& text) {
   return out + "\"";
 }
 
+/// A number in JSON, or null for none (NaN) or what JSON cannot hold.
+std::string json_number(double v) {
+  return std::isfinite(v) ? number(v, "%.9g") : "null";
+}
+
+/// What the reports say of `peer`'s clipping; null when nobody reports it.
+const clipped_summary* clipping_of(const dashboard_view& v, const node_id& peer) {
+  for (const auto& c : v.clipped)
+    if (c.peer == peer)
+      return &c;
+  return nullptr;
+}
+
+/// "2 trainers, 7 of 8 rounds", or "1 trainer only, …": one reporter's word
+/// is shown as such.
+std::string clipped_by_text(const clipped_summary& c) {
+  std::string text = c.reporters == 1 ? "1 trainer only" : std::to_string(c.reporters) + " trainers";
+  text += ", " + std::to_string(c.most_clipped) + " of " + std::to_string(c.rounds) + " rounds";
+  if (c.dropped_by > 0)
+    text += ", dropped by " + std::to_string(c.dropped_by);
+  return text;
+}
+
+/// A peer as the page names it: the name its verified certificate gives it,
+/// if it reports metrics with one, and the start of its id.
+std::string peer_cell(const dashboard_view& v, const node_id& peer) {
+  std::string name;
+  for (const auto& p : v.peers)
+    if (p.peer == peer)
+      name = p.name;
+  return (name.empty() ? std::string() : "<b>" + escape_html(name) + "</b> ") + "<code>" +
+         peer.to_hex().substr(0, 16) + "</code>";
+}
+
+/// Reporters named per clipped peer on the page (the JSON lists all).
+constexpr size_t reporters_listed = 8;
+
 double loss_of(const swarm_snapshot& s) {
   return s.mean_loss;
 }
@@ -57,7 +95,32 @@ double throughput_of(const swarm_snapshot& s) {
   return s.samples_per_second;
 }
 
+double eval_score_of(const swarm_snapshot& s) {
+  return s.eval_score;
+}
+
+/// The eval chart: a score of some epochs only, on its fixed scale.
+chart_style eval_chart_style() {
+  chart_style style;
+  style.y_range = std::make_pair(0.0, 1.0);
+  style.dots = true;
+  style.color = "#2ca02c";
+  style.waiting_note = "no eval score yet: trainers evaluate every few epochs";
+  return style;
+}
+
+std::string trainers_text(uint32_t count) {
+  return std::to_string(count) + (count == 1 ? " trainer" : " trainers");
+}
+
 } // namespace
+
+const swarm_snapshot* latest_eval_score(const std::vector<swarm_snapshot>& history) {
+  for (auto it = history.rbegin(); it != history.rend(); ++it)
+    if (has_eval_score(it->eval_score))
+      return &*it;
+  return nullptr;
+}
 
 std::string escape_html(const std::string& text) {
   std::string out;
@@ -93,6 +156,14 @@ std::string render_prometheus(const dashboard_view& v) {
     metric("ttt_swarm_samples", "gauge", "Samples the peers accumulated in the latest epoch.");
     out << "ttt_swarm_samples{" << run << "} " << s.samples << '\n';
   }
+  if (const auto* scored = latest_eval_score(v.history)) {
+    metric("ttt_eval_score", "gauge",
+           "The latest eval score (0..1: how well generated pictures follow their captions), mean over the "
+           "trainers that reported it.");
+    out << "ttt_eval_score{" << run << "} " << number(scored->eval_score) << '\n';
+    metric("ttt_eval_score_epoch", "gauge", "The epoch the latest eval score is of.");
+    out << "ttt_eval_score_epoch{" << run << "} " << scored->step << '\n';
+  }
   metric("ttt_swarm_epochs_recorded", "gauge", "Epochs in the monitor's history.");
   out << "ttt_swarm_epochs_recorded{" << run << "} " << v.history.size() << '\n';
   if (!v.peers.empty()) {
@@ -108,13 +179,32 @@ std::string render_prometheus(const dashboard_view& v) {
       out << "ttt_peer_loss{" << run << ",peer=\"" << p.peer.to_hex() << "\"} "
           << number(p.mini_steps > 0 ? p.loss / p.mini_steps : 0.0) << '\n';
   }
-  metric("ttt_monitor_refused_records_total", "counter", "Metrics records refused: not about the peer that signed them.");
+  if (!v.clipped.empty()) {
+    auto peer_label = [&](const clipped_summary& c) {
+      return "{" + run + ",peer=\"" + c.peer.to_hex() + "\"} ";
+    };
+    metric("ttt_peer_clipped_reports", "gauge",
+           "Trainers that report a peer clipped in their recent CenteredClip rounds (their claims).");
+    for (const auto& c : v.clipped)
+      out << "ttt_peer_clipped_reports" << peer_label(c) << c.reporters << '\n';
+    metric("ttt_peer_clipped_rounds", "gauge",
+           "The most of its recent rounds any reporting trainer saw a peer clipped in.");
+    for (const auto& c : v.clipped)
+      out << "ttt_peer_clipped_rounds" << peer_label(c) << c.most_clipped << '\n';
+    metric("ttt_peer_dropped_reports", "gauge",
+           "Trainers that report no longer grouping with a peer for its clipping.");
+    for (const auto& c : v.clipped)
+      out << "ttt_peer_dropped_reports" << peer_label(c) << c.dropped_by << '\n';
+  }
+  metric("ttt_monitor_refused_records_total", "counter",
+         "Metrics records refused: malformed, or not about the peer that signed them.");
   out << "ttt_monitor_refused_records_total{" << run << "} " << v.refused_records << '\n';
   return out.str();
 }
 
 std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const std::string& title,
-                             double (*value)(const swarm_snapshot&), int width, int height) {
+                             double (*value)(const swarm_snapshot&), int width, int height,
+                             const chart_style& style) {
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
       << "\" viewBox=\"0 0 " << width << ' ' << height << "\" role=\"img\" aria-label=\"" << escape_html(title)
@@ -124,26 +214,34 @@ std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const s
   for (const auto& s : history)
     if (std::isfinite(value(s)))
       points.emplace_back(static_cast<double>(s.step), value(s));
-  if (points.size() < 2) {
-    svg << "<text x=\"10\" y=\"" << height / 2
-        << "\" font-family=\"sans-serif\" font-size=\"12\" fill=\"#666\">waiting for two epochs</text>\n</svg>\n";
+  if (points.size() < (style.dots ? 1u : 2u)) {
+    svg << "<text x=\"10\" y=\"" << height / 2 << "\" font-family=\"sans-serif\" font-size=\"12\" fill=\"#666\">"
+        << escape_html(style.waiting_note) << "</text>\n</svg>\n";
     return svg.str();
   }
-  double x0 = points.front().first, x1 = points.back().first;
-  double y0 = points.front().second, y1 = y0;
-  for (const auto& [x, y] : points) {
-    y0 = std::min(y0, y);
-    y1 = std::max(y1, y);
+  const double first_x = points.front().first, last_x = points.back().first;
+  double x0 = first_x, x1 = last_x;
+  if (x1 == x0) { // one point: in the middle
+    x0 -= 1;
+    x1 += 1;
   }
-  if (x1 == x0)
-    x1 = x0 + 1;
+  double y0 = points.front().second, y1 = y0;
+  if (style.y_range) {
+    std::tie(y0, y1) = *style.y_range;
+  } else {
+    for (const auto& [x, y] : points) {
+      y0 = std::min(y0, y);
+      y1 = std::max(y1, y);
+    }
+  }
   if (y1 == y0) {
     y0 -= 0.5;
     y1 += 0.5;
   }
   const double left = 60, right = width - 15.0, top = 30, bottom = height - 30.0;
   auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * (right - left); };
-  auto py = [&](double y) { return bottom - (y - y0) / (y1 - y0) * (bottom - top); };
+  // A value off a fixed axis stays on the frame's edge.
+  auto py = [&](double y) { return bottom - (std::clamp(y, y0, y1) - y0) / (y1 - y0) * (bottom - top); };
   svg << "<line x1=\"" << left << "\" y1=\"" << bottom << "\" x2=\"" << right << "\" y2=\"" << bottom
       << "\" stroke=\"#888\"/>\n<line x1=\"" << left << "\" y1=\"" << top << "\" x2=\"" << left << "\" y2=\""
       << bottom << "\" stroke=\"#888\"/>\n";
@@ -154,12 +252,24 @@ std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const s
   };
   label(left - 5, top + 4, number(y1, "%.4g"), "end");
   label(left - 5, bottom + 4, number(y0, "%.4g"), "end");
-  label(left, bottom + 16, "epoch " + number(x0, "%.0f"), "start");
-  label(right, bottom + 16, "epoch " + number(points.back().first, "%.0f"), "end");
-  svg << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"";
-  for (size_t i = 0; i < points.size(); ++i)
-    svg << (i ? " " : "") << number(px(points[i].first), "%.1f") << ',' << number(py(points[i].second), "%.1f");
-  svg << "\"/>\n</svg>\n";
+  if (first_x == last_x) {
+    label(px(first_x), bottom + 16, "epoch " + number(first_x, "%.0f"), "middle");
+  } else {
+    label(left, bottom + 16, "epoch " + number(first_x, "%.0f"), "start");
+    label(right, bottom + 16, "epoch " + number(last_x, "%.0f"), "end");
+  }
+  const std::string color = escape_html(style.color);
+  if (points.size() >= 2) {
+    svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" points=\"";
+    for (size_t i = 0; i < points.size(); ++i)
+      svg << (i ? " " : "") << number(px(points[i].first), "%.1f") << ',' << number(py(points[i].second), "%.1f");
+    svg << "\"/>\n";
+  }
+  if (style.dots)
+    for (const auto& [x, y] : points)
+      svg << "<circle cx=\"" << number(px(x), "%.1f") << "\" cy=\"" << number(py(y), "%.1f") << "\" r=\"3\" fill=\""
+          << color << "\"/>\n";
+  svg << "</svg>\n";
   return svg.str();
 }
 
@@ -179,20 +289,50 @@ std::string render_page(const dashboard_view& v, int refresh_seconds) {
     html << "<p>Epoch <b>" << s.step << "</b>: loss <b>" << number(s.mean_loss, "%.4f") << "</b>, " << s.alive_peers
          << " alive peers, " << number(s.samples_per_second, "%.1f") << " samples/s, " << s.samples
          << " samples this epoch.</p>\n";
+    if (const auto* scored = latest_eval_score(v.history))
+      html << "<p>Eval score <b>" << number(scored->eval_score, "%.4f") << "</b> at epoch " << scored->step
+           << " (from " << trainers_text(scored->eval_reporters)
+           << "; 0..1: how well generated pictures follow their captions).</p>\n";
   }
-  html << render_chart_svg(v.history, "swarm loss per epoch", loss_of) << "<br>\n"
+  // The eval chart sits beside the loss chart where the window is wide enough.
+  html << render_chart_svg(v.history, "swarm loss per epoch", loss_of) << "\n"
+       << render_chart_svg(v.history, "eval score (0..1)", eval_score_of, 640, 240, eval_chart_style()) << "<br>\n"
        << render_chart_svg(v.history, "swarm samples/s per epoch", throughput_of) << "\n<h2>Peers</h2>\n";
   if (v.peers.empty()) {
     html << "<p>No peer reported recently.</p>\n";
   } else {
-    html << "<table><tr><th>peer</th><th>epoch</th><th>loss</th><th>samples/s</th><th>samples</th>"
-         << "<th>seconds ago</th></tr>\n";
-    for (const auto& p : v.peers)
+    html << "<table><tr><th>peer</th><th>epoch</th><th>loss</th><th>eval score</th><th>samples/s</th>"
+         << "<th>samples</th><th>seconds ago</th><th>clipped by</th></tr>\n";
+    for (const auto& p : v.peers) {
+      const auto* clipping = clipping_of(v, p.peer);
       html << "<tr><td>" << (p.name.empty() ? std::string() : "<b>" + escape_html(p.name) + "</b> ") << "<code>"
            << p.peer.to_hex().substr(0, 16) << "</code></td><td>" << p.step << "</td><td>"
            << number(p.mini_steps > 0 ? p.loss / p.mini_steps : 0.0, "%.4f") << "</td><td>"
+           << (has_eval_score(p.eval_score) ? number(p.eval_score, "%.4f") : std::string("—")) << "</td><td>"
            << number(p.samples_per_second, "%.1f") << "</td><td>" << p.samples_accumulated << "</td><td>"
-           << number(std::max(0.0, v.now - p.time), "%.0f") << "</td></tr>\n";
+           << number(std::max(0.0, v.now - p.time), "%.0f") << "</td><td>"
+           << (clipping ? clipped_by_text(*clipping) : std::string("—")) << "</td></tr>\n";
+    }
+    html << "</table>\n";
+  }
+  if (!v.clipped.empty()) {
+    // Shown whether or not the clipped peer reports metrics itself: an
+    // attacker need not.
+    html << "<h2>Clipped peers</h2>\n<p>Peers the trainers' CenteredClip rounds clipped recently, as the "
+         << "trainers report it: their claims, for reporting only. One trainer's word is marked as such.</p>\n"
+         << "<table><tr><th>peer</th><th>clipped by</th><th>most clipped</th><th>dropped by</th>"
+         << "<th>reported by</th></tr>\n";
+    for (const auto& c : v.clipped) {
+      std::string reporters;
+      for (size_t i = 0; i < c.reported_by.size() && i < reporters_listed; ++i)
+        reporters += (i ? ", " : "") + peer_cell(v, c.reported_by[i]);
+      if (c.reported_by.size() > reporters_listed)
+        reporters += " and " + std::to_string(c.reported_by.size() - reporters_listed) + " more";
+      html << "<tr><td>" << peer_cell(v, c.peer) << "</td><td>"
+           << (c.reporters == 1 ? std::string("1 trainer only") : std::to_string(c.reporters) + " trainers")
+           << "</td><td>" << c.most_clipped << " of " << c.rounds << " rounds</td><td>" << c.dropped_by
+           << "</td><td>" << reporters << "</td></tr>\n";
+    }
     html << "</table>\n";
   }
   html << "<p><a href=\"/metrics\">Prometheus metrics</a> · <a href=\"/api/history\">history (JSON)</a></p>\n"
@@ -207,7 +347,8 @@ std::string render_json(const dashboard_view& v) {
     const auto& s = v.history[i];
     j << (i ? "," : "") << "{\"epoch\":" << s.step << ",\"loss\":" << number(s.mean_loss, "%.9g")
       << ",\"alive_peers\":" << s.alive_peers << ",\"samples_per_second\":" << number(s.samples_per_second, "%.9g")
-      << ",\"samples\":" << s.samples << ",\"time\":" << number(s.time, "%.3f") << "}";
+      << ",\"samples\":" << s.samples << ",\"time\":" << number(s.time, "%.3f")
+      << ",\"eval_score\":" << json_number(s.eval_score) << ",\"eval_reporters\":" << s.eval_reporters << "}";
   }
   j << "],\"peers\":[";
   for (size_t i = 0; i < v.peers.size(); ++i) {
@@ -215,7 +356,20 @@ std::string render_json(const dashboard_view& v) {
     j << (i ? "," : "") << "{\"peer\":" << json_string(p.peer.to_hex()) << ",\"name\":" << json_string(p.name)
       << ",\"epoch\":" << p.step
       << ",\"samples_per_second\":" << number(p.samples_per_second, "%.9g")
-      << ",\"samples\":" << p.samples_accumulated << ",\"time\":" << number(p.time, "%.3f") << "}";
+      << ",\"samples\":" << p.samples_accumulated << ",\"time\":" << number(p.time, "%.3f")
+      << ",\"eval_score\":" << json_number(p.eval_score);
+    const auto* clipping = clipping_of(v, p.peer);
+    j << ",\"clipped_by\":" << (clipping ? clipping->reporters : 0) << "}";
+  }
+  j << "],\"clipped\":[";
+  for (size_t i = 0; i < v.clipped.size(); ++i) {
+    const auto& c = v.clipped[i];
+    j << (i ? "," : "") << "{\"peer\":" << json_string(c.peer.to_hex()) << ",\"reporters\":" << c.reporters
+      << ",\"clipped_rounds\":" << c.most_clipped << ",\"rounds\":" << c.rounds << ",\"dropped_by\":"
+      << c.dropped_by << ",\"reported_by\":[";
+    for (size_t k = 0; k < c.reported_by.size(); ++k)
+      j << (k ? "," : "") << json_string(c.reported_by[k].to_hex());
+    j << "]}";
   }
   j << "]}";
   return j.str();
@@ -236,11 +390,19 @@ void dashboard_board::append(const swarm_snapshot& snapshot) {
   view_.history.push_back(snapshot);
 }
 
-void dashboard_board::set_peers(std::vector<peer_metrics> peers, uint64_t refused, double now) {
+void dashboard_board::set_peers(std::vector<peer_metrics> peers, std::vector<clipped_summary> clipped,
+                                uint64_t refused, double now) {
   std::lock_guard<std::mutex> lock(mutex_);
   view_.peers = std::move(peers);
+  view_.clipped = std::move(clipped);
   view_.refused_records = refused;
   view_.now = now;
+}
+
+void dashboard_board::amend_latest(const swarm_snapshot& snapshot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!view_.history.empty() && view_.history.back().step == snapshot.step)
+    view_.history.back() = snapshot;
 }
 
 dashboard_view dashboard_board::view() const {

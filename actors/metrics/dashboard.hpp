@@ -1,15 +1,17 @@
 #pragma once
 // The monitor's dashboard: what it shows (pure renderers of the swarm's
-// history and its peers' latest reports: an HTML page with the loss and
-// throughput curves as SVG, Prometheus' text format, JSON) and the board the
-// monitor actor writes and the HTTP thread reads.
+// history and its peers' latest reports: an HTML page with the loss, eval
+// score and throughput curves as SVG, Prometheus' text format, JSON) and the
+// board the monitor actor writes and the HTTP thread reads.
 
 #include "actors/metrics/swarm_metrics.hpp"
 
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ttt::metrics {
@@ -19,6 +21,8 @@ struct dashboard_view {
   std::string run_id;
   std::vector<swarm_snapshot> history; ///< one per epoch, oldest first
   std::vector<peer_metrics> peers;     ///< each alive peer's latest report
+  /// Peers those reports say they clipped (summarize_clipped of `peers`).
+  std::vector<clipped_summary> clipped;
   uint64_t refused_records = 0;        ///< reports not signed by the peer they name
   double now = 0;                      ///< unix seconds of the last poll
 };
@@ -26,16 +30,34 @@ struct dashboard_view {
 /// Prometheus' text exposition format (version 0.0.4).
 std::string render_prometheus(const dashboard_view& view);
 
-/// A line chart of one series over the epochs as a standalone SVG element.
-/// `value` picks the series from a snapshot; fewer than two points draw a note.
-std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const std::string& title,
-                             double (*value)(const swarm_snapshot&), int width = 640, int height = 240);
+/// How a chart draws its series; the defaults suit a figure every epoch has.
+struct chart_style {
+  /// The y axis' bounds (a score's 0..1); unset: the data's own.
+  std::optional<std::pair<double, double>> y_range;
+  /// A dot on every point, and a single point is drawn: for a series only
+  /// some epochs have.
+  bool dots = false;
+  std::string color = "#1f77b4";
+  /// Shown instead of a chart with too few points.
+  std::string waiting_note = "waiting for two epochs";
+};
 
-/// The page: the run, the latest epoch, the loss and samples/s curves, the
-/// peers; it reloads itself every `refresh_seconds`.
+/// A line chart of one series over the epochs as a standalone SVG element.
+/// `value` picks the series from a snapshot; epochs where it is not a finite
+/// number are left out. Fewer than two points (none with dots) draw a note.
+std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const std::string& title,
+                             double (*value)(const swarm_snapshot&), int width = 640, int height = 240,
+                             const chart_style& style = {});
+
+/// The latest epoch of `history` with an eval score; null when none has one.
+const swarm_snapshot* latest_eval_score(const std::vector<swarm_snapshot>& history);
+
+/// The page: the run, the latest epoch and eval score, the loss, eval score
+/// and samples/s curves, the peers; it reloads itself every `refresh_seconds`.
 std::string render_page(const dashboard_view& view, int refresh_seconds = 5);
 
-/// {"run_id":…, "history":[{…}], "peers":[{…}]}
+/// {"run_id":…, "history":[{…}], "peers":[{…}], "clipped":[{…}]}; an
+/// epoch's or a peer's "eval_score" is null where it has none.
 std::string render_json(const dashboard_view& view);
 
 /// Text safe inside HTML/XML.
@@ -48,7 +70,11 @@ public:
   void set_run(const std::string& run_id);
   void set_history(std::vector<swarm_snapshot> history);
   void append(const swarm_snapshot& snapshot);
-  void set_peers(std::vector<peer_metrics> peers, uint64_t refused, double now);
+  /// Replaces the latest epoch's record with `snapshot` if it is of that
+  /// epoch (its eval score came later).
+  void amend_latest(const swarm_snapshot& snapshot);
+  void set_peers(std::vector<peer_metrics> peers, std::vector<clipped_summary> clipped, uint64_t refused,
+                 double now);
   dashboard_view view() const;
 
 private:

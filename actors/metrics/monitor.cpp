@@ -8,7 +8,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <optional>
 
 namespace ttt::metrics {
@@ -18,8 +20,12 @@ namespace {
 struct monitor_state {
   static inline const char* name = "monitor";
   monitor_config cfg;
-  std::optional<uint64_t> last_logged; ///< the latest step already in the history
-  size_t refused = 0;                  ///< records not signed by the peer they name
+  std::optional<swarm_snapshot> latest; ///< the latest step's record in the history
+  size_t refused = 0;                  ///< records malformed or not signed by the peer they name
+  /// Reporters per clipped peer at the last log line about it: a peer is
+  /// logged again only when more trainers report it. Holds only peers
+  /// reported at the last poll, so no more than max_clipped_shown.
+  std::map<node_id, uint32_t> clipped_logged;
 };
 
 using monitor_ptr = monitor_actor::stateful_pointer<monitor_state>;
@@ -30,7 +36,70 @@ std::string format(const swarm_snapshot& s) {
                 "epoch %llu: loss %.4f, %u alive peers, %.1f samples/s, %llu samples",
                 static_cast<unsigned long long>(s.step), s.mean_loss, s.alive_peers,
                 s.samples_per_second, static_cast<unsigned long long>(s.samples));
+  std::string text = line;
+  if (has_eval_score(s.eval_score)) {
+    std::snprintf(line, sizeof(line), ", eval score %.4f", s.eval_score);
+    text += line;
+  }
+  return text;
+}
+
+std::string format_late_score(const swarm_snapshot& s) {
+  char line[128];
+  std::snprintf(line, sizeof(line), "epoch %llu: eval score %.4f from %u trainer%s",
+                static_cast<unsigned long long>(s.step), s.eval_score, s.eval_reporters,
+                s.eval_reporters == 1 ? "" : "s");
   return line;
+}
+
+void write_history(monitor_state& st, const swarm_snapshot& s) {
+  if (st.cfg.db)
+    if (auto err = st.cfg.db->put(storage::column::metrics_history, history_key(s.step), encode(s)))
+      st.cfg.log("monitor: cannot write history: " + describe(err));
+}
+
+/// Records `snapshot`, or amends the latest record's eval score. A step is
+/// recorded at the first poll that sees it; a trainer that evaluates the
+/// epoch before publishing its report shows up later, so the score of the
+/// latest step follows the most reports that carry one.
+void record(monitor_state& st, const swarm_snapshot& snapshot) {
+  if (st.latest && snapshot.step == st.latest->step) {
+    if (snapshot.eval_reporters <= st.latest->eval_reporters)
+      return;
+    st.latest->eval_score = snapshot.eval_score;
+    st.latest->eval_reporters = snapshot.eval_reporters;
+    if (st.cfg.board)
+      st.cfg.board->amend_latest(*st.latest);
+    write_history(st, *st.latest);
+    st.cfg.log(format_late_score(*st.latest));
+    return;
+  }
+  if (st.latest && snapshot.step < st.latest->step)
+    return;
+  st.latest = snapshot;
+  if (st.cfg.board)
+    st.cfg.board->append(snapshot);
+  write_history(st, snapshot);
+  st.cfg.log(format(snapshot));
+}
+
+/// One line per clipped peer when it first shows up and whenever more
+/// trainers report it.
+void log_clipped(monitor_state& st, const std::vector<clipped_summary>& clipped) {
+  std::map<node_id, uint32_t> logged;
+  for (const auto& c : clipped) {
+    auto before = st.clipped_logged.find(c.peer);
+    if (before == st.clipped_logged.end() || before->second < c.reporters) {
+      std::string line = "peer " + c.peer.to_hex() + " reported clipped by " +
+                         (c.reporters == 1 ? std::string("1 trainer only")
+                                           : std::to_string(c.reporters) + " trainers") +
+                         " (at most " + std::to_string(c.most_clipped) + " of " + std::to_string(c.rounds) +
+                         " rounds, dropped by " + std::to_string(c.dropped_by) + ")";
+      st.cfg.log(line);
+    }
+    logged[c.peer] = before == st.clipped_logged.end() ? c.reporters : std::max(before->second, c.reporters);
+  }
+  st.clipped_logged = std::move(logged);
 }
 
 void on_records(monitor_ptr self, const dht::dht_records& records) {
@@ -50,24 +119,16 @@ void on_records(monitor_ptr self, const dht::dht_records& records) {
     reports.push_back(*m);
   }
   double now = st.cfg.clock();
-  if (st.cfg.board) {
-    std::vector<peer_metrics> alive;
-    for (const auto& r : reports)
-      if (r.time >= now - st.cfg.alive_window)
-        alive.push_back(r);
-    st.cfg.board->set_peers(std::move(alive), st.refused, now);
-  }
-  auto snapshot = summarize(reports, now, st.cfg.alive_window);
-  if (!snapshot || (st.last_logged && snapshot->step <= *st.last_logged))
-    return;
-  st.last_logged = snapshot->step;
+  std::vector<peer_metrics> alive;
+  for (const auto& r : reports)
+    if (r.time >= now - st.cfg.alive_window)
+      alive.push_back(r);
+  auto clipped = summarize_clipped(alive);
+  log_clipped(st, clipped);
   if (st.cfg.board)
-    st.cfg.board->append(*snapshot);
-  if (st.cfg.db)
-    if (auto err = st.cfg.db->put(storage::column::metrics_history, history_key(snapshot->step),
-                                  encode(*snapshot)))
-      st.cfg.log("monitor: cannot write history: " + describe(err));
-  st.cfg.log(format(*snapshot));
+    st.cfg.board->set_peers(std::move(alive), std::move(clipped), st.refused, now);
+  if (auto snapshot = summarize(reports, now, st.cfg.alive_window))
+    record(st, *snapshot);
 }
 
 monitor_actor::behavior_type monitor_impl(monitor_ptr self, monitor_config cfg) {
@@ -80,7 +141,7 @@ monitor_actor::behavior_type monitor_impl(monitor_ptr self, monitor_config cfg) 
   if (st.cfg.db) {
     auto history = read_history(*st.cfg.db);
     if (!history.empty())
-      st.last_logged = history.back().step;
+      st.latest = history.back();
     if (st.cfg.board)
       st.cfg.board->set_history(std::move(history));
   }

@@ -1,7 +1,10 @@
 #pragma once
 // The monitor role: every poll interval it reads the run's metrics records
 // from the DHT (each signed by the trainer it names), aggregates the latest
-// epoch, appends each new epoch to the RocksDB history and logs one line.
+// epoch, appends each new epoch to the RocksDB history and logs one line (with
+// the epoch's eval score when trainers report one, even a poll or two late);
+// it also gathers the peers the live trainers report clipped and logs a peer
+// when it first shows up and whenever more trainers report it.
 
 #include "actors/common/types.hpp"
 #include "actors/dht/interface.hpp"

@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <optional>
 #include <utility>
@@ -55,13 +56,30 @@ struct trainer_state {
   checkpoint::distrust_list distrusted;
   /// Peers whose progress reports were live at the last look.
   std::set<node_id> live_peers;
+  /// The peers this peer's rounds clipped recently, for its metrics.
+  clip_reports clipped;
+  /// This peer's samples per second while computing (an average over its
+  /// recent micro-batches, across epochs): what its progress reports claim,
+  /// so that others can tell when the epoch ends from its first report on.
+  double rate = 0;
+  /// When the swarm's samples should reach the target, as of the last look
+  /// (for this epoch; infinity: not known). Checked after every
+  /// micro-batch, so the round begins on time between looks.
+  double eta = std::numeric_limits<double>::infinity();
+  /// Where this epoch's time went: computing, waiting for the group,
+  /// averaging (logged with the epoch).
+  double compute_seconds = 0;
+  double round_began = 0;
+  double averaging_began = 0;
+  /// Value bytes this peer sent in all its rounds so far (logged per epoch).
+  uint64_t bytes_sent = 0;
 
   double now() const { return cfg.clock(); }
 
   peer_progress local() const {
     double elapsed = now() - epoch_started;
-    return peer_progress{cfg.self.id(), epoch, samples,
-                         elapsed > 0 ? static_cast<double>(samples) / elapsed : 0, now(),
+    double epoch_rate = elapsed > 0 ? static_cast<double>(samples) / elapsed : 0;
+    return peer_progress{cfg.self.id(), epoch, samples, rate > 0 ? rate : epoch_rate, now(),
                          cfg.declaration.host.empty()};
   }
 
@@ -118,12 +136,15 @@ void offer_state(trainer_ptr self, const epoch_report& r, bool checkpoint = true
 void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per_second) {
   auto& st = self->state;
   metrics::peer_metrics m{st.cfg.self.id(), r.epoch, samples_per_second, r.samples,
-                          st.loss_sum, st.mini_steps, st.now(), st.cfg.certificate, {}};
+                          st.loss_sum, st.mini_steps, st.now(), st.cfg.certificate, {}, {}};
+  m.clipped = st.clipped.report();
+  m.eval_score = evaluate_if_due(st.cfg, r.epoch);
   auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
 
 void close_epoch(trainer_ptr self, epoch_report r);
+void fetch_progress(trainer_ptr self);
 
 /// Keeps one chain of micro-batches going (the overlap keeps it running
 /// through rounds; without it a round's end restarts it).
@@ -163,6 +184,7 @@ void average_parameters(trainer_ptr self, averaging::round_request req, epoch_re
   self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))
     .then(
       [self, r](averaging::round_result& result) mutable {
+        self->state.bytes_sent += result.bytes_sent;
         self->state.cfg.model->set_parameters(result.values);
         r.parameters_averaged = true;
         close_epoch(self, r);
@@ -186,15 +208,25 @@ void close_epoch(trainer_ptr self, epoch_report r) {
   r.mean_loss = st.mini_steps > 0 ? st.loss_sum / st.mini_steps : 0;
   auto rate = st.local().samples_per_second;
   publish_metrics(self, r, rate);
-  char line[256];
-  std::snprintf(line, sizeof(line), "epoch %llu done: loss %.4f, %llu samples here, parameters %s, %s",
+  char line[384];
+  double now = st.now();
+  double matched = st.averaging_began > 0 ? st.averaging_began : now;
+  std::snprintf(line, sizeof(line),
+                "epoch %llu done: loss %.4f, %llu samples here, parameters %s, %s "
+                "(%.2f s: computing %.2f, matchmaking %.2f, averaging %.2f; %.1f MB sent so far)",
                 static_cast<unsigned long long>(r.epoch), r.mean_loss,
                 static_cast<unsigned long long>(r.samples), r.parameters_digest.c_str(),
                 r.averaged ? ("averaged with " + std::to_string(r.group_size) + " peers" +
                               (r.partial ? " (partial)" : "") + (r.parameters_averaged ? ", parameters too" : ""))
                                .c_str()
-                           : "stepped alone");
+                           : "stepped alone",
+                now - st.epoch_started, st.compute_seconds,
+                st.round_began > 0 ? matched - st.round_began : 0.0,
+                st.averaging_began > 0 ? now - st.averaging_began : 0.0, st.bytes_sent / 1e6);
   st.cfg.log(line);
+  st.compute_seconds = 0;
+  st.round_began = st.averaging_began = 0;
+  st.eta = std::numeric_limits<double>::infinity();
   st.epoch += 1;
   // With the overlap, the next epoch has begun already.
   st.samples = std::exchange(st.next_samples, 0);
@@ -214,6 +246,11 @@ void close_epoch(trainer_ptr self, epoch_report r) {
     st.cfg.log("trained " + std::to_string(st.epoch) + " epochs: stopping");
     return;
   }
+  // Knowing this peer's rate, a look at once: its answer (the others'
+  // rates) comes with the first micro-batch and tells when this epoch should
+  // end. Without a rate yet, the look waits for the first micro-batch.
+  if (st.rate > 0 && !st.fetching)
+    fetch_progress(self);
   keep_ticking(self);
 }
 
@@ -225,14 +262,16 @@ void step_alone(trainer_ptr self, const std::string& why) {
 }
 
 /// What the round showed of its members: the weights they contributed
-/// (progress claims are credited against them) and the peers CenteredClip
-/// found lying too often (left out of this peer's groups from now on).
+/// (progress claims are credited against them), how often CenteredClip
+/// clipped them (reported in this peer's metrics), and the peers it found
+/// lying too often (left out of this peer's groups from now on).
 void note_contributions(trainer_state& st, const averaging::announcement& group,
                         const averaging::round_result& result) {
   auto me = group.index_of(st.cfg.self.id());
   for (size_t i = 0; i < result.contributed.size() && i < group.members.size(); ++i)
     if (result.contributed[i] > 0 && (!me || i != *me))
       st.seen[group.members[i].peer] = result.contributed[i];
+  st.clipped.record(clip_counts_of(group, result));
   for (const auto& raw : result.newly_dropped)
     if (auto id = node_id::from_bytes(raw)) {
       st.seen.erase(*id);
@@ -248,6 +287,7 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
     return;
   }
   auto& req = *round;
+  st.averaging_began = st.now();
   auto size = group.members.size();
   // The parameters' round reuses the members and handles (not the values).
   bool average_state = st.cfg.average_state_every > 0 && (st.epoch + 1) % st.cfg.average_state_every == 0;
@@ -271,6 +311,7 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
     .then(
       [self, size, params_req, group](averaging::round_result& result) {
         note_contributions(self->state, group, result);
+        self->state.bytes_sent += result.bytes_sent;
         epoch_report r;
         r.group_size = size;
         r.averaged = true;
@@ -288,6 +329,7 @@ void run_allreduce(trainer_ptr self, const averaging::announcement& group) {
 void begin_round(trainer_ptr self) {
   auto& st = self->state;
   st.in_round = true;
+  st.round_began = st.now();
   publish_progress(self);
   averaging::match_request req;
   req.round = st.cfg.run_id + ".grad." + std::to_string(st.epoch);
@@ -310,6 +352,7 @@ bool install_state(trainer_ptr self, uint64_t epoch, const std::vector<state_fil
     return false;
   }
   st.epoch = epoch;
+  st.eta = std::numeric_limits<double>::infinity();
   st.samples = st.next_samples = 0;
   st.loss_sum = st.next_loss_sum = 0;
   st.mini_steps = st.next_mini_steps = 0;
@@ -419,6 +462,7 @@ void fetch_progress(trainer_ptr self) {
         st.next_fetch = global.next_fetch_time;
         if (st.in_round || st.stopped || st.loading)
           return;
+        st.eta = global.epoch == local.epoch ? global.eta_next_epoch : std::numeric_limits<double>::infinity();
         bool is_behind = behind(local, global);
         if (st.cfg.load_state && (is_behind || st.first_looks_left > 0) &&
             st.now() >= st.next_state_try) {
@@ -442,11 +486,18 @@ void tick(trainer_ptr self) {
   st.tick_scheduled = false;
   if (st.stopped || st.loading || (st.in_round && !st.overlap))
     return; // a round's end (or a load's) schedules the next micro-batch
+  double began = st.now();
   auto batch = st.cfg.model->accumulate();
   if (!batch.error.empty()) {
     st.cfg.log("micro-batch failed: " + batch.error + "; stopping");
     st.stopped = true;
     return;
+  }
+  double took = st.now() - began;
+  st.compute_seconds += took;
+  if (took > 0 && batch.samples > 0) {
+    double rate = static_cast<double>(batch.samples) / took;
+    st.rate = st.rate > 0 ? 0.8 * st.rate + 0.2 * rate : rate;
   }
   if (st.overlapping) { // the next epoch's, while this one's round runs
     st.next_samples += batch.samples;
@@ -460,6 +511,8 @@ void tick(trainer_ptr self) {
   double now = st.now();
   if (now >= st.next_report)
     publish_progress(self);
+  if (!st.in_round && !st.overlapping && now >= st.eta)
+    begin_round(self); // the last look said the swarm reaches the target by now
   if (now >= st.next_fetch && !st.fetching && !st.in_round)
     fetch_progress(self);
   keep_ticking(self);

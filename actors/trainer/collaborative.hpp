@@ -60,6 +60,11 @@ struct collaborative_config {
   /// After every this many epochs' steps the group averages its parameters
   /// too (hivemind's average_state_every; 0: never).
   uint64_t average_state_every = 0;
+  /// Every this many epochs the model is evaluated on its data's own test
+  /// (local_model::evaluate: on the shapes set, whether its pictures follow
+  /// their captions) and the score goes out with the epoch's metrics, for
+  /// the dashboard (0: never).
+  uint64_t eval_every = 0;
   /// Overlap averaging with compute (hivemind's delay_optimizer_step): once
   /// an epoch's gradients are handed to the all-reduce, the model goes on
   /// accumulating the next epoch's on the parameters it has, and the averaged

@@ -62,6 +62,10 @@ struct diloco_state {
   uint64_t epochs_done = 0;
   bool waiting = false; ///< no inner steps until the round in flight ends
   bool stopped = false;
+  /// The peers this peer's rounds clipped recently, for its metrics.
+  clip_reports clipped;
+  /// Value bytes this peer sent in all its rounds so far (logged per epoch).
+  uint64_t bytes_sent = 0;
 
   double now() const { return cfg.clock(); }
 
@@ -90,7 +94,9 @@ using diloco_ptr = collaborative_actor::stateful_pointer<diloco_state>;
 void publish_metrics(diloco_ptr self, const epoch_report& r) {
   auto& st = self->state;
   metrics::peer_metrics m{st.cfg.self.id(), r.epoch, st.pending_rate, r.samples,
-                          st.pending_loss_sum, st.pending_mini_steps, st.now(), st.cfg.certificate, {}};
+                          st.pending_loss_sum, st.pending_mini_steps, st.now(), st.cfg.certificate, {}, {}};
+  m.clipped = st.clipped.report();
+  m.eval_score = evaluate_if_due(st.cfg, r.epoch);
   auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
@@ -119,7 +125,7 @@ void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradi
   char line[320];
   std::snprintf(line, sizeof(line),
                 "epoch %llu done: loss %.4f, %llu samples here, parameters %s, %s, %llu inner steps, "
-                "compute %.1f%%",
+                "compute %.1f%%, %.1f MB sent so far",
                 static_cast<unsigned long long>(r.epoch), r.mean_loss,
                 static_cast<unsigned long long>(r.samples), r.parameters_digest.c_str(),
                 r.averaged ? ("averaged with " + std::to_string(r.group_size) + " peers" +
@@ -127,7 +133,7 @@ void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradi
                                .c_str()
                            : "stepped alone",
                 static_cast<unsigned long long>(st.settings.inner_steps),
-                wall > 0 ? 100.0 * st.compute_seconds / wall : 0.0);
+                wall > 0 ? 100.0 * st.compute_seconds / wall : 0.0, st.bytes_sent / 1e6);
   st.cfg.log(line);
   st.compute_seconds = 0;
   st.wall_started = steady::now();
@@ -174,7 +180,9 @@ void run_allreduce(diloco_ptr self, const averaging::announcement& group) {
   auto size = group.members.size();
   self->request(st.cfg.averager, caf::infinite, avg_run_atom_v, std::move(req))
     .then(
-      [self, size](averaging::round_result& result) {
+      [self, size, group](averaging::round_result& result) {
+        self->state.clipped.record(clip_counts_of(group, result));
+        self->state.bytes_sent += result.bytes_sent;
         epoch_report r;
         r.group_size = size;
         r.averaged = true;

@@ -4,6 +4,7 @@
 // tests use a small exact model).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ public:
 
   /// Where the model computes, in words (logs).
   virtual std::string device_description() const { return "the CPU"; }
+
+  /// How well the model does on its data's own test, from 0 to 1 (on the
+  /// shapes set: whether the pictures it draws for fixed captions follow
+  /// them); none when its data has no such test. Changes nothing.
+  virtual std::optional<double> evaluate() { return std::nullopt; }
 
   /// Runs one micro-batch and adds its gradients to the accumulated ones.
   /// A model that does not wait for its device returns loss 0 and reports

@@ -5,11 +5,15 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/common/types.hpp"
+#include "actors/trainer/clip_reports.hpp"
 #include "actors/trainer/collaborative.hpp"
 
 #include <caf/event_based_actor.hpp>
 
+#include <cstdio>
+#include <limits>
 #include <optional>
+#include <vector>
 
 namespace ttt::trainer {
 
@@ -34,6 +38,20 @@ void publish_progress(Self self) {
   st.next_report = st.now() + st.cfg.progress.min_refresh_period;
 }
 
+/// The model's score after `epoch` (counted from 0) when one is due every
+/// `cfg.eval_every` epochs, logged; NaN otherwise or when its data has no test.
+inline double evaluate_if_due(const collaborative_config& cfg, uint64_t epoch) {
+  if (cfg.eval_every == 0 || (epoch + 1) % cfg.eval_every != 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  auto score = cfg.model->evaluate();
+  if (!score)
+    return std::numeric_limits<double>::quiet_NaN();
+  char line[96];
+  std::snprintf(line, sizeof(line), "epoch %llu: eval score %.3f", static_cast<unsigned long long>(epoch), *score);
+  cfg.log(line);
+  return *score;
+}
+
 /// A round with `group` (values, weight and codecs left to the caller); none
 /// when the group does not list this peer.
 inline std::optional<averaging::round_request> group_round(const collaborative_config& cfg,
@@ -53,6 +71,17 @@ inline std::optional<averaging::round_request> group_round(const collaborative_c
   }
   req.config = cfg.round;
   return req;
+}
+
+/// The clip counts a round came back with (the averager's tally, by member
+/// index of `group`), by peer id.
+inline std::vector<metrics::clipped_peer> clip_counts_of(const averaging::announcement& group,
+                                                          const averaging::round_result& result) {
+  std::vector<metrics::clipped_peer> out;
+  for (const auto& c : result.clip_counts)
+    if (c.member < group.members.size())
+      out.push_back({group.members[c.member].peer, c.clipped, c.rounds, c.dropped});
+  return out;
 }
 
 } // namespace ttt::trainer

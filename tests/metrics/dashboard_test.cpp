@@ -8,6 +8,7 @@
 
 #include <httplib.h>
 
+#include <cmath>
 #include <regex>
 #include <sstream>
 
@@ -60,17 +61,9 @@ std::vector<std::pair<double, double>> polyline_points(const std::string& svg) {
   return out;
 }
 
-} // namespace
-
-BOOST_AUTO_TEST_CASE(prometheus_text_has_every_sample_typed_and_labelled) {
-  auto text = render_prometheus(sample_view());
-  BOOST_TEST(text.find("ttt_swarm_epoch{run=\"run \\\"one\\\"\"} 3\n") != std::string::npos, text);
-  BOOST_TEST(text.find("ttt_swarm_loss{run=\"run \\\"one\\\"\"} 1.5\n") != std::string::npos);
-  BOOST_TEST(text.find("ttt_swarm_alive_peers{run=\"run \\\"one\\\"\"} 2\n") != std::string::npos);
-  BOOST_TEST(text.find("ttt_monitor_refused_records_total{run=\"run \\\"one\\\"\"} 1\n") != std::string::npos);
-  BOOST_TEST(text.find(",peer=\"") != std::string::npos);
-  BOOST_TEST(text.find("ttt_peer_loss") != std::string::npos);
-  // Every sample line is `name{labels} value`, and its name was TYPEd before it.
+/// The samples in Prometheus `text`, after checking that every sample line is
+/// `name{labels} value` and that its name was TYPEd before it.
+int typed_samples(const std::string& text) {
   std::istringstream lines(text);
   std::string line, typed;
   std::regex sample(R"(^([a-z_]+)\{[^}]*\} (-?[0-9.e+]+|NaN|[+-]Inf)$)");
@@ -87,7 +80,48 @@ BOOST_AUTO_TEST_CASE(prometheus_text_has_every_sample_typed_and_labelled) {
     BOOST_TEST(m[1].str() == typed, line);
     ++samples;
   }
-  BOOST_TEST(samples == 5 + 1 + 3 * 2 + 1);
+  return samples;
+}
+
+/// The SVG element of the chart titled `title` in `page`.
+std::string chart_in(const std::string& page, const std::string& title) {
+  auto label = page.find("aria-label=\"" + title + "\"");
+  BOOST_REQUIRE(label != std::string::npos);
+  auto start = page.rfind("<svg", label);
+  return page.substr(start, page.find("</svg>", start) - start);
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++count;
+  return count;
+}
+
+/// sample_view with five epochs, of which the trainers evaluated 2 and 4,
+/// and one peer that reports a score.
+dashboard_view scored_view() {
+  auto v = sample_view();
+  v.history = {epoch(1, 2.5, 40), epoch(2, 2.0, 42), epoch(3, 1.5, 41), epoch(4, 1.2, 40), epoch(5, 1.1, 40)};
+  v.history[1].eval_score = 0.5;
+  v.history[1].eval_reporters = 2;
+  v.history[3].eval_score = 0.75;
+  v.history[3].eval_reporters = 1;
+  v.peers[0].eval_score = 0.75;
+  return v;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(prometheus_text_has_every_sample_typed_and_labelled) {
+  auto text = render_prometheus(sample_view());
+  BOOST_TEST(text.find("ttt_swarm_epoch{run=\"run \\\"one\\\"\"} 3\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_swarm_loss{run=\"run \\\"one\\\"\"} 1.5\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_swarm_alive_peers{run=\"run \\\"one\\\"\"} 2\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_monitor_refused_records_total{run=\"run \\\"one\\\"\"} 1\n") != std::string::npos);
+  BOOST_TEST(text.find(",peer=\"") != std::string::npos);
+  BOOST_TEST(text.find("ttt_peer_loss") != std::string::npos);
+  BOOST_TEST(typed_samples(text) == 5 + 1 + 3 * 2 + 1);
 }
 
 BOOST_AUTO_TEST_CASE(the_loss_chart_draws_every_epoch_within_its_frame) {
@@ -156,4 +190,181 @@ BOOST_AUTO_TEST_CASE(the_server_answers_over_http_and_follows_the_board) {
   BOOST_TEST(clash.find("cannot listen") != std::string::npos, clash);
   server.stop();
   BOOST_TEST(!client.Get("/metrics")); // stopped: nothing answers
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_clipped_by_two_trainers_is_on_the_page_in_json_and_in_metrics) {
+  auto v = sample_view();
+  auto attacker = peer_id_of(identity::generate().public_key());
+  const auto& lone_reporter = v.peers[0].peer;
+  clipped_summary by_two;
+  by_two.peer = attacker;
+  by_two.reporters = 2;
+  by_two.most_clipped = 7;
+  by_two.rounds = 8;
+  by_two.dropped_by = 1;
+  by_two.reported_by = {v.peers[0].peer, v.peers[1].peer};
+  // One trainer says the other clipped: shown, and shown as one trainer's word.
+  clipped_summary by_one;
+  by_one.peer = v.peers[1].peer;
+  by_one.reporters = 1;
+  by_one.most_clipped = 2;
+  by_one.rounds = 8;
+  by_one.reported_by = {lone_reporter};
+  v.clipped = {by_two, by_one};
+
+  auto text = render_prometheus(v);
+  std::string labels = "{run=\"run \\\"one\\\"\",peer=\"" + attacker.to_hex() + "\"} ";
+  BOOST_TEST(text.find("# TYPE ttt_peer_clipped_reports gauge\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_peer_clipped_reports" + labels + "2\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_peer_clipped_rounds" + labels + "7\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_peer_dropped_reports" + labels + "1\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_peer_clipped_reports{run=\"run \\\"one\\\"\",peer=\"" + v.peers[1].peer.to_hex()
+                       + "\"} 1\n")
+             != std::string::npos);
+
+  auto page = render_page(v);
+  BOOST_TEST(page.find("<th>clipped by</th>") != std::string::npos);
+  BOOST_TEST(page.find("<h2>Clipped peers</h2>") != std::string::npos);
+  BOOST_TEST(page.find("<code>" + attacker.to_hex().substr(0, 16) + "</code></td><td>2 trainers</td><td>7 of 8 rounds")
+             != std::string::npos, page);
+  // In the peers table, the peer one trainer reports.
+  BOOST_TEST(page.find("<td>1 trainer only, 2 of 8 rounds</td>") != std::string::npos, page);
+
+  auto json = render_json(v);
+  BOOST_TEST(json.find("\"clipped\":[{\"peer\":\"" + attacker.to_hex()
+                       + "\",\"reporters\":2,\"clipped_rounds\":7,\"rounds\":8,\"dropped_by\":1,\"reported_by\":[")
+             != std::string::npos, json);
+  BOOST_TEST(json.find("\"clipped_by\":1}") != std::string::npos);
+  BOOST_TEST(json.find("\"clipped_by\":0}") != std::string::npos);
+
+  // What the server serves from the board.
+  auto board = std::make_shared<dashboard_board>();
+  board->set_run("r1");
+  board->set_peers(v.peers, v.clipped, 0, v.now);
+  dashboard_server server;
+  auto err = server.start("127.0.0.1", 0, board);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  httplib::Client client("127.0.0.1", server.port());
+  auto metrics = client.Get("/metrics");
+  BOOST_REQUIRE(metrics);
+  BOOST_TEST(metrics->body.find("ttt_peer_clipped_reports{run=\"r1\",peer=\"" + attacker.to_hex() + "\"} 2\n")
+             != std::string::npos, metrics->body);
+  auto served_page = client.Get("/");
+  BOOST_REQUIRE(served_page);
+  BOOST_TEST(served_page->body.find(attacker.to_hex().substr(0, 16)) != std::string::npos);
+  auto history = client.Get("/api/history");
+  BOOST_REQUIRE(history);
+  BOOST_TEST(history->body.find("{\"peer\":\"" + attacker.to_hex() + "\",\"reporters\":2") != std::string::npos);
+  server.stop();
+}
+
+BOOST_AUTO_TEST_CASE(a_sparse_series_on_a_fixed_axis_draws_a_dot_per_point_even_alone) {
+  chart_style style;
+  style.y_range = std::make_pair(0.0, 1.0);
+  style.dots = true;
+  style.waiting_note = "no score <yet>";
+  auto score = [](const swarm_snapshot& s) { return s.eval_score; };
+  std::vector<swarm_snapshot> history = {epoch(1, 2.0, 1), epoch(2, 2.0, 1), epoch(3, 2.0, 1)};
+  auto none = render_chart_svg(history, "score", score, 640, 240, style);
+  BOOST_TEST(none.find("no score &lt;yet&gt;") != std::string::npos, none);
+  BOOST_TEST(none.find("<circle") == std::string::npos);
+  // One score: a dot in the middle, no line.
+  history[1].eval_score = 0.5;
+  auto one = render_chart_svg(history, "score", score, 640, 240, style);
+  BOOST_TEST(one.find("points=") == std::string::npos);
+  BOOST_TEST(one.find("<circle cx=\"342.5\" cy=\"120.0\"") != std::string::npos, one);
+  BOOST_TEST(one.find(">epoch 2</text>") != std::string::npos);
+  // On the fixed axis, not the data's own: 0.5 and 0.75 are not the frame's
+  // edges; the epoch between them, without a score, is left out.
+  history[2].eval_score = 0.75;
+  auto two = render_chart_svg(history, "score", score, 640, 240, style);
+  auto points = polyline_points(two);
+  BOOST_REQUIRE(points.size() == 2u);
+  BOOST_TEST(points[0].second == 120.0); // 0.5: half way between 210 and 30
+  BOOST_TEST(points[1].second == 75.0);  // 0.75
+  BOOST_TEST(count_of(two, "<circle") == 2u);
+  BOOST_TEST(two.find(">1</text>") != std::string::npos); // the axis' top
+  BOOST_TEST(two.find(">0</text>") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_eval_score_is_charted_beside_the_loss_and_served_in_json_and_metrics) {
+  auto v = scored_view();
+  auto page = render_page(v);
+  // The latest known score, though the latest epoch has none.
+  BOOST_TEST(page.find("<p>Eval score <b>0.7500</b> at epoch 4 (from 1 trainer;") != std::string::npos, page);
+  // The eval chart right after the loss chart, with the two scored epochs.
+  auto loss_at = page.find("aria-label=\"swarm loss per epoch\"");
+  auto eval_at = page.find("aria-label=\"eval score (0..1)\"");
+  BOOST_TEST(loss_at < eval_at);
+  BOOST_TEST(page.find("<svg", loss_at) == page.rfind("<svg", eval_at));
+  auto chart = chart_in(page, "eval score (0..1)");
+  BOOST_TEST(polyline_points(chart).size() == 2u);
+  BOOST_TEST(count_of(chart, "<circle") == 2u);
+  BOOST_TEST(polyline_points(chart_in(page, "swarm loss per epoch")).size() == 5u);
+  // The peers table: the score of the peer that reports one, a dash for the other.
+  BOOST_TEST(page.find("<th>eval score</th>") != std::string::npos);
+  BOOST_TEST(page.find("</td><td>0.7500</td><td>20.0</td>") != std::string::npos, page);
+  BOOST_TEST(page.find("</td><td>—</td><td>21.0</td>") != std::string::npos, page);
+
+  auto json = render_json(v);
+  BOOST_TEST(json.find("{\"epoch\":1,\"loss\":2.5,") != std::string::npos, json);
+  BOOST_TEST(json.find("\"eval_score\":null,\"eval_reporters\":0}") != std::string::npos);
+  BOOST_TEST(json.find("\"eval_score\":0.5,\"eval_reporters\":2}") != std::string::npos);
+  BOOST_TEST(json.find("\"eval_score\":0.75,\"eval_reporters\":1}") != std::string::npos);
+  BOOST_TEST(json.find("\"eval_score\":0.75,\"clipped_by\":0}") != std::string::npos); // the peer's
+  BOOST_TEST(json.find("NaN") == std::string::npos);
+
+  auto text = render_prometheus(v);
+  BOOST_TEST(text.find("# TYPE ttt_eval_score gauge\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_eval_score{run=\"run \\\"one\\\"\"} 0.75\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_eval_score_epoch{run=\"run \\\"one\\\"\"} 4\n") != std::string::npos);
+  BOOST_TEST(typed_samples(text) == 5 + 2 + 1 + 3 * 2 + 1);
+
+  // What the server serves from the board, as the monitor fills it: the
+  // latest epoch's score amended when it comes a poll late.
+  auto board = std::make_shared<dashboard_board>();
+  board->set_run("r1");
+  board->set_history({v.history.begin(), v.history.begin() + 4});
+  auto fifth = v.history[4];
+  board->append(fifth);
+  fifth.eval_score = 0.8;
+  fifth.eval_reporters = 1;
+  auto stale = v.history[3];
+  stale.eval_score = 0.1;
+  board->amend_latest(stale); // not the latest epoch: ignored
+  board->amend_latest(fifth);
+  dashboard_server server;
+  auto err = server.start("127.0.0.1", 0, board);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  httplib::Client client("127.0.0.1", server.port());
+  auto metrics = client.Get("/metrics");
+  BOOST_REQUIRE(metrics);
+  BOOST_TEST(metrics->body.find("ttt_eval_score{run=\"r1\"} 0.8\n") != std::string::npos, metrics->body);
+  BOOST_TEST(metrics->body.find("ttt_eval_score_epoch{run=\"r1\"} 5\n") != std::string::npos);
+  auto history = client.Get("/api/history");
+  BOOST_REQUIRE(history);
+  BOOST_TEST(history->body.find("\"epoch\":4,") != std::string::npos);
+  BOOST_TEST(history->body.find("\"eval_score\":0.75,\"eval_reporters\":1}") != std::string::npos, history->body);
+  BOOST_TEST(history->body.find("\"eval_score\":0.8,\"eval_reporters\":1}") != std::string::npos);
+  auto served_page = client.Get("/");
+  BOOST_REQUIRE(served_page);
+  BOOST_TEST(served_page->body.find("Eval score <b>0.8000</b> at epoch 5") != std::string::npos);
+  server.stop();
+}
+
+BOOST_AUTO_TEST_CASE(without_an_eval_score_the_page_json_and_metrics_say_none) {
+  auto v = sample_view();
+  auto page = render_page(v);
+  BOOST_TEST(page.find("Epoch <b>3</b>: loss <b>1.5000</b>") != std::string::npos);
+  BOOST_TEST(page.find("Eval score <b>") == std::string::npos);
+  BOOST_TEST(chart_in(page, "eval score (0..1)").find("no eval score yet") != std::string::npos);
+  BOOST_TEST(polyline_points(chart_in(page, "swarm loss per epoch")).size() == 3u);
+  auto json = render_json(v);
+  BOOST_TEST(json.find("\"eval_score\":null,\"eval_reporters\":0}") != std::string::npos, json);
+  BOOST_TEST(json.find("NaN") == std::string::npos);
+  BOOST_TEST(render_prometheus(v).find("ttt_eval_score") == std::string::npos);
+  // Nor with no epoch at all.
+  dashboard_view empty;
+  BOOST_TEST(render_page(empty).find("no eval score yet") != std::string::npos);
+  BOOST_TEST(render_prometheus(empty).find("ttt_eval_score") == std::string::npos);
 }

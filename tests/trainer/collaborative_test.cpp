@@ -10,12 +10,14 @@
 #include "actors/trainer/collaborative.hpp"
 #include "actors/checkpointer/state_sharing.hpp"
 #include "actors/dht/validator.hpp"
+#include "actors/metrics/monitor.hpp"
 #include "actors/trainer/diloco.hpp"
 #include "actors/trainer/progress.hpp"
 #include "tests/dht/printing.hpp"
 #include "tests/dht/sim_network.hpp"
 #include "tests/trainer/sim_trainer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -351,13 +353,22 @@ BOOST_AUTO_TEST_CASE(a_lying_peer_neither_stops_the_swarm_nor_makes_it_step_earl
 BOOST_AUTO_TEST_CASE(centered_clip_keeps_learning_through_a_member_sending_scaled_inverted_gradients) {
   // Four peers; the fourth sends its gradients ×(−1000) in every round. With
   // the plain mean that drags every step the wrong way (the test records
-  // the damage); with centered_clip the honest peers' loss falls as without it.
+  // the damage); with centered_clip the honest peers' loss falls as without it,
+  // and every honest trainer's published metrics name the liar as clipped.
   const uint64_t batch = 64, epochs = 6;
-  auto loss_with = [&](averaging::aggregation_rule rule) {
+  struct outcome {
+    double loss = 0;
+    std::vector<metrics::peer_metrics> honest_reports; ///< the honest trainers' last metrics records
+    node_id liar;
+  };
+  auto run_with = [&](averaging::aggregation_rule rule) {
     sim_network net;
+    dht::dht_actor first_node;
     auto peers = train_together(net, 4, batch, epochs, nullptr, 0, false, false, {},
-                                [rule](size_t i, collaborative_config& tc, linear_model& model) {
+                                [rule, &first_node](size_t i, collaborative_config& tc, linear_model& model) {
                                   tc.round.aggregation = rule;
+                                  if (i == 0)
+                                    first_node = tc.dht;
                                   if (i == 3)
                                     model.lie_with(-1000);
                                 });
@@ -366,14 +377,40 @@ BOOST_AUTO_TEST_CASE(centered_clip_keeps_learning_through_a_member_sending_scale
     auto honest = peers[0]->model->parameters();
     for (size_t i = 1; i < 3; ++i)
       BOOST_TEST((peers[i]->model->parameters() == honest));
-    return eval_loss(honest);
+    outcome out{eval_loss(honest), {}, peers[3]->id.id()};
+    for (const auto& rec : net.get(first_node, metrics::metrics_key("run1"), true)) {
+      auto m = metrics::decode_metrics(rec.value);
+      BOOST_REQUIRE(m);
+      if (m->peer != out.liar)
+        out.honest_reports.push_back(*m);
+    }
+    BOOST_TEST(out.honest_reports.size() == 3u);
+    return out;
   };
   double start = eval_loss(std::vector<float>(dim, 0.0f));
-  double mean = loss_with(averaging::aggregation_rule::mean);
-  double clipped = loss_with(averaging::aggregation_rule::centered_clip);
-  BOOST_TEST_MESSAGE("loss: start " << start << ", mean with a liar " << mean << ", centered_clip " << clipped);
-  BOOST_TEST(mean > 10 * start);       // the damage the plain mean lets through
-  BOOST_TEST(clipped < 0.5 * start);   // CenteredClip keeps learning
+  auto mean = run_with(averaging::aggregation_rule::mean);
+  auto clipped = run_with(averaging::aggregation_rule::centered_clip);
+  BOOST_TEST_MESSAGE("loss: start " << start << ", mean with a liar " << mean.loss << ", centered_clip "
+                                    << clipped.loss);
+  BOOST_TEST(mean.loss > 10 * start);       // the damage the plain mean lets through
+  BOOST_TEST(clipped.loss < 0.5 * start);   // CenteredClip keeps learning
+  // The mean clips nobody, so nobody is reported.
+  for (const auto& r : mean.honest_reports)
+    BOOST_TEST(r.clipped.empty());
+  // Each honest trainer reports the liar clipped in most of its rounds there;
+  // the monitor's summary has it first, with all three as reporters.
+  for (const auto& r : clipped.honest_reports) {
+    auto liar = std::find_if(r.clipped.begin(), r.clipped.end(),
+                             [&](const metrics::clipped_peer& c) { return c.peer == clipped.liar; });
+    BOOST_REQUIRE_MESSAGE(liar != r.clipped.end(), "trainer " << r.peer.to_hex() << " does not report the liar");
+    BOOST_TEST_MESSAGE("clipped in " << liar->clipped_rounds << " of " << liar->rounds << " rounds"
+                                     << (liar->dropped ? ", dropped" : ""));
+    BOOST_TEST(2 * liar->clipped_rounds > liar->rounds);
+  }
+  auto summary = metrics::summarize_clipped(clipped.honest_reports);
+  BOOST_REQUIRE(!summary.empty());
+  BOOST_TEST(summary.front().peer == clipped.liar);
+  BOOST_TEST(summary.front().reporters == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(two_peers_end_with_the_same_parameters_as_each_other_and_close_to_one) {
@@ -701,14 +738,21 @@ BOOST_AUTO_TEST_CASE(overlapped_averaging_computes_during_rounds_and_peers_agree
   // every peer.
   const uint64_t batch = 64, epochs = 6;
   sim_network net;
-  auto peers = train_together(net, 2, batch, epochs, nullptr, 0, false, true);
+  // Micro-batches a few milliseconds apart, so that rounds (which on the
+  // simulated network take milliseconds too) have some to overlap.
+  auto fast = [](size_t, collaborative_config& tc, linear_model&) { tc.pace = std::chrono::milliseconds(5); };
+  auto peers = train_together(net, 2, batch, epochs, nullptr, 0, false, true, {}, fast);
+  uint64_t overlapped = 0;
   for (auto& p : peers) {
     BOOST_REQUIRE_MESSAGE(p->epochs.size() >= epochs, "a peer did only " << p->epochs.size() << " epochs");
     for (const auto& e : p->epochs)
       BOOST_TEST(e.averaged);
     BOOST_TEST_MESSAGE("micro-batches during rounds: " << p->model->overlapped());
-    BOOST_TEST(p->model->overlapped() > 0u);
+    overlapped += p->model->overlapped();
   }
+  // A peer whose partner is already waiting may finish its rounds between
+  // two micro-batches; the swarm as a whole computes through them.
+  BOOST_TEST(overlapped > 0u);
   auto reference = peers[0]->model->parameters();
   BOOST_TEST((peers[1]->model->parameters() == reference));
   double start = eval_loss(std::vector<float>(dim, 0.0f));

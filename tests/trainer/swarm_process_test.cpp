@@ -19,7 +19,7 @@ namespace {
 /// (epoch, digest, group) of every "epoch N done" line.
 std::vector<std::tuple<int, std::string, std::string>> epochs_of(const std::string& log) {
   std::vector<std::tuple<int, std::string, std::string>> out;
-  std::regex re("epoch ([0-9]+) done: .*parameters ([0-9a-f]{16}), ([^\\n]*)");
+  std::regex re("epoch ([0-9]+) done: .*parameters ([0-9a-f]{16}), ([a-z0-9 ]*[a-z0-9])");
   for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
     out.emplace_back(std::stoi((*it)[1]), (*it)[2], (*it)[3]);
   return out;
