@@ -118,6 +118,10 @@ caf::timespan seconds(double s) {
 } // namespace
 
 int node_command(const args_t& args) {
+  return node_command(args, node_hooks{});
+}
+
+int node_command(const args_t& args, const node_hooks& hooks) {
   flag_parser flags("ttt node --profile FILE [options]\n"
                     "  roles a profile's [node] roles may list: dht, monitor, trainer, checkpointer\n"
                     "  (configs/node.ini, monitor.ini, trainer.ini, client.ini, aux.ini)",
@@ -455,6 +459,8 @@ int node_command(const args_t& args) {
       mo.peer_id = me->id().to_hex();
       mo.inner = trainer_mode.inner;
       auto model = model::make_swarm_model(mo);
+      if (model && hooks.wrap_model)
+        model = hooks.wrap_model(*model);
       if (!model) {
         caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
         caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);

@@ -7,6 +7,7 @@ const std::set<std::string>& trainer_mode_keys() {
     "trainer.mode",        "trainer.inner_steps",  "trainer.inner_batch_size",
     "trainer.inner_lr",    "trainer.inner_beta1",  "trainer.inner_beta2",
     "trainer.inner_weight_decay", "trainer.inner_warmup_steps", "trainer.inner_max_grad_norm",
+    "trainer.inner_total_steps",
     "trainer.outer_lr",    "trainer.outer_momentum", "trainer.outer_nesterov", "trainer.outer_overlap",
   };
   return keys;
@@ -27,6 +28,7 @@ bool read_trainer_mode(const profile& prof, trainer_mode_settings& out, std::str
   auto beta2 = prof.real("trainer.inner_beta2", a.beta2, error);
   auto weight_decay = prof.real("trainer.inner_weight_decay", a.weight_decay, error);
   auto warmup = prof.integer("trainer.inner_warmup_steps", a.warmup_steps, error);
+  auto total = prof.integer("trainer.inner_total_steps", a.total_steps, error);
   auto max_norm = prof.real("trainer.inner_max_grad_norm", a.max_grad_norm, error);
   auto outer_lr = prof.real("trainer.outer_lr", d.outer.learning_rate, error);
   auto momentum = prof.real("trainer.outer_momentum", d.outer.momentum, error);
@@ -35,7 +37,7 @@ bool read_trainer_mode(const profile& prof, trainer_mode_settings& out, std::str
   if (!error.empty())
     return false;
   if (*inner_steps < 1 || *inner_batch < 1 || !(*inner_lr > 0) || !(*beta1 >= 0 && *beta1 < 1) ||
-      !(*beta2 >= 0 && *beta2 < 1) || !(*weight_decay >= 0) || *warmup < 0 || !(*max_norm >= 0) ||
+      !(*beta2 >= 0 && *beta2 < 1) || !(*weight_decay >= 0) || *warmup < 0 || *total < 0 || !(*max_norm >= 0) ||
       !(*outer_lr > 0) || !(*momentum >= 0 && *momentum < 1)) {
     error = prof.origin() + ": DiLoCo settings out of range";
     return false;
@@ -51,6 +53,7 @@ bool read_trainer_mode(const profile& prof, trainer_mode_settings& out, std::str
   out.inner.beta2 = *beta2;
   out.inner.weight_decay = *weight_decay;
   out.inner.warmup_steps = *warmup;
+  out.inner.total_steps = *total;
   out.inner.max_grad_norm = *max_norm;
   return true;
 }

@@ -18,7 +18,10 @@
 # diloco-overlap"), LEARN_SAMPLES (training set, 20000), LEARN_BATCH (global
 # batch, 192), LEARN_STEPS (optimizer steps of the single run and hivemind
 # epochs, 200), LEARN_INNER (DiLoCo's inner steps per outer step, 25),
-# LEARN_EVERY (steps between checkpoints scored, 20), TTT_BUILD_DIR (build).
+# LEARN_EVERY (steps between checkpoints scored, 20), LEARN_INNER_LR
+# (DiLoCo's inner AdamW rate, 0.003; it decays to 0 over the run as LAMB's
+# does), TTT_BUILD_DIR (build). A run named again replaces its own figures
+# in OUT and keeps the others'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,6 +34,7 @@ batch=${LEARN_BATCH:-192}
 steps=${LEARN_STEPS:-200}
 inner=${LEARN_INNER:-25}
 every=${LEARN_EVERY:-20}
+inner_lr=${LEARN_INNER_LR:-0.003}
 trainers=3
 [ -x "$ttt" ] || { echo "learn: no $ttt; build first (scripts/test.sh or ninja -C $build_dir)"; exit 1; }
 command -v gnuplot >/dev/null || { echo "learn: gnuplot missing; run scripts/install-deps.sh"; exit 1; }
@@ -38,9 +42,8 @@ if (( batch % trainers != 0 || steps % inner != 0 || steps % every != 0 )); then
   echo "learn: LEARN_BATCH must divide by $trainers, LEARN_STEPS by LEARN_INNER and by LEARN_EVERY"; exit 2
 fi
 mkdir -p "$out"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source "$root/bench/swarm-lib.sh"
+trap swarm_stop EXIT
 
 data="$out/shapes"
 if [ ! -f "$data/codebook.safetensors" ]; then
@@ -51,14 +54,6 @@ fi
 model="$out/model.ini"
 sed -e "s/^total_steps = .*/total_steps = $steps/; s/^warmup_steps = .*/warmup_steps = 10/" \
     -e "s/^learning_rate = .*/learning_rate = 0.012/" "$root/configs/model/dalle-tiny.ini" >"$model"
-
-now() { date +%s.%N; }
-# Seconds between two `date +%s.%N` stamps, or a log's HH:MM:SS.mmm and a stamp.
-since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-clock_of() { # HH:MM:SS.mmm of today -> epoch seconds
-  awk -v t="$1" -v d="$(date -u +%s)" 'BEGIN { split(t, p, ":"); s = p[1] * 3600 + p[2] * 60 + p[3];
-    day = d - d % 86400; printf "%.3f", day + s }'
-}
 
 # Scores checkpoint $2 of run $1 seen after $3 samples and $4 seconds, $5 MB sent per trainer.
 score() {
@@ -88,46 +83,22 @@ run_single() {
 run_swarm() {
   local run=$1 mode=$2 epochs=$3 extra=$4 dir="$out/$1"
   rm -rf "$dir"; mkdir -p "$dir"
-  "$ttt" node --profile "$root/configs/node.ini" --listen 127.0.0.1:0 --data-dir "$dir/dht" >"$dir/dht.log" 2>&1 &
-  pids+=($!)
-  local boot=
-  for _ in $(seq 1 100); do
-    boot=$( (grep -o "others join through [^)]*" "$dir/dht.log" || true) | awk '{print $4}')
-    [ -n "$boot" ] && break
-    sleep 0.1
-  done
-  [ -n "$boot" ] || { echo "learn: the DHT node did not start"; cat "$dir/dht.log"; exit 1; }
-  sed -e "s|^config = .*|config = $model|; s/^target_batch_size = .*/target_batch_size = $batch/" \
-      -e "s/^epochs = .*/epochs = $epochs/; s/^group_size = .*/group_size = $trainers/" \
-      -e "s/^keep_activations = .*/keep_activations = true/; s/^mode = .*/mode = $mode/" \
-      -e "s/^checkpoint_every = .*/checkpoint_every = CKPT/; s/^keep_checkpoints = .*/keep_checkpoints = 0/" \
-      -e "$extra" "$root/configs/trainer.ini" >"$dir/trainer.ini"
+  swarm_dht "$dir"
+  swarm_profile "$model" "$dir/trainer.ini" \
+    "s/^target_batch_size = .*/target_batch_size = $batch/; s/^epochs = .*/epochs = $epochs/;
+     s/^group_size = .*/group_size = $trainers/; s/^mode = .*/mode = $mode/; $extra"
   local start; start=$(now)
-  for i in $(seq 1 $trainers); do
-    "$ttt" node --profile "$dir/trainer.ini" --listen 127.0.0.1:0 --initial-peer "$boot" \
-      --data "$data" --data-dir "$dir/t$i" >"$dir/t$i.log" 2>&1 &
-    pids+=($!)
-  done
-  local last=0
-  while :; do
-    local done_count; done_count=$( (grep -l "trained $epochs epochs" "$dir"/t?.log || true) | wc -l)
-    [ "$done_count" -eq $trainers ] && break
-    local e; e=$( (grep -o "epoch [0-9]* done" "$dir/t1.log" || true) | tail -1 | awk '{print $2}')
-    if [ -n "$e" ] && (( e / 10 > last / 10 )); then
-      echo "  $run: epoch $e of $epochs, $(since "$start" "$(now)") s"; last=$e
-    fi
-    if ! kill -0 "${pids[-1]}" 2>/dev/null; then echo "learn: a trainer died; see $dir"; exit 1; fi
-    sleep 1
-  done
+  for i in $(seq 1 $trainers); do swarm_trainer "$dir" "t$i" "$dir/trainer.ini" "$data"; done
+  swarm_wait "$dir" "$epochs" "$trainers" "$run" "$start"
   local end; end=$(now)
-  cleanup; pids=()
-  # Samples seen by the swarm before each epoch ended, from every trainer's log.
+  swarm_stop
+  # What each trainer sent in all its rounds (its last epoch line), on average.
   local sent; sent=$(for i in $(seq 1 $trainers); do grep -o "[0-9.]* MB sent so far" "$dir/t$i.log" | tail -1; done |
                      awk '{ s += $1; n++ } END { printf "%.2f", n ? s / n : 0 }')
+  compgen -G "$dir/t1/checkpoints/epoch-*" >/dev/null || { echo "learn: $run wrote no checkpoint; see $dir"; exit 1; }
   for ckpt in "$dir"/t1/checkpoints/epoch-*; do
     local n=$((10#${ckpt##*epoch-}))
-    local seen; seen=$(cat "$dir"/t?.log | grep -o "epoch [0-9]* done: loss [0-9.]*, [0-9]* samples here" |
-                       awk -v n="$n" '$2 < n { s += $6 } END { print s + 0 }')
+    local seen; seen=$(swarm_samples_before "$dir" "$n")
     local line; line=$(grep "written (epoch $n)" "$dir/t1.log" | head -1)
     local wall; wall=$(since "$start" "$(clock_of "${line%% *}")")
     score "$run" "$ckpt" "$seen" "$wall" "$sent"
@@ -136,20 +107,29 @@ run_swarm() {
   printf '%s\t%s\t%s\n' "$run" "$(since "$start" "$end")" "$total" >>"$out/runs.tsv"
 }
 
-rm -f "$out/curves.tsv" "$out/runs.tsv"
-printf 'run\tsamples\twall_s\tvalid_loss\tscore\tsent_mb_per_trainer\n' >"$out/curves.tsv"
+# Figures of runs not run again stay.
+touch "$out/curves.tsv" "$out/runs.tsv"
+for run in $runs; do
+  awk -F'\t' -v r="$run" '$1 != r' "$out/curves.tsv" >"$out/curves.tmp" && mv "$out/curves.tmp" "$out/curves.tsv"
+  awk -F'\t' -v r="$run" '$1 != r' "$out/runs.tsv" >"$out/runs.tmp" && mv "$out/runs.tmp" "$out/runs.tsv"
+done
+if ! grep -q "^run" "$out/curves.tsv"; then
+  { printf 'run\tsamples\twall_s\tvalid_loss\tscore\tsent_mb_per_trainer\n'; cat "$out/curves.tsv"; } >"$out/curves.tmp"
+  mv "$out/curves.tmp" "$out/curves.tsv"
+fi
 diloco_profile() {
   # Each trainer's inner batch is its share of the global batch, so an outer
   # step covers as many samples as $inner steps of the others.
   echo "s/^inner_steps = .*/inner_steps = $inner/; s/^inner_batch_size = .*/inner_batch_size = $((batch / trainers))/;
-        s/^inner_lr = .*/inner_lr = 0.003/; s/^inner_warmup_steps = .*/inner_warmup_steps = 10/;
-        s/^outer_overlap = .*/outer_overlap = $1/; s/CKPT/1/"
+        s/^inner_lr = .*/inner_lr = $inner_lr/; s/^inner_warmup_steps = .*/inner_warmup_steps = 10/;
+        s/^inner_total_steps = .*/inner_total_steps = $steps/;
+        s/^outer_overlap = .*/outer_overlap = $1/; s/^checkpoint_every = .*/checkpoint_every = 1/"
 }
 for run in $runs; do
   case $run in
     single) run_single ;;
     hivemind) echo "learn: hivemind: $trainers trainers, target batch $batch, $steps epochs"
-              run_swarm hivemind hivemind "$steps" "s/CKPT/$every/" ;;
+              run_swarm hivemind hivemind "$steps" "s/^checkpoint_every = .*/checkpoint_every = $every/" ;;
     diloco) echo "learn: diloco: $trainers trainers, $inner inner steps of $((batch / trainers)), $((steps / inner)) outer steps"
             run_swarm diloco diloco $((steps / inner)) "$(diloco_profile false)" ;;
     diloco-overlap) echo "learn: diloco-overlap: as diloco, rounds overlapping the next inner steps"
@@ -181,7 +161,7 @@ set datafile separator "\t"
 set key autotitle columnhead
 set multiplot layout 2,2 title "dalle-tiny on $samples shapes, global batch $batch: one machine vs a swarm of $trainers"
 set grid
-runs = "$runs"
+runs = "$(awk -F'\t' 'NR > 1 && !seen[$1]++ { printf "%s ", $1 }' "$out/curves.tsv")"
 set logscale y
 set xlabel "samples seen"; set ylabel "validation loss"
 plot for [r in runs] "< awk -F'\\t' '\$1 == \"".r."\"' $out/curves.tsv" using 2:4 with linespoints title r

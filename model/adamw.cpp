@@ -13,6 +13,16 @@ adamw::adamw(std::vector<std::pair<std::string, torch::Tensor>> named_params, ad
   }
 }
 
+double adamw::learning_rate(int64_t step) const {
+  double lr = settings_.learning_rate;
+  if (settings_.warmup_steps > 0)
+    lr *= std::min(1.0, static_cast<double>(step) / static_cast<double>(settings_.warmup_steps));
+  if (settings_.total_steps > settings_.warmup_steps && step > settings_.warmup_steps)
+    lr *= std::max(0.0, static_cast<double>(settings_.total_steps - step) /
+                          static_cast<double>(settings_.total_steps - settings_.warmup_steps));
+  return lr;
+}
+
 double adamw::step() {
   torch::NoGradGuard no_grad;
   double total_sq = 0;
@@ -22,9 +32,7 @@ double adamw::step() {
   double norm = std::sqrt(total_sq);
   double clip = settings_.max_grad_norm > 0 ? settings_.max_grad_norm / (norm + 1e-6) : 1.0;
   ++step_;
-  double lr = settings_.learning_rate;
-  if (settings_.warmup_steps > 0)
-    lr *= std::min(1.0, static_cast<double>(step_) / static_cast<double>(settings_.warmup_steps));
+  double lr = learning_rate(step_);
   double correction1 = 1 - std::pow(settings_.beta1, static_cast<double>(step_));
   double correction2 = 1 - std::pow(settings_.beta2, static_cast<double>(step_));
   for (auto& s : slots_) {

@@ -23,6 +23,10 @@ public:
 
   int64_t steps() const { return step_; }
 
+  /// The learning rate of step `step` (counted from 1): the warmup, then the
+  /// linear decay when the settings have a total.
+  double learning_rate(int64_t step) const;
+
 private:
   struct slot {
     torch::Tensor param, exp_avg, exp_avg_sq;

@@ -15,6 +15,9 @@ struct adamw_settings {
   double weight_decay = 0.1;  ///< decoupled; 0 for biases
   double max_grad_norm = 1.0; ///< global clipping before the step (0: none)
   int64_t warmup_steps = 0;   ///< linear warmup of the learning rate from 0
+  /// After the warmup, a linear decay to 0 at this step, as the 2021 LAMB
+  /// schedule does (0: the rate stays constant).
+  int64_t total_steps = 0;
 };
 
 } // namespace ttt::model

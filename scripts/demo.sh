@@ -6,7 +6,7 @@
 # swarm on it: a monitor (with its dashboard), an aux peer that keeps the
 # run's state, and three trainers that train dalle-tiny together, averaging
 # every epoch and checkpointing, while the monitor prints the swarm's loss
-# and, every 20 epochs, how well its pictures follow their captions; finally
+# and, every 25 epochs, how well its pictures follow their captions; finally
 # it scores the swarm's last checkpoint beside the reference and draws
 # pictures for a few prompts into PNG files (about 10 minutes on 2 cores).
 # Stops every process it started (also on Ctrl-C).
@@ -92,15 +92,17 @@ say "Making the synthetic dataset (captioned scenes of coloured shapes)"
 echo "a preview of the scenes: $run_dir/shapes/preview.png"
 
 say "Training dalle-tiny: a monitor, an aux peer and 3 trainers (all averaging every epoch)"
-epochs=${TTT_DEMO_EPOCHS:-200}
+epochs=${TTT_DEMO_EPOCHS:-250}
 # The 2021 recipe (LAMB, warmup then linear decay) over the demo's epochs:
 # global batch 192, one optimizer step per epoch (bench/RESULTS.md, "learning").
+# Trainer 1 also scores the model every 25 epochs for the dashboard.
 sed -e "s/^total_steps = .*/total_steps = $epochs/; s/^warmup_steps = .*/warmup_steps = 10/" \
     -e "s/^learning_rate = .*/learning_rate = 0.012/" configs/model/dalle-tiny.ini >"$run_dir/dalle-tiny.ini"
 sed -e "s|^config = .*|config = $run_dir/dalle-tiny.ini|; s/^target_batch_size = .*/target_batch_size = 192/" \
     -e "s/^epochs = .*/epochs = $epochs/; s/^group_size = .*/group_size = 3/" \
-    -e "s/^keep_activations = .*/keep_activations = true/; s/^eval_every = .*/eval_every = 20/" \
-    -e "s/^checkpoint_every = .*/checkpoint_every = 20/" configs/trainer.ini >"$run_dir/trainer.ini"
+    -e "s/^keep_activations = .*/keep_activations = true/; s/^checkpoint_every = .*/checkpoint_every = 25/" \
+    configs/trainer.ini >"$run_dir/trainer.ini"
+sed -e "s/^eval_every = .*/eval_every = 25/" "$run_dir/trainer.ini" >"$run_dir/trainer-eval.ini"
 sed -e "s/poll_interval = [0-9]*/poll_interval = 1/; s/^dashboard = .*/dashboard = 127.0.0.1:0/" \
     configs/monitor.ini >"$run_dir/monitor.ini"
 sed -e "s/poll_interval = [0-9]*/poll_interval = 2/" configs/aux.ini >"$run_dir/aux.ini"
@@ -111,7 +113,9 @@ pids+=($!)
   --data-dir "$run_dir/aux" >"$run_dir/aux.log" 2>&1 &
 pids+=($!)
 for i in 1 2 3; do
-  "$ttt" node --profile "$run_dir/trainer.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
+  profile="$run_dir/trainer.ini"
+  [ "$i" -eq 1 ] && profile="$run_dir/trainer-eval.ini"
+  "$ttt" node --profile "$profile" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
     --data "$run_dir/shapes" --data-dir "$run_dir/trainer$i" >"$run_dir/trainer$i.log" 2>&1 &
   pids+=($!)
 done

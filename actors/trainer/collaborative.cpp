@@ -69,12 +69,22 @@ struct trainer_state {
   /// Where this epoch's time went: computing, waiting for the group,
   /// averaging (logged with the epoch).
   double compute_seconds = 0;
+  /// Seconds one micro-batch takes here (an average, like `rate`).
+  double batch_seconds = 0;
   double round_began = 0;
   double averaging_began = 0;
   /// Value bytes this peer sent in all its rounds so far (logged per epoch).
   uint64_t bytes_sent = 0;
 
   double now() const { return cfg.clock(); }
+
+  /// How far ahead the epoch's end may be for this peer to begin the round
+  /// rather than compute one more micro-batch: a quarter of one. Waiting for
+  /// the end itself, every peer computes past the target (3 dalle-tiny
+  /// trainers at target 192: 231 samples an epoch on average); half a
+  /// micro-batch ahead, the swarm stops short of it (175). Measured in
+  /// bench/learn.sh (bench/RESULTS.md, "learning").
+  double lookahead() const { return batch_seconds / 4; }
 
   peer_progress local() const {
     double elapsed = now() - epoch_started;
@@ -471,7 +481,7 @@ void fetch_progress(trainer_ptr self) {
           load_from_peers(self, global.epoch, !is_behind);
           return;
         }
-        if (ready_to_step(local, global, st.now()))
+        if (ready_to_step(local, global, st.now() + st.lookahead()))
           begin_round(self);
       },
       [self](caf::error&) {
@@ -498,6 +508,7 @@ void tick(trainer_ptr self) {
   if (took > 0 && batch.samples > 0) {
     double rate = static_cast<double>(batch.samples) / took;
     st.rate = st.rate > 0 ? 0.8 * st.rate + 0.2 * rate : rate;
+    st.batch_seconds = st.batch_seconds > 0 ? 0.8 * st.batch_seconds + 0.2 * took : took;
   }
   if (st.overlapping) { // the next epoch's, while this one's round runs
     st.next_samples += batch.samples;
@@ -511,7 +522,7 @@ void tick(trainer_ptr self) {
   double now = st.now();
   if (now >= st.next_report)
     publish_progress(self);
-  if (!st.in_round && !st.overlapping && now >= st.eta)
+  if (!st.in_round && !st.overlapping && now + st.lookahead() >= st.eta)
     begin_round(self); // the last look said the swarm reaches the target by now
   if (now >= st.next_fetch && !st.fetching && !st.in_round)
     fetch_progress(self);

@@ -103,6 +103,30 @@ void publish_metrics(diloco_ptr self, const epoch_report& r) {
 
 void launch_round(diloco_ptr self);
 
+/// After `st.epochs_done` outer steps, the state to the checkpointer when one
+/// is due: the group's θ (with overlap, without the inner progress this
+/// peer made since), so that ttt generate, eval and export read the model
+/// the group agreed on.
+void save_checkpoint(diloco_ptr self, const epoch_report& r) {
+  auto& st = self->state;
+  if (!st.cfg.checkpointer || !checkpoint::due(st.epochs_done, st.cfg.checkpoint_every))
+    return;
+  auto local = st.cfg.model->parameters();
+  bool drifted = local != st.start;
+  if (drifted)
+    st.cfg.model->set_parameters(st.start);
+  checkpoint::training_state state{st.epochs_done, st.cfg.model->export_state()};
+  if (drifted)
+    st.cfg.model->set_parameters(local);
+  if (state.files.empty())
+    return;
+  checkpoint::checkpoint_request req{std::move(state), r.samples, r.mean_loss};
+  self->request(st.cfg.checkpointer, caf::infinite, ckpt_save_atom_v, std::move(req))
+    .then([](bool) {}, [self](caf::error& err) {
+      self->state.cfg.log("checkpointer failed: " + describe(err));
+    });
+}
+
 /// Ends the round in flight with `mean_pseudo_gradient` (the group's, or
 /// this peer's own): the outer step from θ_start, the same θ on every peer
 /// that got the same average. With overlap, the inner steps this peer took
@@ -139,6 +163,7 @@ void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradi
   st.wall_started = steady::now();
   st.round_in_flight = false;
   st.epochs_done += 1;
+  save_checkpoint(self, r);
   if (st.cfg.on_epoch)
     st.cfg.on_epoch(r);
   if (st.cfg.epochs != 0 && st.epochs_done >= st.cfg.epochs) {

@@ -1,6 +1,8 @@
-// LAMB as the 2021 run used it, and its schedule.
+// LAMB as the 2021 run used it, and its schedule (and the schedule of
+// DiLoCo's inner AdamW, the same shape).
 #include "tests/model/model_fixture.hpp"
 
+#include "model/adamw.hpp"
 #include "model/lamb.hpp"
 
 using namespace ttt::model;
@@ -14,6 +16,23 @@ BOOST_AUTO_TEST_CASE(schedule_warms_up_linearly_then_decays_to_zero) {
   BOOST_TEST(opt.learning_rate(20000) == 0.0025 * (31250 - 20000) / (31250 - 3125), boost::test_tools::tolerance(1e-12));
   BOOST_TEST(opt.learning_rate(31250) == 0.0);
   BOOST_TEST(opt.learning_rate(40000) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(adamw_warms_up_then_decays_to_zero_at_its_total_or_stays_constant) {
+  adamw_settings s;
+  s.learning_rate = 1.0;
+  s.warmup_steps = 2;
+  s.total_steps = 6;
+  adamw decaying({}, s);
+  BOOST_TEST(decaying.learning_rate(1) == 0.5);
+  BOOST_TEST(decaying.learning_rate(2) == 1.0);
+  BOOST_TEST(decaying.learning_rate(4) == 0.5);
+  BOOST_TEST(decaying.learning_rate(6) == 0.0);
+  BOOST_TEST(decaying.learning_rate(9) == 0.0);
+  s.total_steps = 0;
+  adamw constant({}, s);
+  BOOST_TEST(constant.learning_rate(4) == 1.0);
+  BOOST_TEST(constant.learning_rate(1000) == 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(one_step_matches_the_formula_and_spares_biases_from_decay) {

@@ -86,4 +86,12 @@ BOOST_AUTO_TEST_CASE(two_diloco_trainer_processes_average_and_agree) {
     BOOST_TEST(t->wait().value_or(-1) == 0);
   }
   dht.kill(SIGTERM);
+  // Each outer step was checkpointed (checkpoint_every = 1), as a model the
+  // tools read: the last one scores on the held-out shards.
+  auto last = tmp.path() + "/trainer0/checkpoints/epoch-00000002";
+  auto [eval_rc, eval_out] = run({ttt_binary(), "eval", "loss", "--checkpoint", last, "--data", data,
+                                  "--samples", "16"},
+                                 tmp.path() + "/eval.log", std::chrono::seconds(120));
+  BOOST_TEST(eval_rc == 0, eval_out);
+  BOOST_TEST(eval_out.find("validation loss: ") != std::string::npos, eval_out);
 }
