@@ -26,7 +26,8 @@ const subcommand subcommands[] = {
   {"generate", "sample images for a prompt into a PNG grid", ttt::apps::generate_command},
   {"eval", "score generated images (eval shapes)", ttt::apps::eval_command},
   {"export", "export a checkpoint to safetensors", ttt::apps::export_command},
-  {"bench", "run a benchmark (dht, allreduce, train)", ttt::apps::bench_command},
+  {"vqgan", "turn images into VQGAN codes and codes into images", ttt::apps::vqgan_command},
+  {"bench", "run a benchmark (dht, allreduce, wire, train, swarm, vqgan)", ttt::apps::bench_command},
   {"averager", "(internal) one averaging peer, driven by tests and benchmarks", ttt::apps::averager_command},
 };
 

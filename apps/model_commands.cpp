@@ -297,7 +297,10 @@ bool read_sampling(flag_parser& flags, const char* command, model::model_source&
     fail(command, "give --checkpoint DIR, or --weights FILE (with --config FILE unless ttt wrote it)");
     return false;
   }
-  codecs = {flags.value_or("tokenizer", ""), flags.value_or("codebook", ""), flags.value_or("data", "")};
+  codecs = model::codec_files{};
+  codecs.tokenizer = flags.value_or("tokenizer", "");
+  codecs.codebook = flags.value_or("codebook", "");
+  codecs.data_dir = flags.value_or("data", "");
   auto top_k = flags.integer("top-k", 0);
   auto top_p = flags.real("top-p", 1.0), temperature = flags.real("temperature", 1.0);
   auto seed = flags.integer("seed", 0);
@@ -319,7 +322,11 @@ int generate_command(const args_t& args) {
   flag_parser flags("ttt generate --checkpoint DIR|--weights FILE --prompt \"...\" [--count N] --out FILE.png",
                     sampling_flags({{"prompt", "TEXT", "what the images should show"},
                                     {"count", "N", "images to sample (default 4)"},
-                                    {"out", "FILE", "PNG grid to write"}}));
+                                    {"out", "FILE", "PNG grid to write (one image: the image alone)"},
+                                    {"vqgan", "FILE", "VQGAN weights (taming's names, README) to decode the codes "
+                                                      "with; needed where the data were VQGAN codes (dalle-ttt)"},
+                                    {"vqgan-config", "FILE", "the VQGAN's config, unless its weights or the "
+                                                             "checkpoint's image_coder.json carry it"}}));
   if (int rc = flags.parse_or_exit(args, "ttt generate"); rc >= 0)
     return rc;
   model::model_source source;
@@ -329,6 +336,8 @@ int generate_command(const args_t& args) {
     return 2;
   if (!flags.has("prompt") || !flags.has("out"))
     return fail("ttt generate", "--prompt TEXT and --out FILE.png are required");
+  codecs.vqgan = flags.value_or("vqgan", "");
+  codecs.vqgan_config = flags.value_or("vqgan-config", "");
   auto count = flags.integer("count", 4);
   if (!count)
     return fail("ttt generate", flags.error());

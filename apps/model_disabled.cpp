@@ -18,5 +18,6 @@ int train_command(const args_t&) { return unavailable("train"); }
 int generate_command(const args_t&) { return unavailable("generate"); }
 int eval_command(const args_t&) { return unavailable("eval"); }
 int export_command(const args_t&) { return unavailable("export"); }
+int vqgan_command(const args_t&) { return unavailable("vqgan"); }
 
 } // namespace ttt::apps

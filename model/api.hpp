@@ -137,16 +137,21 @@ struct sampling_options {
   uint64_t seed = 0;
 };
 
-/// Where the text tokenizer and the image codebook come from: explicit
+/// Where the text tokenizer and the image coder come from: explicit
 /// files, else the checkpoint directory, else the data directory.
 struct codec_files {
   std::string tokenizer;
   std::string codebook;
   std::string data_dir;
+  std::string vqgan;        ///< VQGAN weights (safetensors, taming's names): decode with it, not a codebook
+  std::string vqgan_config; ///< its config, where neither the weights nor the data's image_coder.json carry it
 };
 
-/// `ttt generate`: `count` images for one prompt, as a PNG grid. Returns the
-/// prompt's ids as text for the user.
+/// `ttt generate`: `count` images for one prompt, as a PNG grid (one image:
+/// the image alone). The codes become pictures through the VQGAN when
+/// `codecs.vqgan` is given or the data's image_coder.json (in the checkpoint,
+/// else the data directory) names one, else through the codebook; a missing
+/// coder is named. Returns the prompt's ids as text for the user.
 result<std::string> generate_images(const model_source& source, const codec_files& codecs, const std::string& prompt,
                                     int64_t count, const sampling_options& sampling, const std::string& out_png);
 

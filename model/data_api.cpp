@@ -2,6 +2,7 @@
 #include "model/api.hpp"
 
 #include "model/codebook.hpp"
+#include "model/image_coder.hpp"
 #include "model/shapes.hpp"
 #include "model/shards.hpp"
 #include "model/tokenizer.hpp"
@@ -68,6 +69,9 @@ result<shapes_report> make_shapes_dataset(const shapes_options& o,
   auto codebook = learn_codebook(images, o.codes, patch, o.seed);
   auto codebook_path = (fs::path(o.out_dir) / "codebook.safetensors").string();
   st = save_codebook(codebook_path, codebook);
+  if (!st)
+    return failure{st.error()};
+  st = write_image_coder(o.out_dir, image_coder_record{"codebook", "shapes", o.codes, o.grid, shapes_image_size, ""});
   if (!st)
     return failure{st.error()};
 

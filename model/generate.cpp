@@ -1,13 +1,17 @@
 // Sampling images token by token with the key/value cache, decoding them with
-// the codebook, and the shapes evaluation built on it.
+// the VQGAN or the codebook, and the shapes evaluation built on it.
 #include "model/api.hpp"
 
 #include "model/codebook.hpp"
+#include "model/image_coder.hpp"
 #include "model/loading.hpp"
 #include "model/shapes.hpp"
 #include "model/tokenizer.hpp"
+#include "model/vqgan.hpp"
 
+#include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 namespace fs = std::filesystem;
@@ -21,37 +25,124 @@ struct codecs_loaded {
   patch_codebook codebook;
 };
 
+// Where a run's files are looked for when no flag names them: the
+// checkpoint directory, then the data directory.
+std::vector<std::string> codec_places(const model_source& source, const codec_files& files) {
+  std::vector<std::string> places;
+  if (!source.checkpoint.empty()) {
+    auto dir = resolve_checkpoint(source.checkpoint);
+    if (dir)
+      places.push_back(*dir);
+  }
+  if (!files.data_dir.empty())
+    places.push_back(files.data_dir);
+  return places;
+}
+
+std::optional<std::string> find_codec_file(const std::vector<std::string>& places, const std::string& explicit_path,
+                                           const char* name) {
+  if (!explicit_path.empty())
+    return explicit_path;
+  for (const auto& p : places)
+    if (fs::exists(fs::path(p) / name))
+      return (fs::path(p) / name).string();
+  return std::nullopt;
+}
+
+result<text_tokenizer> load_tokenizer(const model_source& source, const codec_files& files) {
+  auto path = find_codec_file(codec_places(source, files), files.tokenizer, "tokenizer.model");
+  if (!path)
+    return failure{"no tokenizer.model found: give --tokenizer FILE or --data DIR (the shapes set's directory)"};
+  return text_tokenizer::load(*path);
+}
+
 result<codecs_loaded> load_codecs(const model_source& source, const codec_files& files) {
-  auto find = [&](const std::string& explicit_path, const char* name) -> result<std::string> {
-    if (!explicit_path.empty())
-      return explicit_path;
-    std::vector<std::string> places;
-    if (!source.checkpoint.empty()) {
-      auto dir = resolve_checkpoint(source.checkpoint);
-      if (dir)
-        places.push_back(*dir);
-    }
-    if (!files.data_dir.empty())
-      places.push_back(files.data_dir);
-    for (const auto& p : places)
-      if (fs::exists(fs::path(p) / name))
-        return (fs::path(p) / name).string();
-    return failure{std::string("no ") + name + " found: give --" + (name[0] == 't' ? "tokenizer" : "codebook") +
-                   " FILE or --data DIR (the shapes set's directory)"};
-  };
-  auto tok_path = find(files.tokenizer, "tokenizer.model");
-  if (!tok_path)
-    return failure{tok_path.error()};
-  auto cb_path = find(files.codebook, "codebook.safetensors");
-  if (!cb_path)
-    return failure{cb_path.error()};
-  auto tok = text_tokenizer::load(*tok_path);
+  auto tok = load_tokenizer(source, files);
   if (!tok)
     return failure{tok.error()};
+  auto cb_path = find_codec_file(codec_places(source, files), files.codebook, "codebook.safetensors");
+  if (!cb_path)
+    return failure{"no codebook.safetensors found: give --codebook FILE or --data DIR (the shapes set's directory)"};
   auto cb = load_codebook(*cb_path);
   if (!cb)
     return failure{cb.error()};
   return codecs_loaded{std::move(*tok), *cb};
+}
+
+std::string grid_text(int64_t grid) { return std::to_string(grid) + "x" + std::to_string(grid); }
+
+// Turns a model's image codes into pictures: the VQGAN whose codes its data
+// were, or the shapes set's codebook.
+class picture_decoder {
+public:
+  explicit picture_decoder(patch_codebook codebook) : codebook_(std::move(codebook)) {}
+  explicit picture_decoder(loaded_vqgan vqgan) : vqgan_(std::move(vqgan)) {}
+
+  /// Pictures of codes [B, grid²].
+  std::vector<rgb_image> decode(const torch::Tensor& codes) const {
+    torch::NoGradGuard no_grad;
+    std::vector<rgb_image> images;
+    if (codebook_) {
+      for (int64_t i = 0; i < codes.size(0); ++i)
+        images.push_back(decode_codes(*codebook_, codes[i]));
+      return images;
+    }
+    const int64_t batch = 8;
+    for (int64_t begin = 0; begin < codes.size(0); begin += batch)
+      for (auto& image : images_of(vqgan_->model->decode(codes.slice(0, begin, begin + batch))))
+        images.push_back(std::move(image));
+    return images;
+  }
+
+private:
+  std::optional<patch_codebook> codebook_;
+  std::optional<loaded_vqgan> vqgan_;
+};
+
+result<picture_decoder> load_picture_decoder(const model_source& source, const codec_files& files,
+                                             const dalle_config& c) {
+  auto places = codec_places(source, files);
+  std::optional<image_coder_record> record;
+  for (const auto& place : places) {
+    auto r = read_image_coder(place);
+    if (!r)
+      return failure{r.error()};
+    if (*r) {
+      record = **r;
+      break;
+    }
+  }
+  bool recorded_vqgan = record && record->kind == "vqgan";
+  if (!files.vqgan.empty() || recorded_vqgan) {
+    if (files.vqgan.empty())
+      return failure{"model " + c.name + "'s images are codes of the VQGAN '" + record->name + "' (" +
+                     std::to_string(record->codes) + " codes, " + grid_text(record->grid) + " for " +
+                     std::to_string(record->image_size) + " px), as its data's " + image_coder_file +
+                     " says: give --vqgan FILE.safetensors with that VQGAN's weights (the README converts taming's "
+                     "last.ckpt)"};
+    auto vqgan = load_vqgan(files.vqgan_config, files.vqgan, recorded_vqgan ? record->config : "");
+    if (!vqgan)
+      return failure{vqgan.error()};
+    const auto& v = vqgan->config;
+    if (v.n_embed != c.num_image_tokens || v.grid() != c.image_fmap_size)
+      return failure{"the VQGAN " + v.name + " (" + std::to_string(v.n_embed) + " codes, " + grid_text(v.grid()) +
+                     ") does not fit model " + c.name + " (" + std::to_string(c.num_image_tokens) + " image codes, " +
+                     grid_text(c.image_fmap_size) + ")"};
+    return picture_decoder(std::move(*vqgan));
+  }
+  auto path = find_codec_file(places, files.codebook, "codebook.safetensors");
+  if (!path)
+    return failure{"no image coder found for model " + c.name + " (" + std::to_string(c.num_image_tokens) +
+                   " image codes): give --vqgan FILE.safetensors for VQGAN codes" +
+                   (c.num_image_tokens == 8192 ? " (the 2021 run's gumbel-f8)" : "") +
+                   ", or --codebook FILE or --data DIR for the shapes set's codebook"};
+  auto codebook = load_codebook(*path);
+  if (!codebook)
+    return failure{codebook.error()};
+  if (codebook->grid() != c.image_fmap_size || codebook->codes() != c.num_image_tokens)
+    return failure{"the codebook (" + std::to_string(codebook->codes()) + " codes, " + grid_text(codebook->grid()) +
+                   ") does not fit model " + c.name};
+  return picture_decoder(std::move(*codebook));
 }
 
 // Image codes [B, image_seq_len] for texts [B, text_seq_len], one token at a
@@ -139,23 +230,20 @@ result<std::string> generate_images(const model_source& source, const codec_file
   auto loaded = load_model(source);
   if (!loaded)
     return failure{loaded.error()};
-  auto codecs = load_codecs(source, files);
-  if (!codecs)
-    return failure{codecs.error()};
   const auto& c = loaded->config.model;
-  if (codecs->codebook.grid() != c.image_fmap_size || codecs->codebook.codes() != c.num_image_tokens)
-    return failure{"the codebook (" + std::to_string(codecs->codebook.codes()) + " codes, " +
-                   std::to_string(codecs->codebook.grid()) + "x" + std::to_string(codecs->codebook.grid()) +
-                   ") does not fit model " + c.name};
-  auto ids = codecs->tokenizer.encode(prompt, static_cast<size_t>(c.text_seq_len));
+  auto tokenizer = load_tokenizer(source, files);
+  if (!tokenizer)
+    return failure{tokenizer.error()};
+  auto decoder = load_picture_decoder(source, files, c);
+  if (!decoder)
+    return failure{decoder.error()};
+  auto ids = tokenizer->encode(prompt, static_cast<size_t>(c.text_seq_len));
   auto text = torch::zeros({count, c.text_seq_len}, torch::kLong);
   for (int64_t j = 0; j < c.text_seq_len; ++j)
     text.select(1, j).fill_(std::min<int64_t>(ids[j], c.num_text_tokens - 1));
-  auto codes = sample_codes(*loaded->model, text, sampling);
-  std::vector<rgb_image> images;
-  for (int64_t i = 0; i < count; ++i)
-    images.push_back(decode_codes(codecs->codebook, codes[i]));
-  auto st = write_png(out_png, tile(images, static_cast<int>(std::ceil(std::sqrt(double(count))))));
+  auto images = decoder->decode(sample_codes(*loaded->model, text, sampling));
+  auto picture = images.size() == 1 ? images[0] : tile(images, static_cast<int>(std::ceil(std::sqrt(double(count)))));
+  auto st = write_png(out_png, picture);
   if (!st)
     return failure{st.error()};
   std::string id_text;
@@ -190,7 +278,9 @@ result<shapes_eval_report> eval_shapes(dalle_impl& model, const std::string& dat
                                        uint64_t seed) {
   if (count < 1)
     return failure{"the shapes evaluation needs at least one caption"};
-  auto codecs = load_codecs(model_source{}, codec_files{"", "", data_dir});
+  codec_files files;
+  files.data_dir = data_dir;
+  auto codecs = load_codecs(model_source{}, files);
   if (!codecs)
     return failure{codecs.error()};
   return score_shapes(model, *codecs, count, seed, sampling_options{}, nullptr);

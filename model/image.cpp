@@ -1,6 +1,10 @@
 #include "model/image.hpp"
 
 #include <png.h>
+#ifdef TTT_WITH_JPEG
+#include <csetjmp>
+#include <jpeglib.h>
+#endif
 
 #include <cstdio>
 #include <memory>
@@ -59,6 +63,84 @@ result<rgb_image> read_png(const std::string& path) {
     png_read_row(png, image.at(0, y), nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
   return image;
+}
+
+#ifdef TTT_WITH_JPEG
+namespace {
+
+struct jpeg_failure {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX] = {};
+};
+
+// libjpeg's default error handler exits the process; this one jumps back.
+void on_jpeg_error(j_common_ptr info) {
+  auto* failure = reinterpret_cast<jpeg_failure*>(info->err);
+  (*info->err->format_message)(info, failure->message);
+  std::longjmp(failure->jump, 1);
+}
+
+result<rgb_image> read_jpeg(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file)
+    return failure{"cannot read JPEG '" + path + "'"};
+  jpeg_decompress_struct info;
+  jpeg_failure error;
+  info.err = jpeg_std_error(&error.manager);
+  error.manager.error_exit = on_jpeg_error;
+  error.manager.output_message = [](j_common_ptr) {}; // warnings (a truncated file) are not errors: stay quiet
+  rgb_image image;
+  if (setjmp(error.jump)) {
+    jpeg_destroy_decompress(&info);
+    return failure{"'" + path + "' is not a readable JPEG: " + error.message};
+  }
+  jpeg_create_decompress(&info);
+  jpeg_stdio_src(&info, file.get());
+  jpeg_read_header(&info, TRUE);
+  info.out_color_space = JCS_RGB; // greyscale and YCbCr come out as RGB
+  jpeg_start_decompress(&info);
+  image = rgb_image(static_cast<int>(info.output_width), static_cast<int>(info.output_height));
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = image.at(0, static_cast<int>(info.output_scanline));
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return image;
+}
+
+} // namespace
+#endif
+
+bool jpeg_supported() {
+#ifdef TTT_WITH_JPEG
+  return true;
+#else
+  return false;
+#endif
+}
+
+result<rgb_image> read_image(const std::string& path) {
+  unsigned char magic[4] = {};
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!file)
+      return failure{"cannot read image '" + path + "'"};
+    if (std::fread(magic, 1, sizeof magic, file.get()) != sizeof magic)
+      return failure{"'" + path + "' is too short to be an image"};
+  }
+  if (magic[0] == 0x89 && magic[1] == 'P' && magic[2] == 'N' && magic[3] == 'G')
+    return read_png(path);
+  if (magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
+#ifdef TTT_WITH_JPEG
+    return read_jpeg(path);
+#else
+    return failure{"'" + path + "' is a JPEG, and this ttt was built without libjpeg (install libjpeg-dev and " +
+                   "rebuild, or convert the image to PNG)"};
+#endif
+  }
+  return failure{"'" + path + "' is neither a PNG nor a JPEG"};
 }
 
 rgb_image tile(const std::vector<rgb_image>& images, int columns) {

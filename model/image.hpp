@@ -1,5 +1,6 @@
 #pragma once
-// RGB images and PNG files (libpng). Torch-free.
+// RGB images, PNG files (libpng) and JPEG input (libjpeg, where the build
+// found it). Torch-free.
 
 #include "model/result.hpp"
 
@@ -25,6 +26,13 @@ status write_png(const std::string& path, const rgb_image& image);
 
 /// Reads an 8-bit RGB or RGBA PNG (alpha dropped).
 result<rgb_image> read_png(const std::string& path);
+
+/// Reads a PNG or, in builds with libjpeg, a JPEG (told apart by their
+/// first bytes), as 8-bit RGB.
+result<rgb_image> read_image(const std::string& path);
+
+/// True when this build reads JPEG files.
+bool jpeg_supported();
 
 /// Tiles equally sized images `columns` wide with a 2-pixel grey gutter.
 rgb_image tile(const std::vector<rgb_image>& images, int columns);

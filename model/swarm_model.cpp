@@ -4,6 +4,7 @@
 #include "model/batch.hpp"
 #include "model/dalle.hpp"
 #include "model/device.hpp"
+#include "model/image_coder.hpp"
 
 #include "model/lamb.hpp"
 #include "model/loading.hpp"
@@ -180,7 +181,7 @@ public:
     // The step is the schedule's position; the data stream restarts from a
     // seed derived from it (see import_state).
     files.push_back({"trainer_state.json", "{\"step\": " + std::to_string(step_) + "}\n"});
-    for (const char* name : {"tokenizer.model", "codebook.safetensors"})
+    for (const char* name : {"tokenizer.model", "codebook.safetensors", image_coder_file})
       if (auto bytes = read_file(data_dir_ + "/" + name))
         files.push_back({name, std::move(*bytes)});
     return files;

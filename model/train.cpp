@@ -5,6 +5,7 @@
 
 #include "model/batch.hpp"
 #include "model/device.hpp"
+#include "model/image_coder.hpp"
 #include "model/lamb.hpp"
 #include "model/loading.hpp"
 #include "model/safetensors.hpp"
@@ -112,7 +113,7 @@ status save_checkpoint(const std::string& dir, dalle_impl& model, lamb& optimize
   fs::copy_file(config_path, dir + "/config.ini", fs::copy_options::overwrite_existing, ec);
   if (ec)
     return failure{"cannot copy '" + config_path + "' into '" + dir + "': " + ec.message()};
-  for (const char* f : {"tokenizer.model", "codebook.safetensors"})
+  for (const char* f : {"tokenizer.model", "codebook.safetensors", image_coder_file})
     if (fs::exists(fs::path(data_dir) / f))
       fs::copy_file(fs::path(data_dir) / f, fs::path(dir) / f, fs::copy_options::overwrite_existing, ec);
   std::ofstream(dir + "/trainer_state.json") << "{\"step\": " << step << "}\n";

@@ -15,6 +15,7 @@ packages=(
   libopenblas0-pthread  # an optimized BLAS for libtorch (the default reference BLAS is ~10x slower)
   libsentencepiece-dev
   libpng-dev
+  libjpeg-dev           # JPEG input of `ttt vqgan encode`
   libcpp-httplib-dev
   libgloo-dev           # benchmark baseline only
   gnuplot-nox           # bench/learn.sh draws its learning curves
