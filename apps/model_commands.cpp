@@ -4,6 +4,7 @@
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "model/api.hpp"
+#include "model/import_api.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -161,15 +162,84 @@ int data_tokenize(const args_t& args) {
   return 0;
 }
 
+int data_import(const args_t& args) {
+  flag_parser flags(
+    "ttt data import --vqgan W.safetensors --tokenizer T.model --out DIR (--webdataset TAR... | --images DIR)",
+    {{"webdataset", "TAR", "img2dataset's WebDataset shards (KEY.jpg|png|webp + KEY.txt [+ KEY.json]), or a folder "
+                           "of them; repeat, or list more TARs after the flags",
+      true},
+     {"images", "DIR", "a folder of images (.jpg, .png, .webp) with same-named .txt captions"},
+     {"vqgan", "FILE", "VQGAN weights (safetensors, taming's names) that turn images into codes"},
+     {"vqgan-config", "FILE", "the VQGAN's config, unless its weights carry it"},
+     {"tokenizer", "FILE", "SentencePiece model: T5's spiece.model, or one from ttt data tokenizer"},
+     {"config", "FILE", "the model to train on the set: its text length, vocabulary and image grid are checked"},
+     {"out", "DIR", "shards, tokenizer.model, image_coder.json; a rerun resumes after the finished shards"},
+     {"text-length", "N", "ids per caption (default: the --config's text_seq_len, else 256)"},
+     {"valid", "N", "hold out the first N samples that pass the filters as valid-*.shard (default 500)"},
+     {"shard-size", "N", "images of --images per output shard (default 10000; a tar is one shard)"},
+     {"batch", "N", "images per VQGAN forward pass (default 32)"},
+     {"workers", "N", "decoding threads (default: one per core, at most 8)"},
+     {"device", "D", "auto (default: the first GPU if any), cpu, cuda or cuda:N"}},
+    0, 1000000);
+  if (int rc = flags.parse_or_exit(args, "ttt data import"); rc >= 0)
+    return rc;
+  model::import_options o;
+  o.webdataset = flags.values("webdataset");
+  if (!o.webdataset.empty())
+    o.webdataset.insert(o.webdataset.end(), flags.positional().begin(), flags.positional().end());
+  else if (!flags.positional().empty())
+    return fail("ttt data import", "unexpected '" + flags.positional()[0] + "' (TARs follow --webdataset)");
+  o.images_dir = flags.value_or("images", "");
+  o.vqgan_weights = flags.value_or("vqgan", "");
+  o.vqgan_config = flags.value_or("vqgan-config", "");
+  o.tokenizer = flags.value_or("tokenizer", "");
+  o.model_config = flags.value_or("config", "");
+  o.out_dir = flags.value_or("out", "");
+  o.device = flags.value_or("device", o.device);
+  auto length = flags.integer("text-length", o.text_seq_len), valid = flags.integer("valid", o.valid_count),
+       shard = flags.integer("shard-size", o.folder_shard_size), batch = flags.integer("batch", o.batch),
+       workers = flags.integer("workers", o.workers);
+  if (!length || !valid || !shard || !batch || !workers)
+    return fail("ttt data import", flags.error());
+  if (flags.has("text-length") && flags.has("config"))
+    return fail("ttt data import", "--text-length and --config both set the text length: give one");
+  o.text_seq_len = *length;
+  o.valid_count = *valid;
+  o.folder_shard_size = *shard;
+  o.batch = *batch;
+  o.workers = *workers;
+  auto report = model::import_dataset(
+    o,
+    [](const std::string& line) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    },
+    [](const std::string& line) { std::fprintf(stderr, "warning: %s\n", line.c_str()); });
+  if (!report)
+    return fail("ttt data import", report.error());
+  std::printf("imported %lld images in %.1f s (%.1f images/s, %s): %lld training and %lld held-out samples in %s "
+              "(%lldx%lld codes of %lld); skipped %lld bad, filtered %lld short captions, %lld too wide, %lld nsfw; "
+              "%lld shards written, %lld resumed\n",
+              (long long)report->images, report->seconds,
+              report->seconds > 0 ? static_cast<double>(report->images) / report->seconds : 0.0,
+              report->device.c_str(), (long long)report->train, (long long)report->valid, o.out_dir.c_str(),
+              (long long)report->grid, (long long)report->grid, (long long)report->codes, (long long)report->skipped,
+              (long long)report->short_captions, (long long)report->too_wide, (long long)report->nsfw,
+              (long long)report->shards_written, (long long)report->shards_resumed);
+  return 0;
+}
+
 } // namespace
 
 int data_command(const args_t& args) {
-  const char* usage = "ttt data shapes|inspect|tokenizer|tokenize [options]   (ttt data shapes --help)";
+  const char* usage = "ttt data shapes|import|inspect|tokenizer|tokenize [options]   (ttt data shapes --help)";
   if (args.empty())
     return dispatch_usage("ttt data", usage);
   args_t rest(args.begin() + 1, args.end());
   if (args[0] == "shapes")
     return data_shapes(rest);
+  if (args[0] == "import")
+    return data_import(rest);
   if (args[0] == "inspect")
     return data_inspect(rest);
   if (args[0] == "tokenizer")
@@ -177,7 +247,9 @@ int data_command(const args_t& args) {
   if (args[0] == "tokenize")
     return data_tokenize(rest);
   if (args[0] == "--help" || args[0] == "-h") {
-    std::printf("usage: %s\n  shapes     make the synthetic shapes set\n  inspect    show a shard\n"
+    std::printf("usage: %s\n  shapes     make the synthetic shapes set\n"
+                "  import     captioned images (WebDataset tars, a folder) to shards of VQGAN codes\n"
+                "  inspect    show a shard\n"
                 "  tokenizer  train a SentencePiece model on captions\n"
                 "  tokenize   rewrite a shard's text ids with a SentencePiece model\n", usage);
     return 0;

@@ -78,7 +78,7 @@ for run in $runs; do
   last=$((epochs - 1))
   loss=$(grep -h "epoch $last done" "$dir"/t[123].log | grep -o "loss [-0-9.naife+]*" |
          awk '{ s += $2; n++ } END { print n ? s / n : "nan" }')
-  digests=$(grep -h "epoch $last done" "$dir"/t[123].log | grep -o "parameters [0-9a-f]*" | sort -u | wc -l)
+  digests=$(grep -h "epoch $last done" "$dir"/t[123].log | grep -o "parameters [0-9a-f]\{16\}" | sort -u | wc -l)
   agree=$([ "$digests" -eq 1 ] && echo yes || echo no)
   ckpt=$(ls -d "$dir"/t1/checkpoints/epoch-* | tail -1)
   valid=$("$ttt" eval loss --checkpoint "$ckpt" --data "$data" --samples 512 | awk '{print $3}')

@@ -15,7 +15,8 @@ packages=(
   libopenblas0-pthread  # an optimized BLAS for libtorch (the default reference BLAS is ~10x slower)
   libsentencepiece-dev
   libpng-dev
-  libjpeg-dev           # JPEG input of `ttt vqgan encode`
+  libjpeg-dev           # JPEG input of `ttt vqgan encode` and `ttt data import`
+  libwebp-dev           # WebP input of `ttt data import`
   libcpp-httplib-dev
   libgloo-dev           # benchmark baseline only
   gnuplot-nox           # bench/learn.sh draws its learning curves
