@@ -19,8 +19,9 @@
 # batch, 192), LEARN_STEPS (optimizer steps of the single run and hivemind
 # epochs, 200), LEARN_INNER (DiLoCo's inner steps per outer step, 25),
 # LEARN_EVERY (steps between checkpoints scored, 20), LEARN_INNER_LR
-# (DiLoCo's inner AdamW rate, 0.003; it decays to 0 over the run as LAMB's
-# does), TTT_BUILD_DIR (build). A run named again replaces its own figures
+# (DiLoCo's inner AdamW rate, 0.003), LEARN_INNER_DECAY (1: that rate decays
+# to 0 over the run as LAMB's does; 0, the default: constant, which did
+# better here), TTT_BUILD_DIR (build). A run named again replaces its own figures
 # in OUT and keeps the others'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,7 @@ steps=${LEARN_STEPS:-200}
 inner=${LEARN_INNER:-25}
 every=${LEARN_EVERY:-20}
 inner_lr=${LEARN_INNER_LR:-0.003}
+inner_total=$(( ${LEARN_INNER_DECAY:-0} ? steps : 0 ))
 trainers=3
 [ -x "$ttt" ] || { echo "learn: no $ttt; build first (scripts/test.sh or ninja -C $build_dir)"; exit 1; }
 command -v gnuplot >/dev/null || { echo "learn: gnuplot missing; run scripts/install-deps.sh"; exit 1; }
@@ -122,7 +124,7 @@ diloco_profile() {
   # step covers as many samples as $inner steps of the others.
   echo "s/^inner_steps = .*/inner_steps = $inner/; s/^inner_batch_size = .*/inner_batch_size = $((batch / trainers))/;
         s/^inner_lr = .*/inner_lr = $inner_lr/; s/^inner_warmup_steps = .*/inner_warmup_steps = 10/;
-        s/^inner_total_steps = .*/inner_total_steps = $steps/;
+        s/^inner_total_steps = .*/inner_total_steps = $inner_total/;
         s/^outer_overlap = .*/outer_overlap = $1/; s/^checkpoint_every = .*/checkpoint_every = 1/"
 }
 for run in $runs; do
