@@ -5,6 +5,8 @@
 #define BOOST_TEST_MODULE model_train
 #include <boost/test/unit_test.hpp>
 
+#include "cli_run.hpp"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -16,23 +18,7 @@
 
 namespace {
 
-struct run_result {
-  int status = -1;
-  std::string output;
-};
-
-run_result run(const std::string& args) {
-  std::string command = std::string(std::getenv("TTT_BINARY")) + " " + args + " 2>&1";
-  run_result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe);
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe))
-    r.output.append(buf.data(), n);
-  int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using ttt::testing::run;
 
 std::string config(const std::string& name) { return std::string(TTT_SOURCE_DIR) + "/configs/model/" + name + ".ini"; }
 
