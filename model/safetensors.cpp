@@ -38,6 +38,8 @@ const dtype_info* by_dtype(torch::Dtype t) {
   return nullptr;
 }
 
+} // namespace
+
 std::string shape_text(torch::IntArrayRef s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i)
@@ -53,8 +55,6 @@ std::string list_some(const std::vector<std::string>& names) {
     out += " and " + std::to_string(names.size() - 5) + " more";
   return out;
 }
-
-} // namespace
 
 status save_safetensors(const std::string& path, const tensor_list& tensors,
                         const std::map<std::string, std::string>& metadata) {

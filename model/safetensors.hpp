@@ -37,6 +37,11 @@ tensor_list export_weights(const dalle_impl& model);
 /// `logits_mask` are ignored), naming them. `origin` names the source in messages.
 status import_weights(dalle_impl& model, const tensor_list& tensors, const std::string& origin);
 
+/// "[2, 3, 4]": a shape in the messages about tensors.
+std::string shape_text(torch::IntArrayRef sizes);
+/// The first five of `names`, comma-separated, and how many more.
+std::string list_some(const std::vector<std::string>& names);
+
 /// load_safetensors + import_weights.
 status load_weights_file(dalle_impl& model, const std::string& path);
 

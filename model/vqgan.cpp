@@ -1,6 +1,7 @@
 #include "model/vqgan.hpp"
 
 #include "model/loading.hpp"
+#include "model/safetensors.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -276,22 +277,6 @@ tensor_list vqgan_impl::named_tensors() const {
 }
 
 namespace {
-
-std::string shape_text(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
-std::string list_some(const std::vector<std::string>& names) {
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < 5; ++i)
-    out += (i ? ", " : "") + names[i];
-  if (names.size() > 5)
-    out += " and " + std::to_string(names.size() - 5) + " more";
-  return out;
-}
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
