@@ -28,6 +28,8 @@ int node_command(const args_t& args, const node_hooks& hooks);
 int dht_command(const args_t& args);      ///< dht_command.cpp
 int model_command(const args_t& args);    ///< model_commands.cpp: `ttt model info|eval`
 int data_command(const args_t& args);     ///< model_commands.cpp: `ttt data ...`
+int join_command(const args_t& args);      ///< join_command.cpp: `ttt join RUN` (the model's builds)
+int data_fetch_command(const args_t& args); ///< data_fetch_command.cpp: `ttt data fetch` (every build)
 int train_command(const args_t& args);    ///< model_commands.cpp
 int generate_command(const args_t& args); ///< model_commands.cpp
 int eval_command(const args_t& args);     ///< model_commands.cpp: `ttt eval shapes`

@@ -25,8 +25,7 @@ constexpr auto request_timeout = std::chrono::seconds(30);
 } // namespace
 
 int with_client_node(const client_node_options& options, const std::vector<std::string>& initial_peers,
-                     const char* command,
-                     const std::function<int(caf::scoped_actor&, const dht::dht_actor&)>& act) {
+                     const char* command, const std::function<int(caf::scoped_actor&, const client_peer&)>& act) {
   peer_system_config cfg;
   caf::actor_system sys(cfg);
   wire::wire_config wc;
@@ -56,18 +55,25 @@ int with_client_node(const client_node_options& options, const std::vector<std::
         rc = 1;
       });
   if (rc == 0)
-    rc = act(self, node);
+    rc = act(self, client_peer{node, dc.transport});
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(dc.transport, caf::exit_reason::user_shutdown);
   return rc;
+}
+
+int with_client_node(const client_node_options& options, const std::vector<std::string>& initial_peers,
+                     const char* command,
+                     const std::function<int(caf::scoped_actor&, const dht::dht_actor&)>& act) {
+  return with_client_node(options, initial_peers, command,
+                          [&act](caf::scoped_actor& self, const client_peer& peer) { return act(self, peer.dht); });
 }
 
 namespace {
 
 constexpr const char* default_run = "ttt-demo";
 
-/// The client's run, identity and certificate from --run, --manifest,
-/// --data-dir and --certificate; nullopt (after saying why) on bad input.
+} // namespace
+
 std::optional<client_node_options> client_options(const flag_parser& flags, const char* command) {
   client_node_options options;
   auto fail = [command](const std::string& why) {
@@ -95,7 +101,6 @@ std::optional<client_node_options> client_options(const flag_parser& flags, cons
   return options;
 }
 
-/// The flags every client command shares.
 std::vector<flag_spec> client_flags(std::vector<flag_spec> own) {
   own.push_back({"run", "RUN_ID", "the run whose DHT to use (default: the manifest's, else ttt-demo)"});
   own.push_back({"manifest", "FILE", "the run's manifest (ttt run init): its run id, peers checked by it"});
@@ -104,7 +109,6 @@ std::vector<flag_spec> client_flags(std::vector<flag_spec> own) {
   return own;
 }
 
-/// The initial peers, resolved; nullopt (after saying why) when missing or bad.
 std::optional<std::vector<std::string>> check_peers(const flag_parser& flags, const char* command) {
   if (flags.values("initial-peer").empty()) {
     std::fprintf(stderr, "%s: --initial-peer [PEERID@]HOST:PORT is required\n", command);
@@ -125,6 +129,8 @@ std::optional<std::vector<std::string>> check_peers(const flag_parser& flags, co
   }
   return peers;
 }
+
+namespace {
 
 int store_command(const args_t& args) {
   const char* name = "ttt dht store";

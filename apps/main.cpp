@@ -9,6 +9,14 @@
 
 namespace {
 
+/// `ttt data`: `fetch` needs no model and is in every build; the other
+/// subcommands are the model's.
+int data(const ttt::apps::args_t& args) {
+  if (!args.empty() && args[0] == "fetch")
+    return ttt::apps::data_fetch_command(ttt::apps::args_t(args.begin() + 1, args.end()));
+  return ttt::apps::data_command(args);
+}
+
 struct subcommand {
   const char* name;
   const char* summary;
@@ -16,12 +24,13 @@ struct subcommand {
 };
 
 const subcommand subcommands[] = {
+  {"join", "volunteer for a run: fetch its kit and data, fit this machine, train", ttt::apps::join_command},
   {"node", "run a peer (DHT, averaging, training, ... as its profile says)", ttt::apps::node_command},
   {"dht", "store or get a value in a running swarm's DHT", ttt::apps::dht_command},
   {"run", "the run authority's tools: init a run, admit or revoke a peer", ttt::apps::run_command},
   {"identity", "print this node's public key and peer id (creating them)", ttt::apps::identity_command},
   {"model", "inspect or evaluate the DALL-E model", ttt::apps::model_command},
-  {"data", "make and inspect dataset shards, tokenizers, the shapes set", ttt::apps::data_command},
+  {"data", "make and inspect dataset shards, tokenizers, the shapes set; fetch a run's data", data},
   {"train", "train the model standalone on this machine", ttt::apps::train_command},
   {"generate", "sample images for a prompt into a PNG grid", ttt::apps::generate_command},
   {"eval", "score generated images (eval shapes)", ttt::apps::eval_command},

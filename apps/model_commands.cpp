@@ -1,6 +1,8 @@
 // The model subcommands: `ttt model info|eval`, `ttt data ...`, `ttt train`,
 // `ttt generate`, `ttt eval shapes`, `ttt export`. Wiring only: flags here,
 // the work in model/ behind its torch-free API.
+#include "actors/common/describe.hpp"
+#include "actors/metrics/published_client.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "model/api.hpp"
@@ -8,8 +10,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace ttt::apps {
 
@@ -347,7 +354,8 @@ namespace {
 
 std::vector<flag_spec> sampling_flags(std::vector<flag_spec> flags) {
   for (flag_spec f : std::vector<flag_spec>{
-         {"checkpoint", "DIR", "a checkpoint directory, or a training run's --out directory (latest)"},
+         {"checkpoint", "DIR", "a checkpoint directory, or the latest in a folder of them (a node's "
+                               "DATA_DIR/checkpoints), a node's DATA_DIR or a training run's --out"},
          {"config", "FILE", "model config, with --weights instead of a checkpoint"},
          {"weights", "FILE", "safetensors with dalle-pytorch names"},
          {"data", "DIR", "where tokenizer.model and codebook.safetensors are, if not in the checkpoint"},
@@ -361,14 +369,15 @@ std::vector<flag_spec> sampling_flags(std::vector<flag_spec> flags) {
   return flags;
 }
 
+// True when the source's flags name a model to load.
+bool names_a_model(const model::model_source& source) {
+  return !source.checkpoint.empty() || !source.config.empty() || !source.weights.empty();
+}
+
 // The shared flags of generate and eval; false (and a message) when they are bad.
 bool read_sampling(flag_parser& flags, const char* command, model::model_source& source, model::codec_files& codecs,
                    model::sampling_options& sampling) {
   source = {flags.value_or("checkpoint", ""), flags.value_or("config", ""), flags.value_or("weights", "")};
-  if (source.checkpoint.empty() && source.config.empty() && source.weights.empty()) {
-    fail(command, "give --checkpoint DIR, or --weights FILE (with --config FILE unless ttt wrote it)");
-    return false;
-  }
   codecs = model::codec_files{};
   codecs.tokenizer = flags.value_or("tokenizer", "");
   codecs.codebook = flags.value_or("codebook", "");
@@ -388,11 +397,39 @@ bool read_sampling(flag_parser& flags, const char* command, model::model_source&
   return true;
 }
 
+/// A fresh file under the system's temporary directory (TMPDIR), removed
+/// at the end of scope; empty path when none could be made.
+class temp_file {
+public:
+  explicit temp_file(const std::string& suffix) {
+    auto name = (std::filesystem::temp_directory_path() / ("ttt-XXXXXX" + suffix)).string();
+    int fd = ::mkstemps(name.data(), static_cast<int>(suffix.size()));
+    if (fd >= 0) {
+      ::close(fd);
+      path_ = name;
+    }
+  }
+  ~temp_file() {
+    if (!path_.empty())
+      std::remove(path_.c_str());
+  }
+  temp_file(const temp_file&) = delete;
+  temp_file& operator=(const temp_file&) = delete;
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
 } // namespace
 
 int generate_command(const args_t& args) {
-  flag_parser flags("ttt generate --checkpoint DIR|--weights FILE --prompt \"...\" [--count N] --out FILE.png",
-                    sampling_flags({{"prompt", "TEXT", "what the images should show"},
+  flag_parser flags("ttt generate --checkpoint DIR|--weights FILE|--weights-url URL --prompt \"...\" [--count N] "
+                    "--out FILE.png",
+                    sampling_flags({{"weights-url", "URL", "an aux peer's dashboard, http://HOST:PORT: generate with "
+                                                           "the latest weights it publishes (downloaded, checked "
+                                                           "against their digest)"},
+                                    {"prompt", "TEXT", "what the images should show"},
                                     {"count", "N", "images to sample (default 4)"},
                                     {"out", "FILE", "PNG grid to write (one image: the image alone)"},
                                     {"vqgan", "FILE", "VQGAN weights (taming's names, README) to decode the codes "
@@ -406,6 +443,12 @@ int generate_command(const args_t& args) {
   model::sampling_options sampling;
   if (!read_sampling(flags, "ttt generate", source, codecs, sampling))
     return 2;
+  auto url = flags.value_or("weights-url", "");
+  if (!url.empty() && (!source.checkpoint.empty() || !source.weights.empty()))
+    return fail("ttt generate", "--weights-url replaces --checkpoint and --weights: give one of them");
+  if (url.empty() && !names_a_model(source))
+    return fail("ttt generate", "give --checkpoint DIR, --weights FILE (with --config FILE unless ttt wrote it) "
+                                "or --weights-url http://HOST:PORT");
   if (!flags.has("prompt") || !flags.has("out"))
     return fail("ttt generate", "--prompt TEXT and --out FILE.png are required");
   codecs.vqgan = flags.value_or("vqgan", "");
@@ -413,6 +456,20 @@ int generate_command(const args_t& args) {
   auto count = flags.integer("count", 4);
   if (!count)
     return fail("ttt generate", flags.error());
+  std::optional<temp_file> downloaded;
+  if (!url.empty()) {
+    downloaded.emplace(".safetensors");
+    if (downloaded->path().empty())
+      return fail("ttt generate", "cannot make a temporary file for the download (TMPDIR)");
+    auto got = metrics::fetch_published_weights(url, downloaded->path());
+    if (!got)
+      return fail("ttt generate", describe(got.error()));
+    std::printf("downloaded the weights of epoch %llu from %s: %.1f MB, parameters %s, BLAKE2b-256 %s (checked)\n",
+                static_cast<unsigned long long>(got->epoch), url.c_str(), static_cast<double>(got->weights_bytes) / 1e6,
+                got->state_digest.c_str(), got->weights_digest.c_str());
+    std::fflush(stdout);
+    source.weights = downloaded->path();
+  }
   auto ids = model::generate_images(source, codecs, *flags.value("prompt"), *count, sampling, *flags.value("out"));
   if (!ids)
     return fail("ttt generate", ids.error());
@@ -473,6 +530,8 @@ int eval_command(const args_t& args) {
   model::sampling_options sampling;
   if (!read_sampling(flags, "ttt eval shapes", source, codecs, sampling))
     return 2;
+  if (!names_a_model(source))
+    return fail("ttt eval shapes", "give --checkpoint DIR, or --weights FILE (with --config FILE unless ttt wrote it)");
   auto count = flags.integer("count", 64), prompt_seed = flags.integer("prompt-seed", 12345);
   if (!count || !prompt_seed)
     return fail("ttt eval shapes", flags.error());

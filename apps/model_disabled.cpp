@@ -19,5 +19,6 @@ int generate_command(const args_t&) { return unavailable("generate"); }
 int eval_command(const args_t&) { return unavailable("eval"); }
 int export_command(const args_t&) { return unavailable("export"); }
 int vqgan_command(const args_t&) { return unavailable("vqgan"); }
+int join_command(const args_t&) { return unavailable("join"); }
 
 } // namespace ttt::apps

@@ -7,19 +7,26 @@
 #include "actors/checkpointer/checkpointer.hpp"
 #include "actors/trainer/collaborative.hpp"
 #include "actors/metrics/monitor.hpp"
+#include "actors/metrics/node_metrics_server.hpp"
+#include "actors/metrics/volunteer_status.hpp"
+#include "actors/seeder/seeder.hpp"
+#include "actors/metrics/publisher.hpp"
 #include "actors/wire/wire.hpp"
 #include "apps/commands.hpp"
 #include "apps/flags.hpp"
 #include "apps/profile.hpp"
 #include "apps/run_admission.hpp"
+#include "apps/run_kit.hpp"
 #include "apps/runtime.hpp"
 #include "apps/trainer_profile.hpp"
 #include "storage/database.hpp"
 #if TTT_WITH_MODEL
+#include "model/api.hpp"
 #include "model/swarm_model.hpp"
 #endif
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -28,6 +35,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 namespace ttt::apps {
 
@@ -38,23 +46,26 @@ const std::set<std::string> known_settings = {
   "node.client_mode",  "node.initial_peers",  "dht.bucket_size",    "dht.alpha",
   "dht.num_replicas",  "dht.rpc_timeout",     "dht.refresh_interval", "dht.purge_interval",
   "run.run_id",        "run.manifest",        "run.certificate",    "run.revocation_poll_interval",
-  "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard",
+  "monitor.poll_interval", "monitor.alive_window", "monitor.dashboard", "monitor.max_samples_per_second",
+  "join.profile",
   "trainer.config",    "trainer.data",        "trainer.target_batch_size", "trainer.epochs",
   "trainer.group_size", "trainer.min_group_size", "trainer.matchmaking_time", "trainer.device",
-  "trainer.cuda_graph", "trainer.keep_activations",
+  "trainer.cuda_graph", "trainer.keep_activations", "trainer.micro_batch_size", "trainer.status_every", "trainer.name",
   "trainer.average_state_every", "trainer.overlap_averaging", "trainer.vouch_quorum", "trainer.eval_every",
   "averager.aggregation", "averager.clip_tau",
   "checkpointer.checkpoint_every", "checkpointer.keep_checkpoints", "checkpointer.poll_interval",
+  "seeder.shards",
+  "publish.sample_every", "publish.prompts", "publish.sample_count", "publish.codecs", "publish.vqgan",
   "wire.handshake_timeout", "wire.idle_timeout", "wire.call_timeout", "wire.max_connections",
   "wire.max_per_address", "wire.max_unauthenticated", "wire.inbound_mbytes_per_second",
   "wire.inbound_frames_per_second", "wire.max_queued_mbytes", "wire.max_inflight_mbytes",
-  "wire.max_inflight_requests",
+  "wire.max_inflight_requests", "metrics.listen",
 };
 
 #if TTT_WITH_MODEL
-const std::set<std::string> available_roles = {"dht", "monitor", "trainer", "checkpointer"};
+const std::set<std::string> available_roles = {"dht", "monitor", "trainer", "checkpointer", "seeder"};
 #else
-const std::set<std::string> available_roles = {"dht", "monitor", "checkpointer"};
+const std::set<std::string> available_roles = {"dht", "monitor", "checkpointer", "seeder"};
 #endif
 
 /// The wire's proxy for the averager of `peer` (dialled at `address` when
@@ -106,6 +117,28 @@ std::optional<wire::wire_limits> read_wire_limits(const profile& prof, std::stri
   return l;
 }
 
+/// Every 5 seconds, the wire's connection counts into this node's figures
+/// (for as long as the wire lives).
+void spawn_wire_sampler(caf::actor_system& sys, caf::actor wire_actor, std::shared_ptr<node_metrics> figures) {
+  sys.spawn([wire_actor, figures](caf::event_based_actor* self) -> caf::behavior {
+    self->monitor(wire_actor);
+    self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+    self->send(self, mon_poll_atom_v);
+    return {
+      [self, wire_actor, figures](mon_poll_atom) {
+        self->request(wire_actor, std::chrono::seconds(5), wire_stats_atom_v)
+          .then([figures](size_t, size_t authenticated, size_t unauthenticated) {
+            figures->set("ttt_node_wire_connections", static_cast<double>(authenticated),
+                         prometheus_label("state", "authenticated"));
+            figures->set("ttt_node_wire_connections", static_cast<double>(unauthenticated),
+                         prometheus_label("state", "unauthenticated"));
+          }, [](caf::error&) { /* the wire is busy or gone: the next sample tells */ });
+        self->delayed_send(self, std::chrono::seconds(5), mon_poll_atom_v);
+      },
+    };
+  });
+}
+
 int fail(const std::string& message) {
   std::fprintf(stderr, "ttt node: %s\n", message.c_str());
   return 2;
@@ -113,6 +146,59 @@ int fail(const std::string& message) {
 
 caf::timespan seconds(double s) {
   return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(s));
+}
+
+/// The pictures an aux peer draws unless [publish] prompts says otherwise:
+/// captions the shapes set's grammar (model/shapes.hpp) describes.
+const char* default_prompts = "big red circle top left; small blue square bottom right; "
+                              "big green triangle middle center; small yellow circle top right and big purple "
+                              "square bottom left";
+
+/// The [publish] section's publisher, writing into <data_dir>/published;
+/// null where the build has no model to export or draw with.
+std::shared_ptr<metrics::publisher> start_publisher([[maybe_unused]] const profile& prof,
+                                                    [[maybe_unused]] const std::string& data_dir,
+                                                    [[maybe_unused]] std::shared_ptr<metrics::dashboard_board> board,
+                                                    [[maybe_unused]] uint64_t sample_every,
+                                                    [[maybe_unused]] int64_t sample_count) {
+#if TTT_WITH_MODEL
+  metrics::publisher_config pc;
+  pc.dir = (std::filesystem::path(data_dir) / "published").string();
+  pc.sample_every = sample_every;
+  std::stringstream prompts(*prof.text("publish.prompts", default_prompts));
+  for (std::string prompt; std::getline(prompts, prompt, ';');) {
+    auto begin = prompt.find_first_not_of(" \t"), end = prompt.find_last_not_of(" \t");
+    if (begin != std::string::npos)
+      pc.prompts.push_back(prompt.substr(begin, end - begin + 1));
+  }
+  pc.board = std::move(board);
+  pc.clock = dht::wall_clock_seconds;
+  pc.log = log_line;
+  model::codec_files codecs;
+  codecs.data_dir = prof.path("publish.codecs", "");
+  codecs.vqgan = prof.path("publish.vqgan", "");
+  pc.render = [codecs, sample_count](const metrics::render_request& req) -> caf::expected<std::string> {
+    model::publish_options o;
+    o.weights_out = req.weights_out;
+    o.samples_out = req.samples_out;
+    o.prompts = req.prompts;
+    o.sample_count = sample_count;
+    o.codecs = codecs;
+    auto report = model::publish_checkpoint(req.checkpoint, o);
+    if (!report)
+      return caf::make_error(caf::sec::runtime_error, report.error());
+    return report->parameters_digest;
+  };
+  log_line("publishing each newer checkpoint's weights on the dashboard (/weights/latest.safetensors)" +
+           (sample_every == 0 || pc.prompts.empty()
+              ? std::string(", no pictures")
+              : ", pictures of " + std::to_string(pc.prompts.size()) + " prompts every " +
+                  std::to_string(sample_every) + " epochs (/samples/latest.png)"));
+  return std::make_shared<metrics::publisher>(std::move(pc));
+#else
+  log_line("this build has no model: the aux peer publishes no weights or pictures on its dashboard");
+  return nullptr;
+#endif
 }
 
 } // namespace
@@ -123,7 +209,7 @@ int node_command(const args_t& args) {
 
 int node_command(const args_t& args, const node_hooks& hooks) {
   flag_parser flags("ttt node --profile FILE [options]\n"
-                    "  roles a profile's [node] roles may list: dht, monitor, trainer, checkpointer\n"
+                    "  roles a profile's [node] roles may list: dht, monitor, trainer, checkpointer, seeder\n"
                     "  (configs/node.ini, monitor.ini, trainer.ini, client.ini, aux.ini)",
                     {{"profile", "FILE", "node profile (configs/*.ini)"},
                      {"listen", "HOST:PORT", "where to listen (port 0: any free port)"},
@@ -133,7 +219,9 @@ int node_command(const args_t& args, const node_hooks& hooks) {
                      {"manifest", "FILE", "the run's signed manifest (ttt run init)"},
                      {"certificate", "FILE", "this node's certificate of the run (ttt run admit)"},
                      {"client-mode", "", "make only outgoing connections (behind NAT)"},
-                     {"data", "DIR", "training shards (trainer role)"}});
+                     {"data", "DIR", "training shards (trainer role)"},
+                     {"name", "NAME", "your volunteer name on the dashboard; a certificate's name wins"},
+                     {"set", "SECTION.KEY=VALUE", "set one of the profile's settings (e.g. trainer.device=cpu)", true}});
   if (int rc = flags.parse_or_exit(args, "ttt node"); rc >= 0)
     return rc;
   auto profile_path = flags.value("profile");
@@ -145,6 +233,13 @@ int node_command(const args_t& args, const node_hooks& hooks) {
     return fail(error);
   auto known = known_settings;
   known.insert(trainer_mode_keys().begin(), trainer_mode_keys().end());
+  for (const auto& assignment : flags.values("set")) {
+    auto eq = assignment.find('=');
+    auto key = assignment.substr(0, eq);
+    if (eq == std::string::npos || !known.count(key))
+      return fail("--set " + assignment + ": expected SECTION.KEY=VALUE with a known setting (e.g. trainer.device=cpu)");
+    prof->set(key, assignment.substr(eq + 1));
+  }
   if (!prof->check_known(known, error))
     return fail(error);
   for (const auto& role : prof->list("node.roles"))
@@ -165,6 +260,8 @@ int node_command(const args_t& args, const node_hooks& hooks) {
     prof->set("node.client_mode", "true");
   if (auto v = flags.value("data"))
     prof->set("trainer.data", *v);
+  if (auto v = flags.value("name"))
+    prof->set("trainer.name", *v);
 
   auto client_mode = prof->boolean("node.client_mode", false, error);
   auto cuda_graph = prof->boolean("trainer.cuda_graph", true, error);
@@ -179,6 +276,7 @@ int node_command(const args_t& args, const node_hooks& hooks) {
   auto purge = prof->real("dht.purge_interval", 30, error);
   auto monitor_poll = prof->real("monitor.poll_interval", 5, error);
   auto alive_window = prof->real("monitor.alive_window", 60, error);
+  auto max_samples_per_second = prof->real("monitor.max_samples_per_second", 20000, error);
   auto revocation_poll = prof->real("run.revocation_poll_interval", 30, error);
   auto roles = prof->list("node.roles");
   bool run_monitor = std::find(roles.begin(), roles.end(), "monitor") != roles.end();
@@ -193,13 +291,19 @@ int node_command(const args_t& args, const node_hooks& hooks) {
   auto overlap_averaging = prof->boolean("trainer.overlap_averaging", false, error);
   auto vouch_quorum = prof->integer("trainer.vouch_quorum", 1, error);
   auto eval_every = prof->integer("trainer.eval_every", 0, error);
+  auto micro_batch = prof->integer("trainer.micro_batch_size", 0, error);
+  auto status_every = prof->real("trainer.status_every", 60, error);
   auto aggregation_name = *prof->text("averager.aggregation", "mean");
   auto clip_tau = prof->real("averager.clip_tau", 2.0, error);
   (void)overlap_averaging; // checked in every build, used where the model is built
   bool run_checkpointer = std::find(roles.begin(), roles.end(), "checkpointer") != roles.end();
+  bool run_seeder = std::find(roles.begin(), roles.end(), "seeder") != roles.end();
+  auto shards_dir = prof->path("seeder.shards", "");
   auto checkpoint_every = prof->integer("checkpointer.checkpoint_every", 1, error);
   auto keep_checkpoints = prof->integer("checkpointer.keep_checkpoints", 3, error);
   auto checkpoint_poll = prof->real("checkpointer.poll_interval", 10, error);
+  auto sample_every = prof->integer("publish.sample_every", 10, error);
+  auto sample_count = prof->integer("publish.sample_count", 4, error);
   trainer_mode_settings trainer_mode;
   if (error.empty())
     read_trainer_mode(*prof, trainer_mode, error);
@@ -213,8 +317,8 @@ int node_command(const args_t& args, const node_hooks& hooks) {
     return fail(prof->origin() + ": [averager] aggregation: " + describe(aggregation.error()));
   if (*vouch_quorum < 0 || !(*clip_tau > 0))
     return fail(prof->origin() + ": [trainer] vouch_quorum must be at least 0 and [averager] clip_tau positive");
-  auto manifest_file = *prof->text("run.manifest", "");
-  auto certificate_file = *prof->text("run.certificate", "");
+  auto manifest_file = prof->path("run.manifest", "");
+  auto certificate_file = prof->path("run.certificate", "");
   if (run_id.empty() && manifest_file.empty())
     return fail(prof->origin() + ": every node needs [run] run_id: the wire admits only peers of the same run");
   auto limits = read_wire_limits(*prof, error);
@@ -223,13 +327,25 @@ int node_command(const args_t& args, const node_hooks& hooks) {
   if (run_checkpointer && (*checkpoint_every < 1 || *keep_checkpoints < 0 || *checkpoint_poll <= 0))
     return fail(prof->origin() + ": [checkpointer] checkpoint_every must be at least 1, "
                 "keep_checkpoints at least 0 (0: keep all), poll_interval positive");
+  if (*sample_every < 0 || *sample_count < 1 || *sample_count > 64)
+    return fail(prof->origin() + ": [publish] sample_every must be at least 0 (0: no pictures), "
+                "sample_count 1 to 64");
+  if (run_seeder && (shards_dir.empty() || *client_mode))
+    return fail(prof->origin() + ": a seeder needs [seeder] shards = DIR and serves it, so it cannot run in "
+                "client mode");
   if (run_checkpointer && !run_trainer && *client_mode)
     return fail(prof->origin() + ": a checkpointer without a trainer serves state, so it cannot "
                 "run in client mode");
   if (run_trainer && (*target_batch < 1 || *epochs < 0 || *min_group_size < 1 ||
                       *group_size < *min_group_size || *matchmaking_time <= 0 || *average_state_every < 0 ||
-                      *eval_every < 0))
+                      *eval_every < 0 || *micro_batch < 0 || *status_every < 0))
     return fail(prof->origin() + ": trainer settings out of range");
+  auto volunteer_name = *prof->text("trainer.name", "");
+  if (run_trainer && !metrics::printable_text(volunteer_name, metrics::max_volunteer_name_bytes))
+    return fail("the volunteer name (--name, [trainer] name) must be at most " +
+                std::to_string(metrics::max_volunteer_name_bytes) + " bytes of UTF-8 without control characters");
+  if (!(*max_samples_per_second > 0))
+    return fail(prof->origin() + ": [monitor] max_samples_per_second must be positive");
 
   // [monitor] dashboard = HOST:PORT serves the dashboard (port 0: any); empty: none.
   std::optional<std::pair<std::string, uint16_t>> dashboard_at;
@@ -237,6 +353,24 @@ int node_command(const args_t& args, const node_hooks& hooks) {
     dashboard_at = parse_host_port(*d, error, true);
     if (!dashboard_at)
       return fail(prof->origin() + ": [monitor] dashboard: " + error);
+  }
+  // [join] profile = FILE: the run's kit the dashboard hands `ttt join` (checked now; served with
+  // this node among its initial peers once the node listens).
+  auto kit_profile = prof->path("join.profile", "");
+  if (!kit_profile.empty()) {
+    if (!dashboard_at)
+      return fail(prof->origin() + ": [join] profile is served by the dashboard: it needs the monitor role and "
+                  "[monitor] dashboard");
+    if (auto kit = make_run_kit(kit_profile, ""); !kit)
+      return fail(prof->origin() + ": [join] profile: " + describe(kit.error()));
+  }
+
+  // [metrics] listen = HOST:PORT serves this node's own figures (port 0: any); empty: none.
+  std::optional<std::pair<std::string, uint16_t>> metrics_at;
+  if (auto m = prof->get("metrics.listen"); m && !m->empty()) {
+    metrics_at = parse_host_port(*m, error, true);
+    if (!metrics_at)
+      return fail(prof->origin() + ": [metrics] listen: " + error);
   }
 
   auto listen = parse_host_port(*prof->text("node.listen", "0.0.0.0:31234"), error, true);
@@ -291,6 +425,29 @@ int node_command(const args_t& args, const node_hooks& hooks) {
         initial_peers.push_back(*resolved);
     }
   }
+#if TTT_WITH_MODEL
+  // The trainer's inputs (its model config, shards and device) are checked
+  // before the node listens: a bad path fails here, before any peer knows
+  // this node.
+  std::shared_ptr<trainer::local_model> trainer_model;
+  model::swarm_model_options mo;
+  if (run_trainer) {
+    mo.config = prof->path("trainer.config", "configs/model/dalle-tiny.ini");
+    mo.data_dir = prof->path("trainer.data", "");
+    mo.device = *prof->text("trainer.device", "auto");
+    mo.cuda_graph = cuda_graph.value_or(true);
+    mo.keep_activations = keep_activations.value_or(false);
+    mo.micro_batch_size = *micro_batch;
+    mo.peer_id = me->id().to_hex();
+    mo.inner = trainer_mode.inner;
+    if (mo.data_dir.empty())
+      return fail("the trainer needs shards: --data DIR or [trainer] data (ttt data shapes makes some)");
+    auto built = model::make_swarm_model(mo);
+    if (!built)
+      return fail(built.error());
+    trainer_model = hooks.wrap_model ? hooks.wrap_model(*built) : *built;
+  }
+#endif
   auto db = storage::database::open(data_dir + "/db");
   if (!db)
     return fail(describe(db.error()));
@@ -339,6 +496,9 @@ int node_command(const args_t& args, const node_hooks& hooks) {
     dc.transport = wire_actor;
     dc.db = db->get();
     dc.log = log_line;
+    auto figures = std::make_shared<node_metrics>(prometheus_label("peer", me->id().to_hex()) + "," +
+                                                  prometheus_label("run", run_id));
+    dc.metrics = figures;
     if (!*client_mode) {
       dc.host = announce_host;
       dc.port = announce_port.value_or(port);
@@ -370,6 +530,15 @@ int node_command(const args_t& args, const node_hooks& hooks) {
                "@" + announce_host + ":" + std::to_string(announce_port.value_or(port)) + ")");
 
     caf::anon_send(node, bootstrap_atom_v, initial_peers);
+    metrics::node_metrics_server metrics_server;
+    if (metrics_at) {
+      if (auto err = metrics_server.start(metrics_at->first, metrics_at->second, figures); !err.empty())
+        log_line("metrics: " + err); // the node runs on without them
+      else
+        log_line("metrics of this node at http://" + metrics_at->first + ":" + std::to_string(metrics_server.port()) +
+                 "/metrics");
+      spawn_wire_sampler(sys, wire_actor, figures);
+    }
 
     caf::actor revocation_poller;
     if (admission->policy) {
@@ -384,6 +553,7 @@ int node_command(const args_t& args, const node_hooks& hooks) {
 
     metrics::monitor_actor monitor;
     metrics::dashboard_server dashboard;
+    std::shared_ptr<metrics::dashboard_board> board;
     if (run_monitor) {
       metrics::monitor_config mc;
       mc.dht = node;
@@ -392,6 +562,7 @@ int node_command(const args_t& args, const node_hooks& hooks) {
       mc.clock = dht::wall_clock_seconds;
       mc.poll_interval = seconds(*monitor_poll);
       mc.alive_window = *alive_window;
+      mc.max_samples_per_second = *max_samples_per_second;
       mc.log = log_line;
       if (admission->policy)
         mc.name_of = [policy = admission->policy](const node_id& peer, const std::string& bytes) {
@@ -404,7 +575,17 @@ int node_command(const args_t& args, const node_hooks& hooks) {
           return checked ? checked->name : std::string();
         };
       if (dashboard_at) {
-        mc.board = std::make_shared<metrics::dashboard_board>();
+        mc.board = board = std::make_shared<metrics::dashboard_board>();
+        if (!kit_profile.empty()) {
+          auto entry = *client_mode ? std::string()
+                                    : me->id().to_hex() + "@" + announce_host + ":" +
+                                        std::to_string(announce_port.value_or(port));
+          if (auto kit = make_run_kit(kit_profile, entry))
+            board->set_kit(std::make_shared<metrics::run_kit_files>(
+              metrics::run_kit_files{kit->profile, kit->model_config, kit->manifest}));
+          else
+            log_line("monitor: the run's kit: " + describe(kit.error()));
+        }
         if (auto err = dashboard.start(dashboard_at->first, dashboard_at->second, mc.board); !err.empty())
           log_line("monitor: " + err); // the monitor still logs and keeps its history
         else
@@ -414,6 +595,12 @@ int node_command(const args_t& args, const node_hooks& hooks) {
       monitor = metrics::spawn_monitor(sys, mc);
       log_line("monitor of run '" + run_id + "' started");
     }
+    // An aux peer (a checkpointer without a trainer, a monitor with a
+    // dashboard) publishes each newer checkpoint's weights and pictures there.
+    std::shared_ptr<metrics::publisher> publisher;
+    if (run_checkpointer && !run_trainer && board && dashboard.port() != 0)
+      publisher = start_publisher(*prof, data_dir, board, static_cast<uint64_t>(*sample_every),
+                                  static_cast<int64_t>(*sample_count));
 
     std::vector<caf::actor> role_actors;
     caf::actor trainer_handle;
@@ -441,6 +628,10 @@ int node_command(const args_t& args, const node_hooks& hooks) {
       };
       cc.poll_interval = seconds(*checkpoint_poll);
       cc.vouch_quorum = static_cast<size_t>(*vouch_quorum);
+      if (publisher)
+        cc.on_checkpoint = [publisher](const checkpoint::checkpoint_meta& meta) {
+          publisher->offer(meta.epoch, meta.path);
+        };
       checkpointer = checkpoint::spawn_checkpointer(sys, cc);
       role_actors.push_back(caf::actor_cast<caf::actor>(checkpointer));
       log_line(std::string("checkpointer of run '") + run_id + "' started: every " +
@@ -448,25 +639,22 @@ int node_command(const args_t& args, const node_hooks& hooks) {
                (*keep_checkpoints == 0 ? std::string("all") : std::to_string(*keep_checkpoints)) +
                (cc.follow ? "; following the swarm's state" : ""));
     }
+    if (run_seeder) {
+      seeder::seeder_config sc;
+      sc.dir = shards_dir;
+      sc.run_id = run_id;
+      sc.self = *me;
+      sc.host = announce_host;
+      sc.port = announce_port.value_or(port);
+      sc.dht = node;
+      sc.clock = dht::wall_clock_seconds;
+      sc.log = log_line;
+      auto seeder_handle = caf::actor_cast<caf::actor>(seeder::spawn_seeder(sys, sc));
+      caf::anon_send(wire_actor, wire_seeder_atom_v, seeder_handle);
+      role_actors.push_back(seeder_handle);
+    }
 #if TTT_WITH_MODEL
     if (run_trainer) {
-      model::swarm_model_options mo;
-      mo.config = *prof->text("trainer.config", "configs/model/dalle-tiny.ini");
-      mo.data_dir = *prof->text("trainer.data", "");
-      mo.device = *prof->text("trainer.device", "auto");
-      mo.cuda_graph = cuda_graph.value_or(true);
-      mo.keep_activations = keep_activations.value_or(false);
-      mo.peer_id = me->id().to_hex();
-      mo.inner = trainer_mode.inner;
-      auto model = model::make_swarm_model(mo);
-      if (model && hooks.wrap_model)
-        model = hooks.wrap_model(*model);
-      if (!model) {
-        caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-        caf::anon_send_exit(averager, caf::exit_reason::user_shutdown);
-        caf::anon_send_exit(wire_actor, caf::exit_reason::user_shutdown);
-        return fail(model.error());
-      }
       averaging::matchmaker_config mc;
       mc.dht = node;
       mc.self = *me;
@@ -474,7 +662,7 @@ int node_command(const args_t& args, const node_hooks& hooks) {
       auto matchmaker = averaging::spawn_matchmaker(sys, mc);
       trainer::collaborative_config tc;
       tc.run_id = run_id;
-      tc.model = *model;
+      tc.model = trainer_model;
       tc.dht = node;
       tc.matchmaker = matchmaker;
       tc.averager = averager;
@@ -496,6 +684,8 @@ int node_command(const args_t& args, const node_hooks& hooks) {
       tc.progress.target_batch_size = static_cast<uint64_t>(*target_batch);
       tc.vouch_quorum = static_cast<size_t>(*vouch_quorum);
       tc.certificate = admission->certificate;
+      tc.volunteer_name = volunteer_name;
+      tc.figures = figures;
       tc.round.aggregation = *aggregation;
       tc.round.clip_tau = *clip_tau;
       tc.matchmaking.target_group_size = static_cast<size_t>(*group_size);
@@ -515,7 +705,18 @@ int node_command(const args_t& args, const node_hooks& hooks) {
       trainer_handle = caf::actor_cast<caf::actor>(trainer_actor);
       log_line(std::string(diloco ? "DiLoCo" : "hivemind") + " trainer of run '" + run_id +
                "' started on " + mo.config + " with data " + mo.data_dir + ", computing on " +
-               (*model)->device_description() + (tc.overlap_averaging ? ", averaging overlapped with compute" : ""));
+               trainer_model->device_description() + (tc.overlap_averaging ? ", averaging overlapped with compute" : ""));
+      if (*status_every > 0) {
+        metrics::volunteer_status_config vs;
+        vs.dht = node;
+        vs.run_id = run_id;
+        vs.self = me->id();
+        vs.figures = figures;
+        vs.interval = seconds(*status_every);
+        vs.clock = dht::wall_clock_seconds;
+        vs.log = log_line;
+        role_actors.push_back(metrics::spawn_volunteer_status(sys, vs));
+      }
     }
 #endif
 
@@ -523,6 +724,7 @@ int node_command(const args_t& args, const node_hooks& hooks) {
     sigwait(&stop_signals, &sig);
     log_line(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
     dashboard.stop();
+    metrics_server.stop();
     if (monitor)
       caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
     // The trainer first; then the checkpointer finishes what the trainer
@@ -543,6 +745,8 @@ int node_command(const args_t& args, const node_hooks& hooks) {
           log_line("checkpointer did not finish: " + describe(err));
         });
     }
+    if (publisher)
+      publisher->stop(); // after the publication under way
     for (auto& a : role_actors)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     if (averager)

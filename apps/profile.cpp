@@ -2,6 +2,7 @@
 
 #include "apps/flags.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -31,7 +32,10 @@ std::optional<profile> profile::load(const std::string& path, std::string& error
     error = "cannot read profile " + path;
     return std::nullopt;
   }
-  return parse(text.str(), path, error);
+  auto parsed = parse(text.str(), path, error);
+  if (parsed)
+    parsed->folder_ = std::filesystem::path(path).parent_path().string();
+  return parsed;
 }
 
 std::optional<profile> profile::parse(const std::string& text, const std::string& origin,
@@ -78,6 +82,7 @@ std::optional<profile> profile::parse(const std::string& text, const std::string
     }
     p.values_[name] = value;
     p.lines_[name] = number;
+    p.from_file_.insert(name);
   }
   return p;
 }
@@ -127,6 +132,16 @@ std::optional<bool> profile::boolean(const std::string& name, bool fallback,
     return false;
   error = origin_ + ": " + name + " must be true or false, got '" + *v + "'";
   return std::nullopt;
+}
+
+std::string profile::path(const std::string& name, const std::string& fallback) const {
+  auto v = get(name);
+  if (!v)
+    return fallback;
+  std::filesystem::path p(*v);
+  if (v->empty() || p.is_absolute() || !from_file_.count(name) || folder_.empty())
+    return *v;
+  return (std::filesystem::path(folder_) / p).lexically_normal().string();
 }
 
 std::vector<std::string> profile::list(const std::string& name) const {

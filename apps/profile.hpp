@@ -2,7 +2,10 @@
 // Node profiles: INI files in configs/ ("[section]", "key = value", "#" or
 // ";" comments). A profile lists a node's roles and their settings; command
 // line flags override it. Unknown sections or keys are errors, so a typo
-// never silently falls back to a default.
+// never silently falls back to a default. A relative path the file gives for
+// an input (a model config, shards, a manifest) is relative to the file's own
+// folder, so a profile works from any directory; one given by a flag is
+// relative to the current directory.
 
 #include <cstdint>
 #include <map>
@@ -23,13 +26,20 @@ public:
 
   /// "section.key" -> value.
   std::optional<std::string> get(const std::string& name) const;
-  void set(const std::string& name, std::string value) { values_[name] = std::move(value); }
+  /// Sets `name` as a flag does: a relative path in it is the current directory's.
+  void set(const std::string& name, std::string value) {
+    values_[name] = std::move(value);
+    from_file_.erase(name);
+  }
 
   /// Typed reads; a malformed value sets `error` and returns nullopt.
   std::optional<std::string> text(const std::string& name, const std::string& fallback) const;
   std::optional<int64_t> integer(const std::string& name, int64_t fallback, std::string& error) const;
   std::optional<double> real(const std::string& name, double fallback, std::string& error) const;
   std::optional<bool> boolean(const std::string& name, bool fallback, std::string& error) const;
+  /// A path: a relative one the file gave resolves against the file's folder;
+  /// one set by a flag, or the fallback, is left as it is.
+  std::string path(const std::string& name, const std::string& fallback) const;
   /// Comma-separated list.
   std::vector<std::string> list(const std::string& name) const;
 
@@ -40,6 +50,8 @@ public:
 
 private:
   std::string origin_;
+  std::string folder_; ///< the file's folder ("" for parsed text)
+  std::set<std::string> from_file_; ///< the keys whose value the file gave
   std::map<std::string, std::string> values_;
   std::map<std::string, int> lines_; ///< where each key was set, for messages
 };

@@ -4,6 +4,8 @@
 #include "model/loading.hpp"
 #include "model/safetensors.hpp"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -22,20 +24,32 @@ result<std::string> read_file(const std::string& path) {
   return s.str();
 }
 
+namespace {
+
+// The newest checkpoint directory among `dir`'s subdirectories (names sort
+// by step or epoch: step-NNNNNNNN, epoch-NNNNNNNN); empty when none.
+std::string latest_checkpoint_in(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<std::string> found;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (fs::exists(e.path() / "model.safetensors", ec))
+      found.push_back(e.path().string());
+  return found.empty() ? std::string() : *std::max_element(found.begin(), found.end());
+}
+
+} // namespace
+
 result<std::string> resolve_checkpoint(const std::string& path) {
   std::error_code ec;
   if (!fs::is_directory(path, ec))
     return failure{"checkpoint '" + path + "' is not a directory"};
   if (fs::exists(fs::path(path) / "model.safetensors", ec))
     return path;
-  std::vector<std::string> steps;
-  for (const auto& e : fs::directory_iterator(fs::path(path) / "checkpoints", ec))
-    if (fs::exists(e.path() / "model.safetensors"))
-      steps.push_back(e.path().string());
-  if (steps.empty())
-    return failure{"'" + path + "' holds neither model.safetensors nor checkpoints/*/model.safetensors"};
-  std::sort(steps.begin(), steps.end()); // step-NNNNNNNN names sort by step
-  return steps.back();
+  for (const auto& dir : {fs::path(path), fs::path(path) / "checkpoints"})
+    if (auto latest = latest_checkpoint_in(dir); !latest.empty())
+      return latest;
+  return failure{"'" + path + "' holds neither model.safetensors nor checkpoint directories with one "
+                 "(give a checkpoint, DATA_DIR/checkpoints or DATA_DIR)"};
 }
 
 result<loaded_model> load_model(const model_source& source) {
@@ -147,16 +161,71 @@ result<batch_losses> evaluate_batch(const std::string& config_path, const std::s
   return batch_losses{l.loss.item<double>(), l.loss_text.item<double>(), l.loss_img.item<double>()};
 }
 
+namespace {
+
+// The weights file `ttt export` writes: every dalle-pytorch name, and the
+// config in the metadata so that `ttt generate --weights` needs no --config.
+result<int64_t> write_export(const loaded_model& loaded, const std::string& out_path) {
+  auto tensors = export_weights(*loaded.model);
+  auto st = save_safetensors(out_path, tensors,
+                             {{"format", "pt"}, {"config", loaded.config.model.name}, {"ttt_config", loaded.config_text}});
+  if (!st)
+    return failure{st.error()};
+  return static_cast<int64_t>(tensors.size());
+}
+
+// BLAKE2b-64 over the trainable tensors' float32 bytes in the order
+// swarm_model flattens them (named_tensors, trainable ones, each once):
+// one hash over their concatenation, as parameters_digest takes it.
+std::string parameters_digest(const dalle_impl& model) {
+  crypto_generichash_state state;
+  const size_t digest_bytes = 8;
+  crypto_generichash_init(&state, nullptr, 0, digest_bytes);
+  for (const auto& nt : model.named_tensors()) {
+    if (!nt.trainable)
+      continue;
+    auto values = nt.tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(values.data_ptr<float>()),
+                              static_cast<unsigned long long>(values.numel()) * sizeof(float));
+  }
+  unsigned char digest[digest_bytes];
+  crypto_generichash_final(&state, digest, digest_bytes);
+  char hex[2 * digest_bytes + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, digest_bytes);
+  return hex;
+}
+
+} // namespace
+
 result<int64_t> export_model(const model_source& source, const std::string& out_path) {
   auto loaded = load_model(source);
   if (!loaded)
     return failure{loaded.error()};
-  auto tensors = export_weights(*loaded->model);
-  auto st = save_safetensors(out_path, tensors,
-                             {{"format", "pt"}, {"config", loaded->config.model.name}, {"ttt_config", loaded->config_text}});
-  if (!st)
-    return failure{st.error()};
-  return static_cast<int64_t>(tensors.size());
+  return write_export(*loaded, out_path);
+}
+
+result<publish_report> publish_checkpoint(const std::string& checkpoint_dir, const publish_options& options) {
+  model_source source{checkpoint_dir, "", ""};
+  auto loaded = load_model(source);
+  if (!loaded)
+    return failure{loaded.error()};
+  torch::NoGradGuard no_grad;
+  publish_report report;
+  report.parameters_digest = parameters_digest(*loaded->model);
+  auto tensors = write_export(*loaded, options.weights_out);
+  if (!tensors)
+    return failure{tensors.error()};
+  report.tensors = *tensors;
+  if (!options.samples_out.empty()) {
+    auto grid = draw_prompt_grid(*loaded->model, source, options.codecs, options.prompts, options.sample_count,
+                                 options.sampling);
+    if (!grid)
+      return failure{grid.error()};
+    auto st = write_png(options.samples_out, *grid);
+    if (!st)
+      return failure{st.error()};
+  }
+  return report;
 }
 
 } // namespace ttt::model

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ttt::model {
 
@@ -42,7 +43,9 @@ struct model_source {
 };
 
 /// The checkpoint directory `path` names: itself when it holds model.safetensors,
-/// else the latest under path/checkpoints/.
+/// else the latest of the checkpoint directories in it (a node's
+/// DATA_DIR/checkpoints) or in path/checkpoints/ (a node's DATA_DIR, a
+/// training run's --out).
 result<std::string> resolve_checkpoint(const std::string& path);
 
 /// Writes the source's weights to `out_path` as safetensors with every
@@ -154,6 +157,28 @@ struct codec_files {
 /// coder is named. Returns the prompt's ids as text for the user.
 result<std::string> generate_images(const model_source& source, const codec_files& codecs, const std::string& prompt,
                                     int64_t count, const sampling_options& sampling, const std::string& out_png);
+
+/// What an aux peer publishes of one checkpoint (actors/metrics/publisher.hpp).
+struct publish_options {
+  std::string weights_out;          ///< where to write the weights, as `ttt export` writes them
+  std::string samples_out;          ///< where to write the PNG grid, a row per prompt; empty: no pictures
+  std::vector<std::string> prompts; ///< the grid's rows, top to bottom
+  int64_t sample_count = 4;         ///< pictures per prompt
+  codec_files codecs;               ///< where the checkpoint carries no tokenizer or image coder
+  sampling_options sampling;        ///< its fixed seed draws the same pictures from the same state
+};
+
+struct publish_report {
+  /// Hex BLAKE2b-64 of the trainable parameters as float32, flattened in the
+  /// order the swarm model keeps them: what trainers log as "parameters" for
+  /// the same state (actors/trainer/records.hpp's parameters_digest).
+  std::string parameters_digest;
+  int64_t tensors = 0; ///< written to weights_out
+};
+
+/// Loads the checkpoint directory once, writes its weights and, when asked,
+/// its sample pictures, and digests its parameters.
+result<publish_report> publish_checkpoint(const std::string& checkpoint_dir, const publish_options& options);
 
 struct shapes_eval_report {
   double score = 0;           ///< mean score_picture of generated images (0..1)

@@ -1,5 +1,6 @@
 // Sampling images token by token with the key/value cache, decoding them with
-// the VQGAN or the codebook, and the shapes evaluation built on it.
+// the VQGAN or the codebook, and what is built on it: `ttt generate`, the
+// aux peer's grid of sample pictures, the shapes evaluation.
 #include "model/api.hpp"
 
 #include "model/codebook.hpp"
@@ -145,6 +146,15 @@ result<picture_decoder> load_picture_decoder(const model_source& source, const c
   return picture_decoder(std::move(*codebook));
 }
 
+// `rows` copies of a prompt's ids as texts [rows, text_seq_len] (ids beyond
+// the model's vocabulary clamped to its last).
+torch::Tensor prompt_rows(const std::vector<int32_t>& ids, int64_t rows, const dalle_config& c) {
+  auto text = torch::zeros({rows, c.text_seq_len}, torch::kLong);
+  for (int64_t j = 0; j < c.text_seq_len; ++j)
+    text.select(1, j).fill_(std::min<int64_t>(ids[j], c.num_text_tokens - 1));
+  return text;
+}
+
 // Image codes [B, image_seq_len] for texts [B, text_seq_len], one token at a
 // time through the key/value cache.
 torch::Tensor sample_codes(dalle_impl& model, const torch::Tensor& text, const sampling_options& s) {
@@ -238,10 +248,7 @@ result<std::string> generate_images(const model_source& source, const codec_file
   if (!decoder)
     return failure{decoder.error()};
   auto ids = tokenizer->encode(prompt, static_cast<size_t>(c.text_seq_len));
-  auto text = torch::zeros({count, c.text_seq_len}, torch::kLong);
-  for (int64_t j = 0; j < c.text_seq_len; ++j)
-    text.select(1, j).fill_(std::min<int64_t>(ids[j], c.num_text_tokens - 1));
-  auto images = decoder->decode(sample_codes(*loaded->model, text, sampling));
+  auto images = decoder->decode(sample_codes(*loaded->model, prompt_rows(ids, count, c), sampling));
   auto picture = images.size() == 1 ? images[0] : tile(images, static_cast<int>(std::ceil(std::sqrt(double(count)))));
   auto st = write_png(out_png, picture);
   if (!st)
@@ -250,6 +257,27 @@ result<std::string> generate_images(const model_source& source, const codec_file
   for (auto id : ids)
     id_text += (id_text.empty() ? "" : " ") + std::to_string(id);
   return id_text;
+}
+
+result<rgb_image> draw_prompt_grid(dalle_impl& model, const model_source& source, const codec_files& files,
+                                   const std::vector<std::string>& prompts, int64_t per_prompt,
+                                   const sampling_options& sampling) {
+  if (prompts.empty() || per_prompt < 1)
+    return failure{"a grid needs at least one prompt and one picture per prompt"};
+  const auto& c = model.config();
+  auto tokenizer = load_tokenizer(source, files);
+  if (!tokenizer)
+    return failure{tokenizer.error()};
+  auto decoder = load_picture_decoder(source, files, c);
+  if (!decoder)
+    return failure{decoder.error()};
+  std::vector<rgb_image> images;
+  for (const auto& prompt : prompts) {
+    auto ids = tokenizer->encode(prompt, static_cast<size_t>(c.text_seq_len));
+    for (auto& image : decoder->decode(sample_codes(model, prompt_rows(ids, per_prompt, c), sampling)))
+      images.push_back(std::move(image));
+  }
+  return tile(images, static_cast<int>(per_prompt));
 }
 
 result<shapes_eval_report> eval_shapes(const model_source& source, const codec_files& files, int64_t count,

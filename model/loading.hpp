@@ -4,8 +4,10 @@
 
 #include "model/api.hpp"
 #include "model/dalle.hpp"
+#include "model/image.hpp"
 
 #include <string>
+#include <vector>
 
 namespace ttt::model {
 
@@ -26,5 +28,12 @@ result<std::string> read_file(const std::string& path);
 /// in-memory model, with the tokenizer and codebook of `data_dir`.
 result<shapes_eval_report> eval_shapes(dalle_impl& model, const std::string& data_dir, int64_t count,
                                        uint64_t seed);
+
+/// `per_prompt` pictures for each of `prompts`, a row per prompt, drawn
+/// from `model` with `sampling` and turned into pictures by the coder that
+/// `ttt generate` finds for `source` and `files`.
+result<rgb_image> draw_prompt_grid(dalle_impl& model, const model_source& source, const codec_files& files,
+                                   const std::vector<std::string>& prompts, int64_t per_prompt,
+                                   const sampling_options& sampling);
 
 } // namespace ttt::model

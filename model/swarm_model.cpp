@@ -348,6 +348,8 @@ result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model
   auto cfg = load_config(o.config);
   if (!cfg)
     return failure{cfg.error()};
+  if (o.micro_batch_size > 0)
+    cfg->train.micro_batch_size = o.micro_batch_size;
   auto shards = list_shards(o.data_dir, "train");
   if (shards.empty())
     return failure{"data directory '" + o.data_dir +

@@ -7,6 +7,7 @@
 #include "model/adamw_settings.hpp"
 #include "model/result.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,8 @@ struct swarm_model_options {
   /// them (reversible stacks): faster, much more memory (dalle-ttt on an H100:
   /// micro-batches of 8 kept beat 32 recomputed, see bench/RESULTS.md).
   bool keep_activations = false;
+  /// Samples per forward/backward; 0: the config's [train] micro_batch_size.
+  int64_t micro_batch_size = 0;
 };
 
 result<std::shared_ptr<trainer::local_model>> make_swarm_model(const swarm_model_options& options);

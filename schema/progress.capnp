@@ -39,6 +39,18 @@ struct MetricsRecord {
     # how well generated pictures follow their captions, 0..1), only on the
     # epochs it evaluates; NaN (also what a record without the field reads
     # as): none. Readers refuse a score that is a number outside [0, 1].
+  totalSamples @10 :UInt64;
+    # Samples this trainer process computed since it started, over all its
+    # epochs (0 again after a restart). The monitor credits the volunteer
+    # with its growth, at most as many samples per second as it allows.
+  volunteerName @11 :Text;
+    # A name the volunteer chose for the dashboard, shown as unverified (a
+    # verified certificate's name wins); empty: none. At most 64 bytes of
+    # printable UTF-8: readers refuse a longer one, malformed UTF-8 or a
+    # control character.
+  deviceKind @12 :Text;
+    # Where it computes, in words ("cpu", "cuda:0 (NVIDIA H100)"); at most 48
+    # bytes, the same rule as volunteerName.
 }
 
 struct SwarmSnapshot {
@@ -63,4 +75,21 @@ struct ClippedPeer {
   clippedRounds @1 :UInt32;     # at most `rounds`
   rounds @2 :UInt32;            # the tally's window, or fewer for a peer seen less (at most 1024)
   dropped @3 :Bool;             # this trainer no longer groups with it, for the rest of the run
+}
+
+struct Contribution {
+  # One volunteer's contribution as the monitor credits it (RocksDB
+  # `contributions`, keyed by the raw peer id), so that totals survive
+  # restarts of the monitor and of the volunteer (same data dir, same id).
+  peerId @0 :Data;              # 20 bytes
+  name @1 :Text;                # what the leaderboard shows (at most 64 bytes, printable UTF-8)
+  nameVerified @2 :Bool;        # from a certificate the monitor verified
+  deviceKind @3 :Text;          # at most 48 bytes, printable UTF-8
+  samples @4 :UInt64;           # credited in total
+  lastTotal @5 :UInt64;         # the last totalSamples its reports claimed
+  secondsOnline @6 :Float64;    # monitor time between consecutive polls that saw it alive
+  firstSeen @7 :Float64;        # the monitor's clock (Unix seconds) at its first sighting
+  lastSeen @8 :Float64;         # ... at the latest poll that saw it alive
+  lastCredited @9 :Float64;     # ... at its first sighting or when its claimed total last grew:
+                                # the bound of its next credit runs from there
 }

@@ -27,4 +27,6 @@ enum FrameKind {
   dhtResponse @2;    # body: schema/dht.capnp DhtResponse; the request id of the call it answers
   averaging @3;      # body: schema/averaging.capnp AveragingMessage (parts, results, hellos, state requests and chunks); request id 0
   close @4;          # body: UTF-8 text (at most 256 bytes) saying why the sender closes; then the connection ends
+  dataRequest @5;    # body: schema/transfer.capnp DataRequest; the request id names the call
+  dataResponse @6;   # body: schema/transfer.capnp DataResponse; the request id of the call it answers
 }

@@ -20,6 +20,7 @@ packages=(
   libcpp-httplib-dev
   libgloo-dev           # benchmark baseline only
   gnuplot-nox           # bench/learn.sh draws its learning curves
+  chromium              # headless: the dashboard's browser test and the demo's screenshot of it
 )
 
 missing=()

@@ -36,7 +36,7 @@ for _ in $(seq 1 200); do
 done
 [ -n "$addr" ] || { echo "two-trainers: the DHT node did not start:"; cat "$out/dht.log"; exit 1; }
 
-sed -e "s|config = configs/|config = $PWD/configs/|; s/target_batch_size = [0-9]*/target_batch_size = 64/" \
+sed -e "s|^config = .*|config = $PWD/configs/model/dalle-tiny.ini|; s/target_batch_size = [0-9]*/target_batch_size = 64/" \
     -e "s/epochs = [0-9]*/epochs = $epochs/; s/group_size = 16/group_size = 2/" \
     -e "s/matchmaking_time = [0-9]*/matchmaking_time = 5/; s/^device = .*/device = $device/" \
     -e "s/overlap_averaging = .*/overlap_averaging = $overlap/" configs/trainer.ini >"$out/trainer.ini"

@@ -13,7 +13,7 @@ namespace ttt::storage {
 namespace {
 
 constexpr column all_columns[] = {column::dht_records, column::routing, column::checkpoints,
-                                  column::metrics_history};
+                                  column::metrics_history, column::contributions};
 
 caf::error to_error(const rocksdb::Status& status, const std::string& what) {
   return caf::make_error(caf::sec::runtime_error, "rocksdb: " + what + ": " + status.ToString());
@@ -35,6 +35,8 @@ const char* to_string(column c) {
       return "checkpoints";
     case column::metrics_history:
       return "metrics_history";
+    case column::contributions:
+      return "contributions";
   }
   return "?";
 }

@@ -20,6 +20,7 @@ enum class column {
   routing,         ///< last known peers, for a fast rejoin
   checkpoints,     ///< checkpoint metadata
   metrics_history, ///< the monitor's swarm-wide history
+  contributions,   ///< the monitor's credit per volunteer (the leaderboard)
 };
 
 const char* to_string(column c);
@@ -27,7 +28,8 @@ const char* to_string(column c);
 /// Owns an open RocksDB database. Resource type: not copyable.
 class database {
 public:
-  /// Opens (creating if needed) the database in `dir`, with every column family.
+  /// Opens (creating if needed) the database in `dir`, with every column
+  /// family; a database from before a family was added gets it empty.
   static caf::expected<std::unique_ptr<database>> open(const std::string& dir);
 
   ~database();

@@ -41,6 +41,8 @@ bool write(self_ptr self, const checkpoint_request& req) {
     return false;
   }
   st.cfg.log("checkpoint " + saved->path + " written (epoch " + std::to_string(saved->epoch) + ")");
+  if (st.cfg.on_checkpoint)
+    st.cfg.on_checkpoint(*saved);
   return true;
 }
 
@@ -152,6 +154,8 @@ checkpointer_actor::behavior_type checkpointer_impl(self_ptr self, checkpointer_
     if (latest.found) {
       st.cfg.log("serving checkpoint " + latest.meta.path + " (epoch " +
                  std::to_string(latest.meta.epoch) + ")");
+      if (st.cfg.on_checkpoint)
+        st.cfg.on_checkpoint(latest.meta);
       serve(self, latest.meta.epoch, encode(training_state{latest.meta.epoch, std::move(latest.files)}));
     }
     self->send(self, ckpt_poll_atom_v);

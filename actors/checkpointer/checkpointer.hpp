@@ -30,6 +30,9 @@ struct checkpointer_config {
   std::function<void(const std::string&)> log;
   /// On a thread of its own: writing a large state blocks.
   bool detached = false;
+  /// Told of each checkpoint written and, in follow mode, of the newest one
+  /// served at start; called on the checkpointer's thread, so it must not block.
+  std::function<void(const checkpoint_meta&)> on_checkpoint;
 
   // -- follow mode -----------------------------------------------------------
   bool follow = false;

@@ -49,6 +49,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
   CAF_ADD_ATOM(ttt, ttt, wire_tick_atom, "wiretick")   // internal: timeouts and budgets
   CAF_ADD_ATOM(ttt, ttt, wire_revoke_atom, "wirerevoke") // local API: a signed revocation of the run's authority
   CAF_ADD_ATOM(ttt, ttt, wire_names_atom, "wirenames")   // local API: peer id (hex) -> name its certificate proved
+  CAF_ADD_ATOM(ttt, ttt, wire_seeder_atom, "wireseed")   // local API: the seeder that answers data requests
   CAF_ADD_TYPE_ID(ttt, (std::map<std::string, std::string>))
 
   // -- admission (apps/run_admission) ---------------------------------------
@@ -63,6 +64,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(ttt, caf::first_custom_type_id)
 
   // -- trainer (actors/trainer) ----------------------------------------------
   CAF_ADD_ATOM(ttt, ttt, trn_tick_atom, "trntick")    // internal: run the next micro-batch
+
+  // -- data (actors/seeder) -------------------------------------------------
+  CAF_ADD_ATOM(ttt, ttt, data_rpc_atom, "datarpc")    // from the wire: (sender key, DataRequest bytes) -> DataResponse bytes
+  CAF_ADD_ATOM(ttt, ttt, data_call_atom, "datacall")  // to the wire: a data request to a peer -> (its key, response bytes)
+  CAF_ADD_ATOM(ttt, ttt, seed_publish_atom, "seedpub") // internal: list the files (once) and publish the listing
 
   // -- checkpointer (actors/checkpointer) ------------------------------------
   CAF_ADD_ATOM(ttt, ttt, ckpt_save_atom, "ckptsave")  // local API: checkpoint this state if due

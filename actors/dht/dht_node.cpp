@@ -118,6 +118,12 @@ struct node_state {
       cfg.log(line);
   }
 
+  /// Counts one event in this node's Prometheus figures.
+  void count(const char* metric, const char* kind) const {
+    if (cfg.metrics)
+      cfg.metrics->add(metric, 1, kind[0] ? prometheus_label("kind", kind) : std::string());
+  }
+
   ~node_state() {
     save_routing();
   }
@@ -241,6 +247,8 @@ void on_peer_seen(node_actor self, const peer_info& peer, bool address_checked) 
   if (!known && st.table->contains(peer.id)) {
     st.remember(peer, st.now());
     st.log("peer " + peer.id.to_hex().substr(0, 12) + " at " + peer.address() + " joined the routing table");
+    if (st.cfg.metrics)
+      st.cfg.metrics->set("ttt_node_dht_routing_peers", static_cast<double>(st.table->size()));
   }
 }
 
@@ -344,16 +352,21 @@ std::string handle_rpc(node_actor self, const std::string& sender_key, const std
   auto req = decode_request(bytes);
   if (!req) {
     resp.error = describe(req.error());
+    st.count("ttt_node_dht_requests_total", "refused");
     st.log("refused a request: " + resp.error);
     return encode(resp);
   }
   if (req->sender.public_key != sender_key || peer_id_of(req->sender.public_key) != req->sender.id) {
     resp.error = "the request names another sender than the peer that sent it";
+    st.count("ttt_node_dht_requests_total", "refused");
     st.log("refused a request from " + req->sender.address() + ": " + resp.error);
     return encode(resp);
   }
   on_request_from(self, *req);
   resp.kind = req->kind;
+  st.count("ttt_node_dht_requests_total", req->kind == request_kind::ping    ? "ping"
+                                          : req->kind == request_kind::store ? "store"
+                                                                             : "find");
   switch (req->kind) {
     case request_kind::ping:
       break;
@@ -379,6 +392,8 @@ std::string handle_rpc(node_actor self, const std::string& sender_key, const std
           first_reason = result.error;
         resp.stored.push_back(std::move(result));
       }
+      if (refused > 0 && st.cfg.metrics)
+        st.cfg.metrics->add("ttt_node_dht_records_refused_total", static_cast<double>(refused));
       if (refused > 0)
         st.log("refused " + std::to_string(refused) + " of " + std::to_string(req->records.size()) +
                " records from " + req->sender.id.to_hex().substr(0, 12) + ": " + first_reason);
@@ -526,6 +541,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
     },
     [self](dht_store_atom, const dht_record& rec) -> caf::result<bool> {
       auto& st = self->state;
+      st.count("ttt_node_dht_operations_total", "store");
       if (auto err = st.cfg.rules.validate(rec, st.now()))
         return err;
       if (rec.expiration <= st.now())
@@ -536,6 +552,7 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
     },
     [self](dht_get_atom, const std::string& key, bool latest) -> caf::result<dht_records> {
       auto& st = self->state;
+      st.count("ttt_node_dht_operations_total", "get");
       auto key_id = node_id::of_key(key);
       auto local = st.storage->get(key_id, st.now());
       if (local.empty())
@@ -635,6 +652,8 @@ dht_actor::behavior_type dht_node_impl(node_actor self, dht_config cfg) {
       for (const auto& target : st.table->refresh_targets(t - st.cfg.bucket_stale_after, st.rng))
         start_lookup(self, target, lookup_options(st, lookup_kind::fill), [](lookup&) {});
       st.save_routing();
+      if (st.cfg.metrics)
+        st.cfg.metrics->set("ttt_node_dht_routing_peers", static_cast<double>(st.table->size()));
       self->delayed_send(self, st.cfg.refresh_interval, refresh_atom_v);
     },
     [self](purge_atom) {

@@ -3,6 +3,7 @@
 // lookup and validator that talks to other peers through its transport.
 
 #include "actors/common/identity.hpp"
+#include "actors/common/node_metrics.hpp"
 #include "actors/dht/interface.hpp"
 #include "actors/dht/record_store.hpp"
 #include "actors/dht/validator.hpp"
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace ttt::storage {
@@ -51,6 +53,9 @@ struct dht_config {
   uint64_t seed = 0;
   /// One line per notable event.
   std::function<void(const std::string&)> log;
+  /// This node's Prometheus figures (requests answered, operations started,
+  /// routing table size); null: none kept.
+  std::shared_ptr<node_metrics> metrics;
 };
 
 /// Spawns a dht_node. Loads records and known peers from `config.db`.

@@ -6,6 +6,7 @@
 #include "schema/dht.capnp.h"
 #include "schema/matchmaking.capnp.h"
 #include "schema/progress.capnp.h"
+#include "schema/transfer.capnp.h"
 
 #include <algorithm>
 
@@ -124,6 +125,7 @@ validator default_validator() {
   v.bind_schema("metrics.", "MetricsRecord", capnp_schema_check<schema::MetricsRecord>(2 << 10),
                 run_record);
   v.bind_schema("vouch.", "StateVouch", capnp_schema_check<schema::StateVouch>(1 << 10), run_record);
+  v.bind_schema("shards.", "ShardListing", capnp_schema_check<schema::ShardListing>(64 << 10), run_record);
   return v;
 }
 

@@ -99,6 +99,156 @@ double eval_score_of(const swarm_snapshot& s) {
   return s.eval_score;
 }
 
+double alive_peers_of(const swarm_snapshot& s) {
+  return s.alive_peers;
+}
+
+/// At most `most` points: runs of consecutive points, as even as can be,
+/// each drawn as their mean.
+std::vector<std::pair<double, double>> downsample(std::vector<std::pair<double, double>> points, size_t most) {
+  if (points.size() <= most)
+    return points;
+  std::vector<std::pair<double, double>> out;
+  out.reserve(most);
+  for (size_t run = 0; run < most; ++run) {
+    size_t begin = run * points.size() / most, end = (run + 1) * points.size() / most;
+    double x = 0, y = 0;
+    for (size_t i = begin; i < end; ++i) {
+      x += points[i].first;
+      y += points[i].second;
+    }
+    auto count = static_cast<double>(end - begin);
+    out.emplace_back(x / count, y / count);
+  }
+  return out;
+}
+
+chart_style chart_with_id(const char* id, const char* color = "#1f77b4") {
+  chart_style style;
+  style.id = id;
+  style.color = color;
+  return style;
+}
+
+/// "12 s ago", "5 min ago", "3 h ago", "2 d ago".
+std::string ago_text(double seconds) {
+  seconds = std::max(0.0, seconds);
+  if (seconds < 60)
+    return number(std::floor(seconds), "%.0f") + " s ago";
+  if (seconds < 3600)
+    return number(std::floor(seconds / 60), "%.0f") + " min ago";
+  if (seconds < 48 * 3600)
+    return number(std::floor(seconds / 3600), "%.0f") + " h ago";
+  return number(std::floor(seconds / 86400), "%.0f") + " d ago";
+}
+
+/// "512 bytes", "3.4 kB", "12.3 MB", "1.2 GB".
+std::string size_text(uint64_t bytes) {
+  auto b = static_cast<double>(bytes);
+  if (b < 1e3)
+    return std::to_string(bytes) + " bytes";
+  if (b < 1e6)
+    return number(b / 1e3, "%.1f") + " kB";
+  if (b < 1e9)
+    return number(b / 1e6, "%.1f") + " MB";
+  return number(b / 1e9, "%.1f") + " GB";
+}
+
+/// A volunteer's share of all credited samples, 0..1.
+double share_of(const contribution& c, const leaderboard_totals& totals) {
+  return totals.samples > 0 ? static_cast<double>(c.samples) / static_cast<double>(totals.samples) : 0.0;
+}
+
+/// Seen alive at the latest poll.
+bool online_now(const contribution& c, const dashboard_view& v) {
+  return v.now > 0 && c.last_seen >= v.now;
+}
+
+/// Prompts of a sample grid shown and listed at most.
+constexpr size_t max_prompts_listed = 32;
+
+/// Where the HTTP server serves the published files.
+const char* const samples_url = "/samples/latest.png";
+const char* const weights_url = "/weights/latest.safetensors";
+
+std::string samples_link(const published_state& p) {
+  return samples_url + std::string("?epoch=") + std::to_string(p.samples_epoch);
+}
+
+/// The leaderboard's section of the page.
+void render_leaderboard(std::ostringstream& html, const dashboard_view& v) {
+  const auto& totals = v.volunteers;
+  html << "<h2>Volunteers</h2>\n<p>" << totals.volunteers << (totals.volunteers == 1 ? " volunteer" : " volunteers")
+       << " contributed " << totals.samples << " samples";
+  if (v.leaderboard.size() > leaderboard_shown)
+    html << "; the " << leaderboard_shown << " who contributed most";
+  html << ". A name marked unverified is the volunteer's own choice; a certificate's name is not marked.</p>\n";
+  if (totals.untracked > 0)
+    html << "<p>" << totals.untracked << " live volunteers are not credited: the monitor keeps at most "
+         << max_volunteers << ".</p>\n";
+  html << "<table id=\"leaderboard\"><tr><th>volunteer</th><th>samples</th><th>share</th><th>hours online</th>"
+       << "<th>last seen</th><th>device</th><th>online now</th></tr>\n";
+  for (size_t i = 0; i < v.leaderboard.size() && i < leaderboard_shown; ++i) {
+    const auto& c = v.leaderboard[i];
+    bool online = online_now(c, v);
+    html << "<tr class=\"volunteer\" data-peer=\"" << c.peer.to_hex() << "\" data-samples=\"" << c.samples
+         << "\" data-online=\"" << (online ? "yes" : "no") << "\"><td class=\"name\" title=\"" << c.peer.to_hex()
+         << "\">" << escape_html(c.name)
+         << (chosen_name(c) ? " <span class=\"unverified\">(unverified)</span>" : "") << "</td><td>" << c.samples
+         << "</td><td>" << number(100 * share_of(c, totals), "%.1f") << "%</td><td>"
+         << number(c.seconds_online / 3600, "%.1f") << "</td><td>"
+         << (v.now > 0 ? ago_text(v.now - c.last_seen) : std::string("—")) << "</td><td>"
+         << (c.device_kind.empty() ? std::string("—") : escape_html(c.device_kind)) << "</td><td class=\"online\">"
+         << (online ? "yes" : "no") << "</td></tr>\n";
+  }
+  html << "</table>\n";
+  if (v.leaderboard.empty())
+    html << "<p>No volunteer credited yet.</p>\n";
+}
+
+/// The latest sample picture and weights, when this node publishes them.
+void render_published(std::ostringstream& html, const published_state& p) {
+  html << "<h2>Latest samples and weights</h2>\n";
+  if (!p.samples_path.empty()) {
+    html << "<figure><img id=\"sample-picture\" src=\"" << samples_link(p) << "\" data-epoch=\""
+         << p.samples_epoch << "\" alt=\"samples drawn at epoch " << p.samples_epoch << "\">"
+         << "<figcaption>Drawn at epoch " << p.samples_epoch << ", a row per prompt, top to bottom:<ol id=\"prompts\">";
+    for (size_t i = 0; i < p.prompts.size() && i < max_prompts_listed; ++i)
+      html << "<li>" << escape_html(p.prompts[i]) << "</li>";
+    html << "</ol></figcaption></figure>\n";
+  }
+  if (!p.weights_path.empty())
+    html << "<p>Weights (safetensors, dalle-pytorch names): <a id=\"weights\" href=\"" << weights_url
+         << "\" download data-epoch=\"" << p.epoch << "\" data-bytes=\"" << p.weights_bytes << "\" data-digest=\""
+         << escape_html(p.weights_digest) << "\">latest.safetensors, epoch " << p.epoch << ", "
+         << size_text(p.weights_bytes) << ", BLAKE2b-256 <code>" << escape_html(p.weights_digest)
+         << "</code></a></p>\n";
+  if (p.samples_path.empty() && p.weights_path.empty())
+    html << "<p>Nothing published yet.</p>\n";
+}
+
+std::string published_json(const published_state& p) {
+  std::ostringstream j;
+  j << "{\"epoch\":" << p.epoch << ",\"state_digest\":" << json_string(p.state_digest)
+    << ",\"time\":" << json_number(p.time) << ",\"weights\":";
+  if (p.weights_path.empty())
+    j << "null";
+  else
+    j << "{\"url\":" << json_string(weights_url) << ",\"epoch\":" << p.epoch << ",\"bytes\":" << p.weights_bytes
+      << ",\"digest\":" << json_string(p.weights_digest) << "}";
+  j << ",\"samples\":";
+  if (p.samples_path.empty()) {
+    j << "null";
+  } else {
+    j << "{\"url\":" << json_string(samples_link(p)) << ",\"epoch\":" << p.samples_epoch << ",\"prompts\":[";
+    for (size_t i = 0; i < p.prompts.size() && i < max_prompts_listed; ++i)
+      j << (i ? "," : "") << json_string(p.prompts[i]);
+    j << "]}";
+  }
+  j << "}";
+  return j.str();
+}
+
 /// The eval chart: a score of some epochs only, on its fixed scale.
 chart_style eval_chart_style() {
   chart_style style;
@@ -106,6 +256,7 @@ chart_style eval_chart_style() {
   style.dots = true;
   style.color = "#2ca02c";
   style.waiting_note = "no eval score yet: trainers evaluate every few epochs";
+  style.id = "chart-eval";
   return style;
 }
 
@@ -196,6 +347,26 @@ std::string render_prometheus(const dashboard_view& v) {
     for (const auto& c : v.clipped)
       out << "ttt_peer_dropped_reports" << peer_label(c) << c.dropped_by << '\n';
   }
+  if (v.volunteers.volunteers > 0 || v.volunteers.untracked > 0) {
+    metric("ttt_volunteers", "gauge", "Volunteers the monitor credits.");
+    out << "ttt_volunteers{" << run << "} " << v.volunteers.volunteers << '\n';
+    metric("ttt_monitor_untracked_volunteers", "gauge",
+           "Live volunteers the monitor does not credit: it keeps as many as it can.");
+    out << "ttt_monitor_untracked_volunteers{" << run << "} " << v.volunteers.untracked << '\n';
+  }
+  if (!v.leaderboard.empty()) {
+    auto volunteer = [&](const contribution& c) {
+      return "{" + run + ",peer=\"" + c.peer.to_hex() + "\",name=\"" + label_value(c.name) + "\"} ";
+    };
+    metric("ttt_volunteer_samples_total", "counter",
+           "Samples credited to a volunteer: what its trainer claims, at most what the monitor allows per second.");
+    for (size_t i = 0; i < v.leaderboard.size() && i < max_leaderboard_entries; ++i)
+      out << "ttt_volunteer_samples_total" << volunteer(v.leaderboard[i]) << v.leaderboard[i].samples << '\n';
+    metric("ttt_volunteer_online", "gauge", "1 when the monitor's latest poll saw the volunteer alive.");
+    for (size_t i = 0; i < v.leaderboard.size() && i < max_leaderboard_entries; ++i)
+      out << "ttt_volunteer_online" << volunteer(v.leaderboard[i]) << (online_now(v.leaderboard[i], v) ? 1 : 0)
+          << '\n';
+  }
   metric("ttt_monitor_refused_records_total", "counter",
          "Metrics records refused: malformed, or not about the peer that signed them.");
   out << "ttt_monitor_refused_records_total{" << run << "} " << v.refused_records << '\n';
@@ -206,7 +377,10 @@ std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const s
                              double (*value)(const swarm_snapshot&), int width, int height,
                              const chart_style& style) {
   std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\"";
+  if (!style.id.empty())
+    svg << " id=\"" << escape_html(style.id) << '"';
+  svg << " width=\"" << width << "\" height=\"" << height
       << "\" viewBox=\"0 0 " << width << ' ' << height << "\" role=\"img\" aria-label=\"" << escape_html(title)
       << "\">\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"#ccc\"/>\n"
       << "<text x=\"10\" y=\"18\" font-family=\"sans-serif\" font-size=\"14\">" << escape_html(title) << "</text>\n";
@@ -234,6 +408,8 @@ std::string render_chart_svg(const std::vector<swarm_snapshot>& history, const s
       y1 = std::max(y1, y);
     }
   }
+  // The axis spans every value; what is drawn of a long series is averaged.
+  points = downsample(std::move(points), max_chart_points);
   if (y1 == y0) {
     y0 -= 0.5;
     y1 += 0.5;
@@ -280,7 +456,8 @@ std::string render_page(const dashboard_view& v, int refresh_seconds) {
        << "<title>ttt — " << escape_html(v.run_id) << "</title>"
        << "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
        << "td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-       << "code{background:#f4f4f4}</style></head><body>\n"
+       << "code{background:#f4f4f4}td.name{text-align:left}.unverified{color:#888;font-size:smaller}"
+       << "figure img{max-width:100%;image-rendering:pixelated}</style></head><body>\n"
        << "<h1>ttt run <code>" << escape_html(v.run_id) << "</code></h1>\n";
   if (v.history.empty()) {
     html << "<p>No epoch finished yet: waiting for the trainers' first reports.</p>\n";
@@ -294,10 +471,19 @@ std::string render_page(const dashboard_view& v, int refresh_seconds) {
            << " (from " << trainers_text(scored->eval_reporters)
            << "; 0..1: how well generated pictures follow their captions).</p>\n";
   }
+  if (v.published)
+    render_published(html, *v.published);
   // The eval chart sits beside the loss chart where the window is wide enough.
-  html << render_chart_svg(v.history, "swarm loss per epoch", loss_of) << "\n"
+  html << render_chart_svg(v.history, "swarm loss per epoch", loss_of, 640, 240, chart_with_id("chart-loss")) << "\n"
        << render_chart_svg(v.history, "eval score (0..1)", eval_score_of, 640, 240, eval_chart_style()) << "<br>\n"
-       << render_chart_svg(v.history, "swarm samples/s per epoch", throughput_of) << "\n<h2>Peers</h2>\n";
+       << render_chart_svg(v.history, "swarm samples/s per epoch", throughput_of, 640, 240,
+                           chart_with_id("chart-samples"))
+       << "\n"
+       << render_chart_svg(v.history, "alive peers per epoch", alive_peers_of, 640, 240,
+                           chart_with_id("chart-peers", "#9467bd"))
+       << "\n";
+  render_leaderboard(html, v);
+  html << "<h2>Peers</h2>\n";
   if (v.peers.empty()) {
     html << "<p>No peer reported recently.</p>\n";
   } else {
@@ -335,7 +521,8 @@ std::string render_page(const dashboard_view& v, int refresh_seconds) {
     }
     html << "</table>\n";
   }
-  html << "<p><a href=\"/metrics\">Prometheus metrics</a> · <a href=\"/api/history\">history (JSON)</a></p>\n"
+  html << "<p><a href=\"/metrics\">Prometheus metrics</a> · <a href=\"/api/history\">history (JSON)</a> · "
+       << "<a href=\"/api/leaderboard\">leaderboard (JSON)</a></p>\n"
        << "</body></html>\n";
   return html.str();
 }
@@ -371,6 +558,25 @@ std::string render_json(const dashboard_view& v) {
       j << (k ? "," : "") << json_string(c.reported_by[k].to_hex());
     j << "]}";
   }
+  j << "],\"leaderboard\":" << render_leaderboard_json(v)
+    << ",\"published\":" << (v.published ? published_json(*v.published) : std::string("null")) << "}";
+  return j.str();
+}
+
+std::string render_leaderboard_json(const dashboard_view& v) {
+  std::ostringstream j;
+  j << "{\"volunteers\":" << v.volunteers.volunteers << ",\"samples\":" << v.volunteers.samples
+    << ",\"untracked\":" << v.volunteers.untracked << ",\"entries\":[";
+  for (size_t i = 0; i < v.leaderboard.size() && i < max_leaderboard_entries; ++i) {
+    const auto& c = v.leaderboard[i];
+    j << (i ? "," : "") << "{\"peer\":" << json_string(c.peer.to_hex()) << ",\"name\":" << json_string(c.name)
+      << ",\"name_verified\":" << (c.name_verified ? "true" : "false")
+      << ",\"device\":" << json_string(c.device_kind) << ",\"samples\":" << c.samples
+      << ",\"share\":" << json_number(share_of(c, v.volunteers))
+      << ",\"seconds_online\":" << json_number(c.seconds_online) << ",\"first_seen\":" << number(c.first_seen, "%.3f")
+      << ",\"last_seen\":" << number(c.last_seen, "%.3f") << ",\"online\":" << (online_now(c, v) ? "true" : "false")
+      << "}";
+  }
   j << "]}";
   return j.str();
 }
@@ -399,10 +605,33 @@ void dashboard_board::set_peers(std::vector<peer_metrics> peers, std::vector<cli
   view_.now = now;
 }
 
+void dashboard_board::set_leaderboard(std::vector<contribution> top, const leaderboard_totals& totals) {
+  if (top.size() > max_leaderboard_entries)
+    top.resize(max_leaderboard_entries);
+  std::lock_guard<std::mutex> lock(mutex_);
+  view_.leaderboard = std::move(top);
+  view_.volunteers = totals;
+}
+
+void dashboard_board::set_published(const published_state& published) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  view_.published = published;
+}
+
 void dashboard_board::amend_latest(const swarm_snapshot& snapshot) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!view_.history.empty() && view_.history.back().step == snapshot.step)
     view_.history.back() = snapshot;
+}
+
+void dashboard_board::set_kit(std::shared_ptr<const run_kit_files> kit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  kit_ = std::move(kit);
+}
+
+std::shared_ptr<const run_kit_files> dashboard_board::kit() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return kit_;
 }
 
 dashboard_view dashboard_board::view() const {

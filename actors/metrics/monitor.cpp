@@ -26,6 +26,10 @@ struct monitor_state {
   /// logged again only when more trainers report it. Holds only peers
   /// reported at the last poll, so no more than max_clipped_shown.
   std::map<node_id, uint32_t> clipped_logged;
+  /// Every volunteer's credit (also in the database's `contributions`).
+  contribution_ledger ledger;
+  /// The ledger was read back, so writing it keeps what the database held.
+  bool write_contributions = false;
 };
 
 using monitor_ptr = monitor_actor::stateful_pointer<monitor_state>;
@@ -102,6 +106,29 @@ void log_clipped(monitor_state& st, const std::vector<clipped_summary>& clipped)
   st.clipped_logged = std::move(logged);
 }
 
+/// Credits the poll's live reports, writes the entries that changed and
+/// shows the leaderboard; logs when the ledger first turns a volunteer away.
+void credit(monitor_state& st, const std::vector<peer_metrics>& alive, double now) {
+  contribution_rules rules;
+  rules.max_samples_per_second = st.cfg.max_samples_per_second;
+  rules.alive_window = st.cfg.alive_window;
+  bool was_full = st.ledger.untracked > 0;
+  auto changed = credit_poll(st.ledger, alive, now, rules);
+  if (st.write_contributions)
+    for (const auto& peer : changed)
+      if (auto err = st.cfg.db->put(storage::column::contributions, peer.raw(),
+                                    encode(st.ledger.volunteers.at(peer)))) {
+        st.cfg.log("monitor: cannot write contributions: " + describe(err));
+        break;
+      }
+  if (st.ledger.untracked > 0 && !was_full)
+    st.cfg.log("monitor: " + std::to_string(st.ledger.volunteers.size()) +
+               " volunteers credited, the most it keeps: new ones are not (" +
+               std::to_string(st.ledger.untracked) + " live now)");
+  if (st.cfg.board)
+    st.cfg.board->set_leaderboard(top_contributions(st.ledger, max_leaderboard_entries), totals_of(st.ledger));
+}
+
 void on_records(monitor_ptr self, const dht::dht_records& records) {
   auto& st = self->state;
   std::vector<peer_metrics> reports;
@@ -123,6 +150,7 @@ void on_records(monitor_ptr self, const dht::dht_records& records) {
   for (const auto& r : reports)
     if (r.time >= now - st.cfg.alive_window)
       alive.push_back(r);
+  credit(st, alive, now);
   auto clipped = summarize_clipped(alive);
   log_clipped(st, clipped);
   if (st.cfg.board)
@@ -144,7 +172,16 @@ monitor_actor::behavior_type monitor_impl(monitor_ptr self, monitor_config cfg) 
       st.latest = history.back();
     if (st.cfg.board)
       st.cfg.board->set_history(std::move(history));
+    if (auto ledger = read_contributions(*st.cfg.db)) {
+      st.ledger = std::move(*ledger);
+      st.write_contributions = true;
+    } else {
+      st.cfg.log("monitor: cannot read contributions (credited in memory only, the database's kept): " +
+                 describe(ledger.error()));
+    }
   }
+  if (st.cfg.board)
+    st.cfg.board->set_leaderboard(top_contributions(st.ledger, max_leaderboard_entries), totals_of(st.ledger));
   self->send(self, mon_poll_atom_v);
   return {
     [self](mon_poll_atom) {
@@ -172,6 +209,19 @@ std::vector<swarm_snapshot> read_history(storage::database& db) {
     return true;
   });
   return out;
+}
+
+caf::expected<contribution_ledger> read_contributions(storage::database& db) {
+  contribution_ledger ledger;
+  auto err = db.for_each(storage::column::contributions, [&](std::string_view key, std::string_view v) {
+    auto c = decode_contribution(v);
+    if (c && c->peer.raw() == key)
+      ledger.volunteers.emplace(c->peer, std::move(*c));
+    return ledger.volunteers.size() < max_volunteers;
+  });
+  if (err)
+    return err;
+  return ledger;
 }
 
 } // namespace ttt::metrics

@@ -29,6 +29,10 @@ bool valid_eval_score(double x) {
   return x >= 0 && x <= 1; // false for NaN and the infinities
 }
 
+std::string_view as_text(capnp::Text::Reader text) {
+  return std::string_view(text.begin(), text.size());
+}
+
 } // namespace
 
 std::optional<swarm_snapshot> summarize(const std::vector<peer_metrics>& reports, double now,
@@ -128,6 +132,9 @@ std::string encode(const peer_metrics& m) {
   }
   if (valid_eval_score(m.eval_score))
     root.setEvalScore(m.eval_score);
+  root.setTotalSamples(m.total_samples);
+  root.setVolunteerName(cut_to_printable(m.volunteer_name, max_volunteer_name_bytes));
+  root.setDeviceKind(cut_to_printable(m.device_kind, max_device_kind_bytes));
   return to_bytes(message);
 }
 
@@ -153,6 +160,18 @@ caf::expected<peer_metrics> decode_metrics(std::string_view bytes) {
         return bad("metrics record: a figure is not a finite number");
       if (has_eval_score(m.eval_score) && !valid_eval_score(m.eval_score))
         return bad("metrics record: an eval score outside [0, 1]");
+      m.total_samples = r.getTotalSamples();
+      // The texts' whole bytes: a NUL inside is a control character too.
+      auto name = as_text(r.getVolunteerName());
+      auto device = as_text(r.getDeviceKind());
+      if (!printable_text(name, max_volunteer_name_bytes))
+        return bad("metrics record: a volunteer name that is not at most " +
+                   std::to_string(max_volunteer_name_bytes) + " bytes of printable UTF-8");
+      if (!printable_text(device, max_device_kind_bytes))
+        return bad("metrics record: a device that is not at most " + std::to_string(max_device_kind_bytes) +
+                   " bytes of printable UTF-8");
+      m.volunteer_name = std::string(name);
+      m.device_kind = std::string(device);
       auto clipped = r.getClipped();
       if (clipped.size() > max_clipped_reports)
         return bad("metrics record: more than " + std::to_string(max_clipped_reports) + " clipped peers");

@@ -7,6 +7,7 @@
 // the monitor's history.
 
 #include "actors/common/node_id.hpp"
+#include "actors/metrics/printable_text.hpp"
 
 #include <caf/expected.hpp>
 
@@ -52,6 +53,13 @@ struct peer_metrics {
   /// shapes eval: how well generated pictures follow their captions). Only
   /// the epochs it evaluates carry one; NaN: none.
   double eval_score = std::numeric_limits<double>::quiet_NaN();
+  /// Samples this trainer process computed since it started, all epochs (0
+  /// again after a restart): the monitor credits its growth, bounded by time.
+  uint64_t total_samples = 0;
+  /// The name the volunteer chose (shown unverified; `name` wins); empty: none.
+  std::string volunteer_name;
+  /// Where it computes, in words (local_model::device_description).
+  std::string device_kind;
 };
 
 /// Whether `score` is an eval score (not NaN, the mark of none).
@@ -101,13 +109,16 @@ std::vector<clipped_summary> summarize_clipped(const std::vector<peer_metrics>& 
                                                size_t max_peers = max_clipped_shown);
 
 /// Encodes at most max_clipped_reports of `m.clipped`, each count cut to
-/// max_clip_rounds, and no eval score outside [0, 1]: what a reader would
-/// refuse is left out, so that the rest of the record still counts.
+/// max_clip_rounds, no eval score outside [0, 1], and the volunteer's name
+/// and device cut to printable text of their bounds (printable_text.hpp):
+/// what a reader would refuse is left out, so that the rest of the record
+/// still counts.
 std::string encode(const peer_metrics& m);
 /// Refuses, besides malformed bytes and non-finite figures, a record listing
 /// more than max_clipped_reports clipped peers or an entry with an id not 20
 /// bytes long, more clipped rounds than rounds or more than max_clip_rounds,
-/// and an eval score that is a number outside [0, 1].
+/// an eval score that is a number outside [0, 1], and a volunteer name or
+/// device that is not printable text within its bound.
 caf::expected<peer_metrics> decode_metrics(std::string_view bytes);
 std::string encode(const swarm_snapshot& s);
 caf::expected<swarm_snapshot> decode_snapshot(std::string_view bytes);

@@ -1,6 +1,7 @@
 #include "actors/trainer/collaborative.hpp"
 
 #include "actors/common/describe.hpp"
+#include "actors/trainer/epoch_figures.hpp"
 #include "actors/trainer/records.hpp"
 #include "actors/trainer/trainer_loop.hpp"
 #include "actors/dht/validator.hpp"
@@ -26,6 +27,8 @@ struct trainer_state {
   collaborative_config cfg;
   uint64_t epoch = 0;
   uint64_t samples = 0;  ///< accumulated in this epoch
+  /// Computed since this process started, all epochs (the leaderboard's claim).
+  uint64_t total_samples = 0;
   double loss_sum = 0;
   uint32_t mini_steps = 0;
   double epoch_started = 0;
@@ -75,6 +78,7 @@ struct trainer_state {
   double averaging_began = 0;
   /// Value bytes this peer sent in all its rounds so far (logged per epoch).
   uint64_t bytes_sent = 0;
+  figures_counted counted; ///< what count_epoch has put in the node's figures
 
   double now() const { return cfg.clock(); }
 
@@ -145,10 +149,10 @@ void offer_state(trainer_ptr self, const epoch_report& r, bool checkpoint = true
 
 void publish_metrics(trainer_ptr self, const epoch_report& r, double samples_per_second) {
   auto& st = self->state;
-  metrics::peer_metrics m{st.cfg.self.id(), r.epoch, samples_per_second, r.samples,
-                          st.loss_sum, st.mini_steps, st.now(), st.cfg.certificate, {}, {}};
-  m.clipped = st.clipped.report();
-  m.eval_score = evaluate_if_due(st.cfg, r.epoch);
+  // Every field, in order: `name` is the monitor's to set.
+  metrics::peer_metrics m{st.cfg.self.id(), r.epoch, samples_per_second, r.samples, st.loss_sum, st.mini_steps,
+                          st.now(), st.cfg.certificate, {}, st.clipped.report(), evaluate_if_due(st.cfg, r.epoch),
+                          st.total_samples, st.cfg.volunteer_name, st.cfg.model->device_description()};
   auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
@@ -234,6 +238,8 @@ void close_epoch(trainer_ptr self, epoch_report r) {
                 st.round_began > 0 ? matched - st.round_began : 0.0,
                 st.averaging_began > 0 ? now - st.averaging_began : 0.0, st.bytes_sent / 1e6);
   st.cfg.log(line);
+  count_epoch(st.cfg.figures.get(), st.counted, r, rate, st.total_samples, st.bytes_sent,
+              st.round_began > 0 ? now - st.round_began : 0.0);
   st.compute_seconds = 0;
   st.round_began = st.averaging_began = 0;
   st.eta = std::numeric_limits<double>::infinity();
@@ -505,6 +511,7 @@ void tick(trainer_ptr self) {
   }
   double took = st.now() - began;
   st.compute_seconds += took;
+  st.total_samples += batch.samples;
   if (took > 0 && batch.samples > 0) {
     double rate = static_cast<double>(batch.samples) / took;
     st.rate = st.rate > 0 ? 0.8 * st.rate + 0.2 * rate : rate;

@@ -11,6 +11,7 @@
 #include "actors/checkpointer/interface.hpp"
 #include "actors/checkpointer/state_sharing.hpp"
 #include "actors/common/identity.hpp"
+#include "actors/common/node_metrics.hpp"
 #include "actors/dht/interface.hpp"
 #include "actors/trainer/local_model.hpp"
 #include "actors/trainer/progress.hpp"
@@ -110,6 +111,13 @@ struct collaborative_config {
   /// This peer's certificate of the run (closed runs), sent with its metrics
   /// so that the dashboard shows the name the authority gave it.
   std::string certificate;
+  /// The name the volunteer chose for the dashboard's leaderboard, sent with
+  /// its metrics (shown unverified: a verified certificate's name wins).
+  /// Empty: the leaderboard shows the start of this peer's id.
+  std::string volunteer_name;
+  /// This node's Prometheus figures: each epoch's loss, samples, rate, and
+  /// averaging rounds, time and bytes go there (null: none kept).
+  std::shared_ptr<node_metrics> figures;
   /// Called when state was loaded: (epochs completed, "checkpoint" or "peer",
   /// digest of the parameters loaded) (tests).
   std::function<void(uint64_t, const std::string&, const std::string&)> on_state_loaded;

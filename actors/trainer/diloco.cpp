@@ -1,6 +1,7 @@
 #include "actors/trainer/diloco.hpp"
 
 #include "actors/common/describe.hpp"
+#include "actors/trainer/epoch_figures.hpp"
 #include "actors/trainer/records.hpp"
 #include "actors/trainer/trainer_loop.hpp"
 #include "actors/dht/validator.hpp"
@@ -10,6 +11,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -42,6 +44,7 @@ struct diloco_state {
   std::vector<float> start; ///< θ_start: the parameters after the last outer step
   uint64_t epoch = 0;          ///< the epoch whose inner steps run now
   uint64_t samples = 0;        ///< trained on in this epoch
+  uint64_t total_samples = 0;  ///< trained on since this process started (the leaderboard's claim)
   uint64_t inner_samples = 0;  ///< accumulated for the next inner step
   uint64_t inner_done = 0;     ///< inner steps in this epoch
   double loss_sum = 0;
@@ -66,6 +69,7 @@ struct diloco_state {
   clip_reports clipped;
   /// Value bytes this peer sent in all its rounds so far (logged per epoch).
   uint64_t bytes_sent = 0;
+  figures_counted counted; ///< what count_epoch has put in the node's figures
 
   double now() const { return cfg.clock(); }
 
@@ -93,10 +97,11 @@ using diloco_ptr = collaborative_actor::stateful_pointer<diloco_state>;
 /// The metrics of the epoch the round in flight closes.
 void publish_metrics(diloco_ptr self, const epoch_report& r) {
   auto& st = self->state;
-  metrics::peer_metrics m{st.cfg.self.id(), r.epoch, st.pending_rate, r.samples,
-                          st.pending_loss_sum, st.pending_mini_steps, st.now(), st.cfg.certificate, {}, {}};
-  m.clipped = st.clipped.report();
-  m.eval_score = evaluate_if_due(st.cfg, r.epoch);
+  // Every field, in order: `name` is the monitor's to set.
+  metrics::peer_metrics m{st.cfg.self.id(), r.epoch, st.pending_rate, r.samples, st.pending_loss_sum,
+                          st.pending_mini_steps, st.now(), st.cfg.certificate, {}, st.clipped.report(),
+                          evaluate_if_due(st.cfg, r.epoch), st.total_samples, st.cfg.volunteer_name,
+                          st.cfg.model->device_description()};
   auto rec = metrics_record(st.cfg.self, st.cfg.run_id, m, st.now() + 2 * st.cfg.progress.report_lifetime);
   self->request(st.cfg.dht, caf::infinite, dht_store_atom_v, rec).then([](bool) {}, [](caf::error&) {});
 }
@@ -159,6 +164,8 @@ void complete_round(diloco_ptr self, const std::vector<float>& mean_pseudo_gradi
                 static_cast<unsigned long long>(st.settings.inner_steps),
                 wall > 0 ? 100.0 * st.compute_seconds / wall : 0.0, st.bytes_sent / 1e6);
   st.cfg.log(line);
+  count_epoch(st.cfg.figures.get(), st.counted, r, st.pending_rate, st.total_samples, st.bytes_sent,
+              std::max(0.0, wall - st.compute_seconds));
   st.compute_seconds = 0;
   st.wall_started = steady::now();
   st.round_in_flight = false;
@@ -273,6 +280,7 @@ void tick(diloco_ptr self) {
     return;
   }
   st.samples += batch.samples;
+  st.total_samples += batch.samples;
   st.inner_samples += batch.samples;
   st.loss_sum += batch.loss;
   st.mini_steps += 1;

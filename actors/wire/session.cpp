@@ -462,7 +462,7 @@ caf::error session::parse_frames(std::vector<frame>& frames) {
       return fail("a frame of " + std::to_string(length) + " bytes exceeds the " +
                   std::to_string(max_frame_body) + "-byte limit");
     if (kind < static_cast<uint8_t>(frame_kind::dht_request) ||
-        kind > static_cast<uint8_t>(frame_kind::close))
+        kind > static_cast<uint8_t>(frame_kind::data_response))
       return fail("unknown frame kind " + std::to_string(kind));
     frame f;
     f.kind = static_cast<frame_kind>(kind);

@@ -53,7 +53,14 @@ constexpr size_t max_handshake_message = 1024;
 constexpr size_t max_close_text = 256;
 
 /// The closed set of frame kinds (schema/wire.capnp FrameKind).
-enum class frame_kind : uint8_t { dht_request = 1, dht_response = 2, averaging = 3, close = 4 };
+enum class frame_kind : uint8_t {
+  dht_request = 1,
+  dht_response = 2,
+  averaging = 3,
+  close = 4,
+  data_request = 5,
+  data_response = 6,
+};
 
 /// Why a responder refused in its preamble (0: it did not).
 enum class refusal : uint8_t { none = 0, version = 1, run = 2, cipher = 3, busy = 4 };

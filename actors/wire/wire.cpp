@@ -8,6 +8,7 @@
 #include "actors/common/describe.hpp"
 #include "actors/common/types.hpp"
 #include "actors/wire/session.hpp"
+#include "actors/wire/transfer.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -92,6 +93,7 @@ struct connection {
 
 struct pending_call {
   caf::typed_response_promise<std::string, std::string> promise;
+  frame_kind answer = frame_kind::dht_response; ///< the kind of frame that may answer it
   connection_handle hdl;
   uint64_t serial = 0;
   std::optional<node_id> expected;
@@ -119,6 +121,7 @@ struct wire_state {
   std::map<node_id, size_t> inflight_bytes;
   caf::actor dht;
   caf::actor averager;
+  caf::actor seeder; ///< null: data requests are answered with an error
   uint64_t next_serial = 1;
   uint64_t next_call = 1;
   std::map<std::string, size_t> refusals; ///< reason -> count since the last log line
@@ -427,10 +430,11 @@ void on_established(broker_ptr self, connection_handle hdl, connection& c) {
   c.waiting_bytes = 0;
   uint64_t serial = c.serial;
   for (auto& [f, to] : waiting) {
-    if (f.kind == frame_kind::dht_request && !st.calls.count(f.request_id))
+    bool call = f.kind == frame_kind::dht_request || f.kind == frame_kind::data_request;
+    if (call && !st.calls.count(f.request_id))
       continue; // timed out meanwhile
     if (to && *to != peer) {
-      if (f.kind == frame_kind::dht_request)
+      if (call)
         fail_call(self, f.request_id, "a different peer answered at this address");
       continue;
     }
@@ -441,38 +445,68 @@ void on_established(broker_ptr self, connection_handle hdl, connection& c) {
   }
 }
 
+/// Hands a peer's request to the local actor that answers its kind, as
+/// (Atom, the peer's proved key, body), and sends the answer back on the
+/// same connection as a frame of `answer_kind`. When the actor fails,
+/// `on_failure` makes the answer; without it nothing is sent (the caller
+/// times out).
+template <class Atom>
+void serve_request(broker_ptr self, connection_handle hdl, connection& c, frame& f, const caf::actor& handler,
+                   frame_kind answer_kind, std::string (*on_failure)(const caf::error&)) {
+  auto& st = self->state;
+  c.inflight_requests += 1;
+  if (c.inflight_requests >= st.cfg.limits.max_inflight_requests)
+    halt(self, hdl, c);
+  auto serial = c.serial;
+  auto id = f.request_id;
+  auto done = [self, hdl, serial, id, answer_kind](const std::string* reply) {
+    auto it = self->state.conns.find(hdl);
+    if (it == self->state.conns.end() || it->second.serial != serial)
+      return;
+    auto& conn = it->second;
+    conn.inflight_requests -= 1;
+    if (reply)
+      send_frame(self, hdl, conn, answer_kind, id, *reply);
+    if (auto again = self->state.conns.find(hdl); again != self->state.conns.end())
+      maybe_resume(self, hdl, again->second);
+  };
+  auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(st.cfg.limits.call_timeout));
+  self->request(handler, timeout, Atom{}, c.link.peer_public_key(), std::move(f.body))
+    .then([done](std::string& reply) { done(&reply); },
+          [done, on_failure](caf::error& err) {
+            if (!on_failure) {
+              done(nullptr);
+              return;
+            }
+            auto reply = on_failure(err);
+            done(&reply);
+          });
+}
+
+std::string seeder_failed(const caf::error& err) {
+  return data_error_response("the seeder failed: " + describe(err));
+}
+
 void dispatch(broker_ptr self, connection_handle hdl, connection& c, frame& f) {
   auto& st = self->state;
   auto peer = c.link.peer_id();
   switch (f.kind) {
-    case frame_kind::dht_request: {
-      if (!st.dht)
-        return;
-      c.inflight_requests += 1;
-      if (c.inflight_requests >= st.cfg.limits.max_inflight_requests)
-        halt(self, hdl, c);
-      auto serial = c.serial;
-      auto id = f.request_id;
-      auto done = [self, hdl, serial, id](const std::string* reply) {
-        auto it = self->state.conns.find(hdl);
-        if (it == self->state.conns.end() || it->second.serial != serial)
-          return;
-        auto& conn = it->second;
-        conn.inflight_requests -= 1;
-        if (reply)
-          send_frame(self, hdl, conn, frame_kind::dht_response, id, *reply);
-        if (auto again = self->state.conns.find(hdl); again != self->state.conns.end())
-          maybe_resume(self, hdl, again->second);
-      };
-      auto timeout = std::chrono::duration_cast<caf::timespan>(
-        std::chrono::duration<double>(st.cfg.limits.call_timeout));
-      self->request(st.dht, timeout, dht_rpc_atom_v, c.link.peer_public_key(), std::move(f.body))
-        .then([done](std::string& reply) { done(&reply); }, [done](caf::error&) { done(nullptr); });
+    case frame_kind::dht_request:
+      if (st.dht)
+        serve_request<dht_rpc_atom>(self, hdl, c, f, st.dht, frame_kind::dht_response, nullptr);
       return;
-    }
-    case frame_kind::dht_response: {
+    case frame_kind::data_request:
+      if (st.seeder)
+        serve_request<data_rpc_atom>(self, hdl, c, f, st.seeder, frame_kind::data_response, seeder_failed);
+      else
+        send_frame(self, hdl, c, frame_kind::data_response, f.request_id,
+                   data_error_response("this peer serves no data"));
+      return;
+    case frame_kind::dht_response:
+    case frame_kind::data_response: {
       auto call = st.calls.find(f.request_id);
-      if (call == st.calls.end() || call->second.hdl != hdl || call->second.serial != c.serial)
+      if (call == st.calls.end() || call->second.hdl != hdl || call->second.serial != c.serial ||
+          call->second.answer != f.kind)
         return; // late, or not ours to answer: ignored
       call->second.promise.deliver(c.link.peer_public_key(), std::move(f.body));
       st.calls.erase(call);
@@ -606,6 +640,58 @@ void on_tick(broker_ptr self) {
   self->delayed_send(self, tick_interval, wire_tick_atom_v);
 }
 
+/// Sends a request of `kind` (a DHT or a data request) to the peer at
+/// `address` (dialling it unless a session with the expected peer or that
+/// address exists); the promise it returns gets (the responder's key, the
+/// answer's body), or an error when no answer comes in time.
+caf::result<std::string, std::string> start_call(broker_ptr self, frame_kind kind, const std::string& address,
+                                                 const std::string& expected_raw, std::string& bytes) {
+  auto& st = self->state;
+  if (bytes.size() > max_frame_body)
+    return wire_error("a request larger than a frame");
+  std::optional<node_id> expected;
+  if (!expected_raw.empty()) {
+    expected = node_id::from_bytes(expected_raw);
+    if (!expected)
+      return wire_error("a peer id must be 20 bytes");
+    if (*expected == st.cfg.self.id())
+      return wire_error("a call to this node itself");
+  }
+  std::optional<connection_handle> hdl;
+  if (expected)
+    hdl = established_to(st, *expected);
+  if (!hdl)
+    if (auto d = st.dialed.find(address); d != st.dialed.end())
+      hdl = d->second;
+  if (!hdl) {
+    auto opened = dial(self, address, expected);
+    if (!opened)
+      return opened.error();
+    hdl = *opened;
+  }
+  auto& c = st.conns.at(*hdl);
+  auto id = st.next_call++;
+  auto timeout = std::chrono::duration<double>(st.cfg.limits.call_timeout);
+  auto& call = st.calls[id];
+  call.promise = self->make_response_promise<std::string, std::string>();
+  call.answer = kind == frame_kind::data_request ? frame_kind::data_response : frame_kind::dht_response;
+  call.hdl = *hdl;
+  call.serial = c.serial;
+  call.expected = expected;
+  call.deadline = steady::now() + std::chrono::duration_cast<steady::duration>(timeout);
+  auto promise = call.promise;
+  if (c.link.established()) {
+    if (expected && c.link.peer_id() != *expected) {
+      fail_call(self, id, "a different peer answered at this address");
+    } else if (!send_frame(self, *hdl, c, kind, id, bytes)) {
+      fail_call(self, id, "the peer's queue is full");
+    }
+  } else if (!queue_frame(self, c, frame{kind, id, std::move(bytes)}, expected)) {
+    fail_call(self, id, "too much queued for a peer still connecting");
+  }
+  return promise;
+}
+
 caf::behavior wire_impl(broker_ptr self, wire_config cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
@@ -634,6 +720,7 @@ caf::behavior wire_impl(broker_ptr self, wire_config cfg) {
       self->state.dht = std::move(dht);
       self->state.averager = std::move(averager);
     },
+    [self](wire_seeder_atom, caf::actor& seeder) { self->state.seeder = std::move(seeder); },
     [self](wire_stats_atom) -> caf::result<size_t, size_t, size_t> {
       size_t established = 0;
       for (const auto& [hdl, c] : self->state.conns)
@@ -671,49 +758,11 @@ caf::behavior wire_impl(broker_ptr self, wire_config cfg) {
     },
     [self](dht_call_atom, const std::string& address, const std::string& expected_raw,
            std::string& bytes) -> caf::result<std::string, std::string> {
-      auto& st = self->state;
-      if (bytes.size() > max_frame_body)
-        return wire_error("a DHT request larger than a frame");
-      std::optional<node_id> expected;
-      if (!expected_raw.empty()) {
-        expected = node_id::from_bytes(expected_raw);
-        if (!expected)
-          return wire_error("a peer id must be 20 bytes");
-        if (*expected == st.cfg.self.id())
-          return wire_error("a call to this node itself");
-      }
-      std::optional<connection_handle> hdl;
-      if (expected)
-        hdl = established_to(st, *expected);
-      if (!hdl)
-        if (auto d = st.dialed.find(address); d != st.dialed.end())
-          hdl = d->second;
-      if (!hdl) {
-        auto opened = dial(self, address, expected);
-        if (!opened)
-          return opened.error();
-        hdl = *opened;
-      }
-      auto& c = st.conns.at(*hdl);
-      auto id = st.next_call++;
-      auto timeout = std::chrono::duration<double>(st.cfg.limits.call_timeout);
-      auto& call = st.calls[id];
-      call.promise = self->make_response_promise<std::string, std::string>();
-      call.hdl = *hdl;
-      call.serial = c.serial;
-      call.expected = expected;
-      call.deadline = steady::now() + std::chrono::duration_cast<steady::duration>(timeout);
-      auto promise = call.promise;
-      if (c.link.established()) {
-        if (expected && c.link.peer_id() != *expected) {
-          fail_call(self, id, "a different peer answered at this address");
-        } else if (!send_frame(self, *hdl, c, frame_kind::dht_request, id, bytes)) {
-          fail_call(self, id, "the peer's queue is full");
-        }
-      } else if (!queue_frame(self, c, frame{frame_kind::dht_request, id, std::move(bytes)}, expected)) {
-        fail_call(self, id, "too much queued for a peer still connecting");
-      }
-      return promise;
+      return start_call(self, frame_kind::dht_request, address, expected_raw, bytes);
+    },
+    [self](data_call_atom, const std::string& address, const std::string& expected_raw,
+           std::string& bytes) -> caf::result<std::string, std::string> {
+      return start_call(self, frame_kind::data_request, address, expected_raw, bytes);
     },
     [self](wire_peer_atom, const std::string& peer_raw,
            const std::string& address) -> caf::result<caf::actor> {

@@ -9,13 +9,18 @@
 //                    its answer goes back on the same connection
 //   averaging     -> the averager: (avg_rpc_atom, sender's peer id, bytes),
 //                    sent by the peer's proxy actor (below)
+//   data-request  -> the seeder: (data_rpc_atom, sender's public key, bytes),
+//                    its answer goes back on the same connection; a node
+//                    without a seeder answers with an error response
 //
 // Nothing from the network is ever a CAF message: a peer reaches nothing
-// but these two entry points, and only as itself.
+// but these three entry points, and only as itself.
 //
 // Local API (messages from this process's actors only):
 //   (dht_call_atom, "HOST:PORT", expected peer id (20 raw bytes or empty),
 //    DhtRequest bytes) -> (responder's Ed25519 key, DhtResponse bytes)
+//   (data_call_atom, "HOST:PORT", expected peer id, DataRequest bytes)
+//    -> (responder's Ed25519 key, DataResponse bytes), as dht_call
 //   (wire_peer_atom, peer id (20 raw bytes), "HOST:PORT" or "")
 //    -> averager_peer: the proxy that stands for that peer's averager. The
 //       proxy forwards what the averager sends it to the peer (dialling its
@@ -26,6 +31,7 @@
 //    that peer is established (dialling it unless one exists): a benchmark
 //    connects before it starts its clock.
 //   (wire_routes_atom, dht actor, averager actor): where frames go.
+//   (wire_seeder_atom, seeder actor): where data requests go.
 //   (wire_stats_atom) -> (connections, authenticated, unauthenticated)
 //   (wire_revoke_atom, SignedRevocation bytes) -> true when it revokes a key
 //    not revoked before; an error when it is not the run authority's. In a

@@ -368,3 +368,284 @@ BOOST_AUTO_TEST_CASE(without_an_eval_score_the_page_json_and_metrics_say_none) {
   BOOST_TEST(render_page(empty).find("no eval score yet") != std::string::npos);
   BOOST_TEST(render_prometheus(empty).find("ttt_eval_score") == std::string::npos);
 }
+
+namespace {
+
+/// sample_view with two volunteers on its leaderboard: a certified one
+/// online now, and one that chose its name, last seen five minutes ago.
+dashboard_view leaderboard_view() {
+  auto v = sample_view();
+  contribution alice;
+  alice.peer = peer_id_of(identity::generate().public_key());
+  alice.name = "Alice \"<A>\"";
+  alice.name_verified = true;
+  alice.device_kind = "cuda:0 (NVIDIA <H100>)";
+  alice.samples = 3000;
+  alice.seconds_online = 7200;
+  alice.first_seen = 100;
+  alice.last_seen = v.now;
+  contribution bob;
+  bob.peer = peer_id_of(identity::generate().public_key());
+  bob.name = "bob\\";
+  bob.device_kind = "cpu";
+  bob.samples = 1000;
+  bob.seconds_online = 1800;
+  bob.first_seen = 200;
+  bob.last_seen = v.now - 300;
+  v.leaderboard = {alice, bob};
+  v.volunteers.volunteers = 2;
+  v.volunteers.samples = 4000;
+  return v;
+}
+
+/// The page's leaderboard rows, top first.
+std::vector<std::string> volunteer_rows(const std::string& page) {
+  std::vector<std::string> rows;
+  std::regex row("<tr class=\"volunteer\"[^>]*>.*?</tr>");
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), row); it != std::sregex_iterator(); ++it)
+    rows.push_back(it->str());
+  return rows;
+}
+
+/// The element with id `id` in `page`, from its tag to the next `close`.
+std::string element(const std::string& page, const std::string& id, const std::string& close) {
+  auto at = page.find("id=\"" + id + "\"");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, id);
+  auto start = page.rfind('<', at);
+  return page.substr(start, page.find(close, at) + close.size() - start);
+}
+
+/// A history of `epochs` epochs whose alive peers go 1, 2, 3, 1, 2, 3, ...
+std::vector<swarm_snapshot> long_history(uint64_t epochs) {
+  std::vector<swarm_snapshot> history;
+  for (uint64_t e = 1; e <= epochs; ++e) {
+    auto s = epoch(e, 5.0 / static_cast<double>(e), 40);
+    s.alive_peers = static_cast<uint32_t>(1 + e % 3);
+    history.push_back(s);
+  }
+  return history;
+}
+
+published_state a_publication() {
+  published_state p;
+  p.epoch = 12;
+  p.state_digest = "5ca1ab1e";
+  p.weights_path = "/srv/ttt/published/weights-12.safetensors";
+  p.weights_digest = "0123abcd";
+  p.weights_bytes = 12'345'678;
+  p.samples_path = "/srv/ttt/published/samples-10.png";
+  p.samples_epoch = 10;
+  p.prompts = {"a red <circle>", "two blue squares"};
+  p.time = 1002;
+  return p;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_leaderboard_shows_two_volunteers_on_the_page) {
+  auto v = leaderboard_view();
+  auto page = render_page(v);
+  auto table = element(page, "leaderboard", "</table>");
+  auto rows = volunteer_rows(table);
+  BOOST_REQUIRE(rows.size() == 2u);
+  const auto& alice = v.leaderboard[0];
+  const auto& bob = v.leaderboard[1];
+  BOOST_TEST(rows[0].find("data-peer=\"" + alice.peer.to_hex() + "\" data-samples=\"3000\" data-online=\"yes\"")
+             != std::string::npos, rows[0]);
+  // Names escaped; a certificate's name unmarked.
+  BOOST_TEST(rows[0].find(">Alice &quot;&lt;A&gt;&quot;</td>") != std::string::npos, rows[0]);
+  BOOST_TEST(rows[0].find("(unverified)") == std::string::npos);
+  BOOST_TEST(rows[0].find("<td>3000</td><td>75.0%</td><td>2.0</td><td>0 s ago</td>"
+                          "<td>cuda:0 (NVIDIA &lt;H100&gt;)</td><td class=\"online\">yes</td>")
+             != std::string::npos, rows[0]);
+  BOOST_TEST(rows[1].find("data-peer=\"" + bob.peer.to_hex() + "\" data-samples=\"1000\" data-online=\"no\"")
+             != std::string::npos, rows[1]);
+  BOOST_TEST(rows[1].find(">bob\\ <span class=\"unverified\">(unverified)</span></td>") != std::string::npos,
+             rows[1]);
+  BOOST_TEST(rows[1].find("<td>1000</td><td>25.0%</td><td>0.5</td><td>5 min ago</td><td>cpu</td>"
+                          "<td class=\"online\">no</td>")
+             != std::string::npos, rows[1]);
+  BOOST_TEST(page.find("2 volunteers contributed 4000 samples") != std::string::npos);
+  // A name that is only the start of an id is not anyone's choice.
+  v.leaderboard[1].name = bob.peer.to_hex().substr(0, id_name_digits);
+  BOOST_TEST(render_page(v).find("(unverified)") == std::string::npos);
+  // The page shows the top leaderboard_shown of many; no volunteer yet: an empty table.
+  v.leaderboard.assign(leaderboard_shown + 20, alice);
+  BOOST_TEST(volunteer_rows(render_page(v)).size() == leaderboard_shown);
+  v.leaderboard.clear();
+  page = render_page(v);
+  BOOST_TEST(volunteer_rows(page).empty());
+  BOOST_TEST(page.find("id=\"leaderboard\"") != std::string::npos);
+  BOOST_TEST(page.find("No volunteer credited yet.") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_leaderboard_is_in_json_and_in_prometheus_escaped) {
+  auto v = leaderboard_view();
+  const auto& alice = v.leaderboard[0];
+  const auto& bob = v.leaderboard[1];
+  auto json = render_leaderboard_json(v);
+  BOOST_TEST(json.rfind("{\"volunteers\":2,\"samples\":4000,\"untracked\":0,\"entries\":[{\"peer\":\"" +
+                            alice.peer.to_hex() + "\",\"name\":\"Alice \\\"<A>\\\"\",\"name_verified\":true,"
+                            "\"device\":\"cuda:0 (NVIDIA <H100>)\",\"samples\":3000,\"share\":0.75,"
+                            "\"seconds_online\":7200,\"first_seen\":100.000,\"last_seen\":1003.000,\"online\":true}",
+                        0) == 0u,
+             json);
+  BOOST_TEST(json.find("{\"peer\":\"" + bob.peer.to_hex() + "\",\"name\":\"bob\\\\\",\"name_verified\":false,") !=
+             std::string::npos, json);
+  BOOST_TEST(json.find("\"share\":0.25,") != std::string::npos);
+  BOOST_TEST(json.find("\"online\":false}]}") != std::string::npos);
+  auto history = render_json(v);
+  BOOST_TEST(history.find("\"leaderboard\":" + json + ",\"published\":null}") != std::string::npos, history);
+  BOOST_TEST(history.find("{\"epoch\":3,\"loss\":1.5,") != std::string::npos); // its fields are kept
+
+  auto text = render_prometheus(v);
+  std::string run = "run=\"run \\\"one\\\"\"";
+  BOOST_TEST(text.find("# TYPE ttt_volunteer_samples_total counter\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_volunteer_samples_total{" + run + ",peer=\"" + alice.peer.to_hex() +
+                       "\",name=\"Alice \\\"<A>\\\"\"} 3000\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_volunteer_samples_total{" + run + ",peer=\"" + bob.peer.to_hex() +
+                       "\",name=\"bob\\\\\"} 1000\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ttt_volunteer_online{" + run + ",peer=\"" + alice.peer.to_hex() +
+                       "\",name=\"Alice \\\"<A>\\\"\"} 1\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_volunteer_online{" + run + ",peer=\"" + bob.peer.to_hex() + "\",name=\"bob\\\\\"} 0\n") !=
+             std::string::npos);
+  BOOST_TEST(text.find("ttt_volunteers{" + run + "} 2\n") != std::string::npos);
+  BOOST_TEST(text.find("ttt_monitor_untracked_volunteers{" + run + "} 0\n") != std::string::npos);
+  BOOST_TEST(typed_samples(text) == 5 + 1 + 3 * 2 + 2 + 2 * 2 + 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_server_serves_the_leaderboard_the_monitor_sets) {
+  auto v = leaderboard_view();
+  auto board = std::make_shared<dashboard_board>();
+  board->set_run("r1");
+  board->set_peers(v.peers, {}, 0, v.now);
+  leaderboard_totals totals;
+  totals.volunteers = 2;
+  totals.samples = 4000;
+  totals.untracked = 3;
+  board->set_leaderboard(v.leaderboard, totals);
+  dashboard_server server;
+  auto err = server.start("127.0.0.1", 0, board);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  httplib::Client client("127.0.0.1", server.port());
+  auto leaderboard = client.Get("/api/leaderboard");
+  BOOST_REQUIRE(leaderboard);
+  BOOST_TEST(leaderboard->status == 200);
+  BOOST_TEST(leaderboard->get_header_value("Content-Type") == "application/json");
+  BOOST_TEST(leaderboard->body == render_leaderboard_json(board->view()));
+  BOOST_TEST(leaderboard->body.find("\"untracked\":3,") != std::string::npos);
+  BOOST_TEST(leaderboard->body.find("\"name\":\"bob\\\\\"") != std::string::npos, leaderboard->body);
+  auto page = client.Get("/");
+  BOOST_REQUIRE(page);
+  BOOST_TEST(volunteer_rows(page->body).size() == 2u);
+  BOOST_TEST(page->body.find("3 live volunteers are not credited") != std::string::npos);
+  auto metrics = client.Get("/metrics");
+  BOOST_REQUIRE(metrics);
+  BOOST_TEST(metrics->body.find("ttt_volunteer_samples_total{run=\"r1\",peer=\"" + v.leaderboard[0].peer.to_hex())
+             != std::string::npos);
+  // The board holds at most max_leaderboard_entries.
+  board->set_leaderboard(std::vector<contribution>(max_leaderboard_entries + 5, v.leaderboard[1]), totals);
+  BOOST_TEST(board->view().leaderboard.size() == max_leaderboard_entries);
+  server.stop();
+}
+
+BOOST_AUTO_TEST_CASE(the_charts_cover_a_long_history_in_at_most_max_chart_points) {
+  auto v = sample_view();
+  v.history = long_history(300);
+  auto page = render_page(v);
+  BOOST_TEST(polyline_points(element(page, "chart-loss", "</svg>")).size() == 300u);
+  auto peers = polyline_points(element(page, "chart-peers", "</svg>"));
+  BOOST_REQUIRE(peers.size() == 300u);
+  // Alive peers 1..3: the frame's bottom and top.
+  BOOST_TEST(peers[0].second == 120.0); // epoch 1: 2 peers
+  BOOST_TEST(peers[1].second == 30.0);  // epoch 2: 3
+  BOOST_TEST(peers[2].second == 210.0); // epoch 3: 1
+  BOOST_TEST(element(page, "chart-samples", "</svg>").find("<polyline") != std::string::npos);
+  BOOST_TEST(element(page, "chart-eval", "</svg>").find("no eval score yet") != std::string::npos);
+
+  // A long run: every chart at most max_chart_points, left to right across
+  // the whole frame, and the page stays small.
+  v.history = long_history(100'000);
+  page = render_page(v);
+  for (const char* id : {"chart-loss", "chart-samples", "chart-peers"}) {
+    auto chart = element(page, id, "</svg>");
+    auto points = polyline_points(chart);
+    BOOST_TEST(points.size() == max_chart_points, id);
+    for (size_t i = 1; i < points.size(); ++i)
+      BOOST_TEST_REQUIRE(points[i - 1].first < points[i].first);
+    BOOST_TEST(points.front().first < 61.0);
+    BOOST_TEST(points.back().first > 624.0);
+    BOOST_TEST(chart.find(">epoch 100000</text>") != std::string::npos);
+  }
+  // Averaged runs of 200 epochs: 1, 2 and 3 peers alike, so 2 throughout.
+  for (const auto& [x, y] : polyline_points(element(page, "chart-peers", "</svg>")))
+    BOOST_TEST_REQUIRE(std::abs(y - 120.0) < 1.0);
+  BOOST_TEST(page.size() < 100'000u);
+}
+
+BOOST_AUTO_TEST_CASE(the_latest_samples_and_weights_are_on_the_page_and_in_json) {
+  auto v = sample_view();
+  BOOST_TEST(render_page(v).find("sample-picture") == std::string::npos);
+  v.published = a_publication();
+  auto page = render_page(v);
+  auto picture = element(page, "sample-picture", ">");
+  BOOST_TEST(picture.find("src=\"/samples/latest.png?epoch=10\"") != std::string::npos, picture);
+  BOOST_TEST(page.find("Drawn at epoch 10") != std::string::npos);
+  BOOST_TEST(page.find("<li>a red &lt;circle&gt;</li><li>two blue squares</li>") != std::string::npos, page);
+  auto weights = element(page, "weights", "</a>");
+  BOOST_TEST(weights.find("href=\"/weights/latest.safetensors\"") != std::string::npos, weights);
+  BOOST_TEST(weights.find("epoch 12, 12.3 MB, BLAKE2b-256 <code>0123abcd</code>") != std::string::npos, weights);
+  // The files' places on this node's disk are nobody's business.
+  BOOST_TEST(page.find("/srv/ttt") == std::string::npos);
+  auto json = render_json(v);
+  BOOST_TEST(json.find("\"published\":{\"epoch\":12,\"state_digest\":\"5ca1ab1e\",\"time\":1002,"
+                       "\"weights\":{\"url\":\"/weights/latest.safetensors\",\"epoch\":12,\"bytes\":12345678,"
+                       "\"digest\":\"0123abcd\"},\"samples\":{\"url\":\"/samples/latest.png?epoch=10\",\"epoch\":10,"
+                       "\"prompts\":[\"a red <circle>\",\"two blue squares\"]}}}")
+             != std::string::npos, json);
+  BOOST_TEST(json.find("/srv/ttt") == std::string::npos);
+  // Weights without pictures yet.
+  v.published->samples_path.clear();
+  page = render_page(v);
+  BOOST_TEST(page.find("sample-picture") == std::string::npos);
+  BOOST_TEST(page.find("id=\"weights\"") != std::string::npos);
+  BOOST_TEST(render_json(v).find("\"samples\":null}") != std::string::npos);
+
+  // What the server serves once the publisher sets it.
+  auto board = std::make_shared<dashboard_board>();
+  board->set_run("r1");
+  dashboard_server server;
+  auto err = server.start("127.0.0.1", 0, board);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  httplib::Client client("127.0.0.1", server.port());
+  auto before = client.Get("/");
+  BOOST_REQUIRE(before);
+  BOOST_TEST(before->body.find("sample-picture") == std::string::npos);
+  board->set_published(a_publication());
+  auto after = client.Get("/");
+  BOOST_REQUIRE(after);
+  BOOST_TEST(after->body.find("<img id=\"sample-picture\" src=\"/samples/latest.png?epoch=10\"") != std::string::npos);
+  auto history = client.Get("/api/history");
+  BOOST_REQUIRE(history);
+  BOOST_TEST(history->body.find("\"published\":{\"epoch\":12,") != std::string::npos);
+  server.stop();
+}
+
+BOOST_AUTO_TEST_CASE(the_page_needs_nothing_from_elsewhere) {
+  auto v = leaderboard_view();
+  v.published = a_publication();
+  v.history = long_history(50);
+  auto page = render_page(v);
+  BOOST_TEST(page.find("<script") == std::string::npos);
+  BOOST_TEST(page.find("<link") == std::string::npos);
+  BOOST_TEST(page.find("@import") == std::string::npos);
+  BOOST_TEST(page.find("url(") == std::string::npos);
+  BOOST_TEST(page.find("@font-face") == std::string::npos);
+  // The only absolute URL is SVG's namespace, which nothing fetches.
+  std::regex absolute("(src|href)=\"(https?:)?//");
+  BOOST_TEST(!std::regex_search(page, absolute));
+  BOOST_TEST(page.find("<meta http-equiv=\"refresh\" content=\"5\">") != std::string::npos);
+  for (const char* id : {"chart-loss", "chart-eval", "chart-samples", "chart-peers", "leaderboard",
+                         "sample-picture", "weights"})
+    BOOST_TEST(count_of(page, std::string("id=\"") + id + "\"") == 1u, id);
+}

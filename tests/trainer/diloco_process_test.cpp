@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(two_diloco_trainer_processes_average_and_agree) {
 
   auto profile = tmp.path() + "/trainer.ini";
   std::string text = read_text(TTT_SOURCE_DIR "/configs/trainer.ini");
-  text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
+  text = std::regex_replace(text, std::regex("config = model/"), "config = " TTT_SOURCE_DIR "/configs/model/");
   text = set(text, "mode", "diloco");
   text = set(text, "inner_steps", "3");
   text = set(text, "epochs", "2");

@@ -52,7 +52,7 @@ struct swarm {
                          tmp.path() + "/shapes.log", 120s);
     BOOST_REQUIRE_MESSAGE(rc == 0, out);
     std::string text = read_text(TTT_SOURCE_DIR "/configs/trainer.ini");
-    text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
+    text = std::regex_replace(text, std::regex("config = model/"), "config = " TTT_SOURCE_DIR "/configs/model/");
     text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
     text = std::regex_replace(text, std::regex("matchmaking_time = [0-9]+"), "matchmaking_time = 4");
     text = std::regex_replace(text, std::regex("group_size = 16"), "group_size = 2");
@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(a_killed_trainer_does_not_stop_the_others_and_resumes_from_
   // joining now loads the swarm's state over the connection it opened.
   auto client_profile = s.tmp.path() + "/client.ini";
   std::string text = read_text(TTT_SOURCE_DIR "/configs/client.ini");
-  text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
+  text = std::regex_replace(text, std::regex("config = model/"), "config = " TTT_SOURCE_DIR "/configs/model/");
   text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
   text = std::regex_replace(text, std::regex("matchmaking_time = [0-9]+"), "matchmaking_time = 4");
   std::ofstream(client_profile) << text;
@@ -271,4 +271,14 @@ BOOST_AUTO_TEST_CASE(checkpointer_profiles_are_checked_with_clear_errors) {
   expect(node({"--profile", profile("typo.ini", TTT_SOURCE_DIR "/configs/aux.ini", "keep_checkpoints",
                                     "keep_checkpoint")}),
          2, "unknown setting 'checkpointer.keep_checkpoint'");
+  // The shipped profile from another directory: its model config resolves
+  // against the profile's folder, and the missing shards are reported
+  // before the node listens.
+  auto missing = node({"--profile", TTT_SOURCE_DIR "/configs/trainer.ini", "--data", tmp.path() + "/no-shards",
+                       "--data-dir", tmp.path() + "/volunteer", "--listen", "127.0.0.1:0"});
+  expect(missing, 2, "holds no train-*.shard files");
+  BOOST_TEST(missing.second.find("listening on") == std::string::npos, missing.second);
+  BOOST_TEST(missing.second.find("cannot read config") == std::string::npos, missing.second);
+  expect(node({"--profile", TTT_SOURCE_DIR "/configs/trainer.ini", "--data-dir", tmp.path() + "/volunteer"}), 2,
+         "the trainer needs shards");
 }

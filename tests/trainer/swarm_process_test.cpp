@@ -36,7 +36,7 @@ void train_two(const temp_dir& tmp, const std::function<std::vector<std::string>
 
   auto profile = tmp.path() + "/trainer.ini";
   std::string text = read_text(TTT_SOURCE_DIR "/configs/trainer.ini");
-  text = std::regex_replace(text, std::regex("config = configs/"), "config = " TTT_SOURCE_DIR "/configs/");
+  text = std::regex_replace(text, std::regex("config = model/"), "config = " TTT_SOURCE_DIR "/configs/model/");
   text = std::regex_replace(text, std::regex("target_batch_size = [0-9]+"), "target_batch_size = 32");
   text = std::regex_replace(text, std::regex("epochs = [0-9]+"), "epochs = 2");
   text = std::regex_replace(text, std::regex("matchmaking_time = [0-9]+"), "matchmaking_time = 15");
