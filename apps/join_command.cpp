@@ -16,8 +16,6 @@
 #include "model/api.hpp"
 #include "model/hardware.hpp"
 
-#include <sodium.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -50,16 +48,6 @@ bool write_file(const fs::path& path, const std::string& bytes) {
   return !ec;
 }
 
-std::string hex(const unsigned char* bytes, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[bytes[i] >> 4];
-    out += digits[bytes[i] & 15];
-  }
-  return out;
-}
-
 /// The kit an aux peer serves at `url` (http://HOST:PORT[/run]) written into
 /// `into`: trainer.ini, model.ini and, for a run with an authority,
 /// run.manifest, whose model config digest the config must match. The
@@ -85,10 +73,7 @@ caf::expected<std::string> fetch_kit(const std::string& url, const fs::path& int
     if (!m)
       return caf::make_error(caf::sec::runtime_error, url + " serves a run manifest that does not verify: " +
                                                           describe(m.error()));
-    unsigned char digest[crypto_generichash_BYTES];
-    crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(model_config->data()),
-                       model_config->size(), nullptr, 0);
-    if (!m->model_config_digest.empty() && m->model_config_digest != hex(digest, sizeof digest))
+    if (!m->model_config_digest.empty() && m->model_config_digest != wire::model_config_digest(*model_config))
       return caf::make_error(caf::sec::runtime_error,
                              url + " serves a model config whose digest is not the one its run's manifest names");
   }
@@ -115,7 +100,9 @@ int join_command(const args_t& args) {
                      {"listen", "HOST:PORT", "where to listen for other peers (default: any port)"},
                      {"announce", "HOST:PORT", "the address other peers reach this one at"},
                      {"client-mode", "", "make only outgoing connections (behind NAT)"},
-                     {"certificate", "FILE", "this volunteer's certificate of a closed run (ttt run admit)"}},
+                     {"certificate", "FILE", "this volunteer's certificate of a closed run (ttt run admit)"},
+                     {"set", "SECTION.KEY=VALUE", "set one of the node's settings (e.g. metrics.listen=127.0.0.1:9100)",
+                      true}},
                     1, 1);
   if (int rc = flags.parse_or_exit(args, command); rc >= 0)
     return rc;
@@ -196,6 +183,8 @@ int join_command(const args_t& args) {
       node.insert(node.end(), {std::string("--") + flag, *v});
   if (flags.has("client-mode"))
     node.push_back("--client-mode");
+  for (const auto& assignment : flags.values("set"))
+    node.insert(node.end(), {"--set", assignment});
   return node_command(node);
 }
 

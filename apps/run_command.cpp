@@ -75,16 +75,13 @@ std::optional<std::string> parse_public_key(const std::string& hex, std::string&
   return raw;
 }
 
-/// Hex BLAKE2b-256 of a file's bytes.
+/// The manifest's digest of a model config file.
 caf::expected<std::string> file_digest(const std::string& path) {
   auto bytes = read_whole_file(path, size_t{64} << 20);
   if (!bytes)
     return bytes.error();
   init_crypto();
-  std::string digest(32, '\0');
-  crypto_generichash(reinterpret_cast<unsigned char*>(digest.data()), digest.size(),
-                     reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size(), nullptr, 0);
-  return wire::to_hex(digest);
+  return wire::model_config_digest(*bytes);
 }
 
 /// Creates `path` with `bytes` and mode 0600, failing when it exists: an

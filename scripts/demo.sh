@@ -3,12 +3,14 @@
 # of DHT peers on loopback, shows values stored through one peer being read
 # through others, kills a peer with SIGKILL and restarts it from its data
 # directory; then makes the synthetic shapes dataset and runs a training
-# swarm on it: a monitor (with its dashboard), an aux peer that keeps the
-# run's state, and three trainers that train dalle-tiny together, averaging
-# every epoch and checkpointing, while the monitor prints the swarm's loss
-# and, every 25 epochs, how well its pictures follow their captions; finally
-# it scores the swarm's last checkpoint beside the reference and draws
-# pictures for a few prompts into PNG files (about 10 minutes on 2 cores).
+# swarm on it: an aux peer that keeps the run's state, serves the dashboard
+# (leaderboard, curves, latest pictures and weights) and seeds the data, and
+# three trainers, two of which join with `ttt join URL` alone, that train
+# dalle-tiny together, averaging every epoch and checkpointing, while the aux
+# peer prints the swarm's loss and, every 25 epochs, how well its pictures
+# follow their captions; finally it scores the swarm's last checkpoint beside
+# the reference, draws pictures for a few prompts into PNG files and leaves a
+# screenshot of the dashboard (about 10 minutes on 2 cores).
 # Stops every process it started (also on Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,7 +93,7 @@ say "Making the synthetic dataset (captioned scenes of coloured shapes)"
 "$ttt" data shapes --out "$run_dir/shapes" --count 20000 | tail -3
 echo "a preview of the scenes: $run_dir/shapes/preview.png"
 
-say "Training dalle-tiny: a monitor, an aux peer and 3 trainers (all averaging every epoch)"
+say "Training dalle-tiny: an aux peer (state, dashboard, data) and 3 trainers, 2 of them joined with ttt join"
 epochs=${TTT_DEMO_EPOCHS:-250}
 # The 2021 recipe (LAMB, warmup then linear decay) over the demo's epochs:
 # global batch 192, one optimizer step per epoch (bench/RESULTS.md, "learning").
@@ -101,33 +103,44 @@ sed -e "s/^total_steps = .*/total_steps = $epochs/; s/^warmup_steps = .*/warmup_
 sed -e "s|^config = .*|config = $run_dir/dalle-tiny.ini|; s/^target_batch_size = .*/target_batch_size = 192/" \
     -e "s/^epochs = .*/epochs = $epochs/; s/^group_size = .*/group_size = 3/" \
     -e "s/^keep_activations = .*/keep_activations = true/; s/^checkpoint_every = .*/checkpoint_every = 25/" \
+    -e "s/^status_every = .*/status_every = 120/" \
     configs/trainer.ini >"$run_dir/trainer.ini"
 sed -e "s/^eval_every = .*/eval_every = 25/" "$run_dir/trainer.ini" >"$run_dir/trainer-eval.ini"
+# The aux peer, as in the 2021 run: it keeps the run's state, aggregates the
+# metrics for the dashboard (leaderboard, curves, the latest pictures and
+# weights), seeds the data set and hands volunteers the run's kit.
 sed -e "s/poll_interval = [0-9]*/poll_interval = 1/; s/^dashboard = .*/dashboard = 127.0.0.1:0/" \
-    configs/monitor.ini >"$run_dir/monitor.ini"
-sed -e "s/poll_interval = [0-9]*/poll_interval = 2/" configs/aux.ini >"$run_dir/aux.ini"
-"$ttt" node --profile "$run_dir/monitor.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
-  --data-dir "$run_dir/monitor" >"$run_dir/monitor.log" 2>&1 &
-pids+=($!)
+    -e "s/^roles = .*/roles = dht, checkpointer, monitor, seeder/; s/^sample_every = .*/sample_every = 25/" \
+    configs/aux.ini >"$run_dir/aux.ini"
+printf '\n[seeder]\nshards = %s\n\n[join]\nprofile = %s\n' "$run_dir/shapes" "$run_dir/trainer.ini" >>"$run_dir/aux.ini"
 "$ttt" node --profile "$run_dir/aux.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
   --data-dir "$run_dir/aux" >"$run_dir/aux.log" 2>&1 &
 pids+=($!)
-for i in 1 2 3; do
-  profile="$run_dir/trainer.ini"
-  [ "$i" -eq 1 ] && profile="$run_dir/trainer-eval.ini"
-  "$ttt" node --profile "$profile" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
-    --data "$run_dir/shapes" --data-dir "$run_dir/trainer$i" >"$run_dir/trainer$i.log" 2>&1 &
-  pids+=($!)
-done
 dashboard=
 for _ in $(seq 1 100); do
-  dashboard=$( (grep -o "at http://[0-9.:]*/" "$run_dir/monitor.log" || true) | head -1 | cut -c4-)
+  dashboard=$( (grep -o "at http://[0-9.:]*/" "$run_dir/aux.log" || true) | head -1 | cut -c4-)
   [ -n "$dashboard" ] && break
   sleep 0.1
 done
-[ -n "$dashboard" ] && echo "dashboard (loss curve, peers; Prometheus at /metrics): $dashboard"
-# The monitor's line per epoch is the swarm's progress.
-tail -n +1 -f "$run_dir/monitor.log" > >(grep --line-buffered "epoch") &
+[ -n "$dashboard" ] || { echo "demo: the aux peer did not start its dashboard; its log:"; cat "$run_dir/aux.log"; exit 1; }
+echo "dashboard (leaderboard, curves, latest pictures and weights; Prometheus at /metrics): $dashboard"
+"$ttt" node --profile "$run_dir/trainer-eval.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
+  --name trainer-1 --data "$run_dir/shapes" --data-dir "$run_dir/trainer1" >"$run_dir/trainer1.log" 2>&1 &
+pids+=($!)
+# A volunteer needs only the run's address: ttt join gets the kit, fits the
+# machine, fetches the data from the seeder and trains.
+for i in 2 3; do
+  echo "volunteer $i: ttt join ${dashboard%/} --name volunteer-$i"
+  "$ttt" join "${dashboard%/}" --name "volunteer-$i" --listen 127.0.0.1:0 \
+    --data-dir "$run_dir/trainer$i" >"$run_dir/trainer$i.log" 2>&1 &
+  pids+=($!)
+done
+for i in 2 3; do
+  for _ in $(seq 1 300); do grep -q "hivemind trainer of run" "$run_dir/trainer$i.log" 2>/dev/null && break; sleep 0.1; done
+  (grep -E "^[0-9:.]+ (hardware|data: [0-9]+ files in)" "$run_dir/trainer$i.log" || true) | sed "s/^[0-9:.]* /  volunteer $i: /"
+done
+# The aux peer's monitor line per epoch is the swarm's progress.
+tail -n +1 -f "$run_dir/aux.log" > >(grep --line-buffered -E "^[0-9:.]+ epoch [0-9]+:") &
 tail_pid=$!
 for _ in $(seq 1 2400); do
   done_count=$( (grep -l "trained $epochs epochs" "$run_dir"/trainer?.log 2>/dev/null || true) | wc -l)
@@ -137,16 +150,20 @@ done
 sleep 2
 kill "$tail_pid" 2>/dev/null || true
 tail_pid=
-first=$( (grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" || true) | head -1 | awk '{print $4}')
-last=$( (grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/monitor.log" || true) | tail -1 | awk '{print $4}')
+first=$( (grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/aux.log" || true) | head -1 | awk '{print $4}')
+last=$( (grep -o "epoch [0-9]*: loss [0-9.]*" "$run_dir/aux.log" || true) | tail -1 | awk '{print $4}')
 echo "swarm loss: ${first:-?} at the first epoch, ${last:-?} at the last"
 echo "trainer 1 says: $( (grep "done" "$run_dir/trainer1.log" || true) | tail -1 | cut -d' ' -f2-)"
 echo "(the same parameter digest on every trainer means they hold the same model:)"
 for i in 1 2 3; do
   (grep "done" "$run_dir/trainer$i.log" || true) | tail -1 | (grep -o "parameters [0-9a-f]\{16\}" || true) | sed "s/^/  trainer $i: /"
 done
-if [ -n "$dashboard" ] && command -v curl >/dev/null; then
-  curl -s "$dashboard" -o "$run_dir/dashboard.html" && echo "the dashboard as it ended: $run_dir/dashboard.html"
+# The dashboard as the run ended, as a browser shows it.
+if command -v chromium >/dev/null; then
+  sleep 3 # the aux peer publishes the last epoch's weights and pictures
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2200 \
+    --user-data-dir="$run_dir/chromium" --screenshot="$run_dir/dashboard.png" "$dashboard" >/dev/null 2>&1 &&
+    echo "the dashboard as the run ended: $run_dir/dashboard.png"
 fi
 
 say "Generating images from the swarm's latest checkpoint"
@@ -180,4 +197,5 @@ else
 fi
 
 say "Done"
+echo "The dashboard: $dashboard (the latest weights: ${dashboard}weights/latest.safetensors)"
 echo "Logs: $run_dir/*.log. Stopping the swarm."

@@ -2,12 +2,11 @@
 // is a large header that nothing else should parse.
 #include "actors/metrics/dashboard.hpp"
 
-#include <httplib.h>
+#include "actors/metrics/http_thread.hpp"
 
 #include <algorithm>
 #include <fstream>
 #include <memory>
-#include <thread>
 #include <vector>
 
 namespace ttt::metrics {
@@ -69,10 +68,7 @@ void serve_published(const dashboard_board& board, published_file which, httplib
 
 } // namespace
 
-struct dashboard_server::impl {
-  httplib::Server server;
-  std::thread thread;
-};
+struct dashboard_server::impl : http_thread {};
 
 dashboard_server::dashboard_server() = default;
 
@@ -124,29 +120,17 @@ std::string dashboard_server::start(const std::string& host, uint16_t port,
   server.Get("/run/run.manifest", serve_kit(&run_kit_files::manifest, "application/octet-stream"));
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty())
-      res.set_content("not found: " + req.path + " (try /, /metrics, /api/history)\n", "text/plain");
+      res.set_content("not found: " + req.path + " (try /, /metrics, /api/history, /api/leaderboard, /run)\n", "text/plain");
   });
-  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a
-  // second dashboard on the same port would start and take half the requests.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0)
-    return "cannot listen on " + host + ":" + std::to_string(port) + " for the dashboard (in use, or a bad address?)";
-  port_ = static_cast<uint16_t>(bound);
-  state->thread = std::thread([s = &state->server] { s->listen_after_bind(); });
+  std::string error;
+  port_ = state->start(host, port, "the dashboard", error);
+  if (port_ == 0)
+    return error;
   impl_ = std::move(state);
   return "";
 }
 
 void dashboard_server::stop() {
-  if (!impl_)
-    return;
-  impl_->server.stop();
-  if (impl_->thread.joinable())
-    impl_->thread.join();
   impl_.reset();
 }
 

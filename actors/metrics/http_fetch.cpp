@@ -17,14 +17,24 @@ caf::error failed(const std::string& why) {
 
 } // namespace
 
+caf::expected<std::string> base_address(const std::string& url, const std::string& what) {
+  const std::string scheme = "http://";
+  auto base = url;
+  while (!base.empty() && base.back() == '/')
+    base.pop_back();
+  if (base.compare(0, scheme.size(), scheme) != 0 || base.size() == scheme.size() ||
+      base.find('/', scheme.size()) != std::string::npos)
+    return failed("'" + url + "' is not " + what + "'s address: give http://HOST:PORT");
+  return base;
+}
+
 caf::expected<std::string> fetch_text(const std::string& base_url, const std::string& path, uint64_t max_bytes,
                                       bool missing_is_empty) {
 #if TTT_WITH_DASHBOARD
-  const std::string scheme = "http://";
-  if (base_url.compare(0, scheme.size(), scheme) != 0 || base_url.size() == scheme.size() ||
-      base_url.find('/', scheme.size()) != std::string::npos)
-    return failed("'" + base_url + "' is not a run's address: give http://HOST:PORT");
-  httplib::Client client(base_url);
+  auto base = base_address(base_url, "a run");
+  if (!base)
+    return base.error();
+  httplib::Client client(*base);
   client.set_connection_timeout(10);
   client.set_read_timeout(30);
   std::string body;
@@ -43,7 +53,7 @@ caf::expected<std::string> fetch_text(const std::string& base_url, const std::st
       body.append(data, length);
       return true;
     });
-  auto url = base_url + path;
+  auto url = *base + path;
   if (too_long)
     return failed(url + " sent more than " + std::to_string(max_bytes) + " bytes: not a run's kit");
   if (!result)

@@ -2,6 +2,8 @@
 // where the build has it (TTT_WITH_DASHBOARD).
 #include "actors/metrics/published_client.hpp"
 
+#include "actors/metrics/http_fetch.hpp"
+
 #include <caf/sec.hpp>
 
 #if TTT_WITH_DASHBOARD
@@ -40,13 +42,10 @@ bool all_of(const std::string& text, int (*is)(int)) {
 
 caf::expected<published_state> fetch_published_weights(const std::string& base_url, const std::string& out_path,
                                                        uint64_t max_bytes) {
-  const std::string scheme = "http://";
-  auto base = base_url;
-  while (!base.empty() && base.back() == '/')
-    base.pop_back();
-  if (base.compare(0, scheme.size(), scheme) != 0 || base.size() == scheme.size() ||
-      base.find('/', scheme.size()) != std::string::npos)
-    return failed("'" + base_url + "' is not a dashboard's address: give http://HOST:PORT");
+  auto checked = base_address(base_url, "a dashboard");
+  if (!checked)
+    return checked.error();
+  const auto& base = *checked;
   const std::string url = base + "/weights/latest.safetensors";
 
   std::ofstream out(out_path, std::ios::binary | std::ios::trunc);

@@ -5,6 +5,7 @@
 #include "schema/admission.capnp.h"
 
 #include <capnp/message.h>
+#include <sodium.h>
 
 #include <cmath>
 
@@ -299,6 +300,13 @@ caf::expected<std::optional<certificate>> admission_policy::admit(std::string_vi
     return std::optional<certificate>();
   return admission_error("run '" + manifest_.run_id + "' is closed: no valid certificate (" +
                          describe(cert.error()) + ")");
+}
+
+std::string model_config_digest(std::string_view config_bytes) {
+  std::string digest(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(digest.data()), digest.size(),
+                     reinterpret_cast<const unsigned char*>(config_bytes.data()), config_bytes.size(), nullptr, 0);
+  return to_hex(digest);
 }
 
 } // namespace ttt::wire

@@ -93,6 +93,10 @@ caf::expected<std::string> sign_revocation(const revocation& revoked, const iden
 /// signed it (whoever holds the file learns the authority from it).
 caf::expected<run_manifest> read_manifest(std::string_view bytes);
 
+/// A manifest's model_config_digest of a model config file's bytes: hex
+/// BLAKE2b-256 of them.
+std::string model_config_digest(std::string_view config_bytes);
+
 /// Decodes a signed certificate and checks that it is for `run` and signed
 /// by its authority; nothing about the peer or the time.
 caf::expected<certificate> read_certificate(std::string_view bytes, const run_manifest& run);

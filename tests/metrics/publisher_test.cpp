@@ -9,6 +9,7 @@
 #include "actors/metrics/dashboard.hpp"
 #include "actors/metrics/published_client.hpp"
 #include "actors/metrics/publisher.hpp"
+#include "tests/common/blake2b.hpp"
 
 #include <httplib.h>
 #include <sodium.h>
@@ -24,20 +25,12 @@
 #include <thread>
 
 using namespace ttt;
+using ttt::test::hex_blake2b;
 using namespace ttt::metrics;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string hex_blake2b(const std::string& bytes) {
-  unsigned char digest[crypto_generichash_BYTES];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                     nullptr, 0);
-  char hex[2 * sizeof digest + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return hex;
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -8,6 +8,7 @@
 #define BOOST_TEST_MODULE publish_process
 #include <boost/test/unit_test.hpp>
 
+#include "tests/common/blake2b.hpp"
 #include "tests/common/process.hpp"
 
 #include <httplib.h>
@@ -21,15 +22,6 @@ using namespace ttt::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string hex_blake2b(const std::string& bytes) {
-  unsigned char digest[crypto_generichash_BYTES];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                     nullptr, 0);
-  char hex[2 * sizeof digest + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return hex;
-}
 
 bool is_png(const std::string& bytes) {
   return bytes.size() > 200 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;

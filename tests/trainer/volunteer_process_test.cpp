@@ -96,7 +96,7 @@ struct run_swarm {
     profile = std::regex_replace(profile, std::regex("dashboard = .*"), "dashboard = 127.0.0.1:0");
     profile = std::regex_replace(profile, std::regex("poll_interval = [0-9]+"), "poll_interval = 1");
     profile = std::regex_replace(profile, std::regex("sample_every = [0-9]+"), "sample_every = 2");
-    profile += "\n[seeder]\nshards = run-data\n\n[join]\nprofile = run-trainer.ini\n";
+    profile += "\n[seeder]\nshards = run-data\n\n[join]\nprofile = run-trainer.ini\n\n[metrics]\nlisten = 127.0.0.1:0\n";
     std::ofstream(tmp.path() + "/aux.ini") << profile;
     aux = std::make_unique<process>(std::vector<std::string>{ttt_binary(), "node", "--profile", tmp.path() + "/aux.ini",
                                                              "--listen", "127.0.0.1:0", "--data-dir",
@@ -111,7 +111,7 @@ struct run_swarm {
   std::unique_ptr<process> join(const std::string& name, int start) {
     return std::make_unique<process>(
       std::vector<std::string>{ttt_binary(), "join", dashboard, "--name", name, "--data-dir", tmp.path() + "/" + name,
-                               "--listen", "127.0.0.1:0"},
+                               "--listen", "127.0.0.1:0", "--set", "metrics.listen=127.0.0.1:0"},
       tmp.path() + "/" + name + "-" + std::to_string(start) + ".log");
   }
 };
@@ -132,6 +132,23 @@ BOOST_AUTO_TEST_CASE(volunteers_join_with_one_command_and_the_dashboard_shows_th
     BOOST_REQUIRE_MESSAGE(v->wait_for("status: swarm at epoch [0-9]+, loss [0-9.]+, 2 peers; you: epoch", 60s),
                           v->output());
   }
+  // Each node's own figures: the aux peer answered DHT stores, the trainer trained and averaged.
+  auto own_metrics = [](process& p) {
+    auto at = p.wait_for("metrics of this node at (http://[0-9.:]+)/metrics", 1s);
+    BOOST_REQUIRE_MESSAGE(at, p.output());
+    return get((*at)[1], "/metrics");
+  };
+  auto value = [](const std::string& text, const std::string& series) {
+    std::smatch m;
+    BOOST_REQUIRE_MESSAGE(std::regex_search(text, m, std::regex(series + R"(\{[^}]*\} ([0-9.e+]+))")), series);
+    return std::stod(m[1]);
+  };
+  auto aux_figures = own_metrics(*s.aux), alice_figures = own_metrics(*alice);
+  BOOST_TEST(aux_figures.find("ttt_node_dht_requests_total{") != std::string::npos, aux_figures);
+  BOOST_TEST(value(aux_figures, "ttt_node_dht_requests_total") > 0);
+  BOOST_TEST(value(alice_figures, "ttt_node_epochs_total") >= 3);
+  BOOST_TEST(value(alice_figures, "ttt_node_samples_total") >= 3 * 32);
+  BOOST_TEST(value(alice_figures, "ttt_node_averaging_sent_bytes_total") > 0);
   for (const char* file : {"train-00000.shard", "valid-00000.shard", "tokenizer.model", "codebook.safetensors"})
     BOOST_TEST(read_text(s.tmp.path() + "/run-data/" + file) == read_text(s.tmp.path() + "/alice/data/" + file));
 
