@@ -239,7 +239,7 @@ int data_import(const args_t& args) {
 } // namespace
 
 int data_command(const args_t& args) {
-  const char* usage = "ttt data shapes|import|inspect|tokenizer|tokenize [options]   (ttt data shapes --help)";
+  const char* usage = "ttt data shapes|import|inspect|tokenizer|tokenize|fetch [options]   (ttt data shapes --help)";
   if (args.empty())
     return dispatch_usage("ttt data", usage);
   args_t rest(args.begin() + 1, args.end());
@@ -258,7 +258,8 @@ int data_command(const args_t& args) {
                 "  import     captioned images (WebDataset tars, a folder) to shards of VQGAN codes\n"
                 "  inspect    show a shard\n"
                 "  tokenizer  train a SentencePiece model on captions\n"
-                "  tokenize   rewrite a shard's text ids with a SentencePiece model\n", usage);
+                "  tokenize   rewrite a shard's text ids with a SentencePiece model\n"
+                "  fetch      a run's data files from its seeders (verified, resumable)\n", usage);
     return 0;
   }
   std::fprintf(stderr, "ttt data: unknown subcommand '%s'\n", args[0].c_str());

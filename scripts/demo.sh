@@ -111,8 +111,8 @@ sed -e "s/^eval_every = .*/eval_every = 25/" "$run_dir/trainer.ini" >"$run_dir/t
 # weights), seeds the data set and hands volunteers the run's kit.
 sed -e "s/poll_interval = [0-9]*/poll_interval = 1/; s/^dashboard = .*/dashboard = 127.0.0.1:0/" \
     -e "s/^roles = .*/roles = dht, checkpointer, monitor, seeder/; s/^sample_every = .*/sample_every = 25/" \
+    -e "s|^shards =.*|shards = $run_dir/shapes|; s|^profile =.*|profile = $run_dir/trainer.ini|" \
     configs/aux.ini >"$run_dir/aux.ini"
-printf '\n[seeder]\nshards = %s\n\n[join]\nprofile = %s\n' "$run_dir/shapes" "$run_dir/trainer.ini" >>"$run_dir/aux.ini"
 "$ttt" node --profile "$run_dir/aux.ini" --listen 127.0.0.1:0 --initial-peer "${peer[0]}" \
   --data-dir "$run_dir/aux" >"$run_dir/aux.log" 2>&1 &
 pids+=($!)

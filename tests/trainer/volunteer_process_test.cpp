@@ -96,7 +96,9 @@ struct run_swarm {
     profile = std::regex_replace(profile, std::regex("dashboard = .*"), "dashboard = 127.0.0.1:0");
     profile = std::regex_replace(profile, std::regex("poll_interval = [0-9]+"), "poll_interval = 1");
     profile = std::regex_replace(profile, std::regex("sample_every = [0-9]+"), "sample_every = 2");
-    profile += "\n[seeder]\nshards = run-data\n\n[join]\nprofile = run-trainer.ini\n\n[metrics]\nlisten = 127.0.0.1:0\n";
+    profile = std::regex_replace(profile, std::regex("\nshards =\n"), "\nshards = run-data\n");
+    profile = std::regex_replace(profile, std::regex("\nprofile =\n"), "\nprofile = run-trainer.ini\n");
+    profile = std::regex_replace(profile, std::regex("\nlisten =\n"), "\nlisten = 127.0.0.1:0\n");
     std::ofstream(tmp.path() + "/aux.ini") << profile;
     aux = std::make_unique<process>(std::vector<std::string>{ttt_binary(), "node", "--profile", tmp.path() + "/aux.ini",
                                                              "--listen", "127.0.0.1:0", "--data-dir",
