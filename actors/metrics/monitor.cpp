@@ -131,20 +131,11 @@ void credit(monitor_state& st, const std::vector<peer_metrics>& alive, double no
 
 void on_records(monitor_ptr self, const dht::dht_records& records) {
   auto& st = self->state;
-  std::vector<peer_metrics> reports;
-  for (const auto& r : records) {
-    auto m = decode_metrics(r.value);
-    auto owner = r.has_subkey ? dht::owner_of(r.subkey) : std::nullopt;
-    // The DHT checked the signature against the subkey's owner; the record
-    // must also be about that owner, or one peer could speak for another.
-    if (!m || !owner || peer_id_of(*owner) != m->peer) {
-      ++st.refused;
-      continue;
-    }
-    if (st.cfg.name_of && !m->certificate.empty())
-      m->name = st.cfg.name_of(m->peer, m->certificate);
-    reports.push_back(*m);
-  }
+  auto reports = read_reports(records, st.refused);
+  if (st.cfg.name_of)
+    for (auto& m : reports)
+      if (!m.certificate.empty())
+        m.name = st.cfg.name_of(m.peer, m.certificate);
   double now = st.cfg.clock();
   std::vector<peer_metrics> alive;
   for (const auto& r : reports)
@@ -199,6 +190,22 @@ monitor_actor::behavior_type monitor_impl(monitor_ptr self, monitor_config cfg) 
 
 monitor_actor spawn_monitor(caf::actor_system& sys, monitor_config config) {
   return sys.spawn(monitor_impl, std::move(config));
+}
+
+std::vector<peer_metrics> read_reports(const dht::dht_records& records, size_t& refused) {
+  std::vector<peer_metrics> reports;
+  for (const auto& r : records) {
+    auto m = decode_metrics(r.value);
+    auto owner = r.has_subkey ? dht::owner_of(r.subkey) : std::nullopt;
+    // The DHT checked the signature against the subkey's owner; the record
+    // must also be about that owner, or one peer could speak for another.
+    if (!m || !owner || peer_id_of(*owner) != m->peer) {
+      ++refused;
+      continue;
+    }
+    reports.push_back(*m);
+  }
+  return reports;
 }
 
 std::vector<swarm_snapshot> read_history(storage::database& db) {

@@ -55,6 +55,10 @@ using monitor_actor = caf::typed_actor<caf::reacts_to<mon_poll_atom>>;
 
 monitor_actor spawn_monitor(caf::actor_system& sys, monitor_config config);
 
+/// The metrics records under metrics_key, each decoded and about the peer
+/// that signed it; every other record counts in `refused`.
+std::vector<peer_metrics> read_reports(const dht::dht_records& records, size_t& refused);
+
 /// Reads the history back, oldest first (the dashboard, tests).
 std::vector<swarm_snapshot> read_history(storage::database& db);
 

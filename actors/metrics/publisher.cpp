@@ -1,49 +1,18 @@
 #include "actors/metrics/publisher.hpp"
 
 #include "actors/common/describe.hpp"
-
-#include <caf/sec.hpp>
-#include <sodium.h>
+#include "actors/common/file_digest.hpp"
+#include "actors/common/node_id.hpp"
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <system_error>
-#include <vector>
 
 namespace fs = std::filesystem;
 
 namespace ttt::metrics {
 
 namespace {
-
-caf::error io_error(const std::string& what) {
-  return caf::make_error(caf::sec::runtime_error, what);
-}
-
-/// BLAKE2b-256 of a whole file in hex, and its size.
-caf::expected<std::pair<std::string, uint64_t>> file_digest(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return io_error("cannot read " + path);
-  crypto_generichash_state state;
-  crypto_generichash_init(&state, nullptr, 0, crypto_generichash_BYTES);
-  std::vector<char> buffer(1 << 20);
-  uint64_t size = 0;
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    auto got = static_cast<size_t>(in.gcount());
-    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(buffer.data()), got);
-    size += got;
-  }
-  if (!in.eof())
-    return io_error("cannot read " + path);
-  unsigned char digest[crypto_generichash_BYTES];
-  crypto_generichash_final(&state, digest, sizeof digest);
-  char hex[2 * sizeof digest + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return std::make_pair(std::string(hex), size);
-}
 
 std::string epoch_name(const char* prefix, uint64_t epoch, const char* extension) {
   char name[64];
@@ -119,11 +88,11 @@ void publisher::run() {
       waiting_.reset();
       newest_taken_ = next.epoch;
     }
-    publish(next);
+    publish_files(next);
   }
 }
 
-void publisher::publish(const job& next) {
+void publisher::publish_files(const job& next) {
   bool pictures = !cfg_.prompts.empty() && samples_due(last_samples_epoch_, next.epoch, cfg_.sample_every);
   auto weights = weights_file(cfg_.dir, next.epoch);
   auto samples = pictures ? samples_file(cfg_.dir, next.epoch) : std::string();
@@ -141,6 +110,9 @@ void publisher::publish(const job& next) {
   if (!digest)
     return fail(describe(digest.error()));
   std::error_code ec;
+  auto bytes = fs::file_size(req.weights_out, ec);
+  if (ec)
+    return fail("cannot read the size of " + req.weights_out + ": " + ec.message());
   fs::rename(req.weights_out, weights, ec);
   if (ec)
     return fail("cannot rename its weights into " + cfg_.dir + ": " + ec.message());
@@ -157,8 +129,8 @@ void publisher::publish(const job& next) {
   state.epoch = next.epoch;
   state.state_digest = *parameters;
   state.weights_path = weights;
-  state.weights_digest = digest->first;
-  state.weights_bytes = digest->second;
+  state.weights_digest = to_hex(*digest);
+  state.weights_bytes = bytes;
   if (pictures) {
     state.samples_path = samples;
     state.samples_epoch = next.epoch;

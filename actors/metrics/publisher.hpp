@@ -86,7 +86,7 @@ private:
   };
 
   void run();
-  void publish(const job& next);
+  void publish_files(const job& next);
 
   const publisher_config cfg_;
   std::mutex mutex_;

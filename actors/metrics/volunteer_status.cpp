@@ -1,7 +1,6 @@
 #include "actors/metrics/volunteer_status.hpp"
 
 #include "actors/common/describe.hpp"
-#include "actors/dht/validator.hpp"
 #include "actors/metrics/monitor.hpp"
 
 #include <caf/actor_system.hpp>
@@ -81,13 +80,8 @@ caf::actor spawn_volunteer_status(caf::actor_system& sys, volunteer_status_confi
         self->request(cfg.dht, std::chrono::seconds(30), dht_get_atom_v, metrics_key(cfg.run_id), true)
           .then(
             [cfg, tracker](dht::dht_records& records) {
-              std::vector<peer_metrics> reports;
-              for (const auto& r : records) {
-                auto m = decode_metrics(r.value);
-                auto owner = r.has_subkey ? dht::owner_of(r.subkey) : std::nullopt;
-                if (m && owner && peer_id_of(*owner) == m->peer)
-                  reports.push_back(*m);
-              }
+              size_t refused = 0; // the monitor counts these; a volunteer's status does not
+              auto reports = read_reports(records, refused);
               const auto& f = *cfg.figures;
               cfg.log(tracker->observe(cfg.clock(), static_cast<uint64_t>(f.value("ttt_node_samples_total")),
                                        static_cast<uint64_t>(f.value("ttt_node_epoch")),

@@ -2,7 +2,7 @@
 
 #include "actors/common/describe.hpp"
 #include "actors/common/types.hpp"
-#include "actors/seeder/file_digest.hpp"
+#include "actors/common/file_digest.hpp"
 #include "actors/seeder/listing.hpp"
 
 #include <caf/sec.hpp>

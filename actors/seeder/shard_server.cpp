@@ -1,7 +1,7 @@
 #include "actors/seeder/shard_server.hpp"
 
 #include "actors/common/describe.hpp"
-#include "actors/seeder/file_digest.hpp"
+#include "actors/common/file_digest.hpp"
 
 #include <caf/sec.hpp>
 

@@ -6,7 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/common/describe.hpp"
-#include "actors/seeder/file_digest.hpp"
+#include "actors/common/file_digest.hpp"
 #include "actors/seeder/shard_server.hpp"
 #include "tests/seeder/test_files.hpp"
 
@@ -59,11 +59,11 @@ BOOST_AUTO_TEST_CASE(the_digest_is_blake2b_256_of_the_whole_file) {
   for (size_t size : {size_t{0}, size_t{1}, size_t{7}, size_t{1000}, size_t{(1 << 20) + 3}}) {
     auto bytes = test::pseudo_random_bytes(size, static_cast<uint32_t>(size));
     test::write_file(dir / "f", bytes);
-    auto digest = seeder::file_digest(dir / "f");
+    auto digest = ttt::file_digest(dir / "f");
     BOOST_REQUIRE(digest);
     BOOST_TEST(*digest == test::digest_of(bytes), size);
   }
-  BOOST_TEST(!seeder::file_digest(dir / "missing"));
+  BOOST_TEST(!ttt::file_digest(dir / "missing"));
 }
 
 BOOST_AUTO_TEST_CASE(a_seeder_lists_the_run_files_of_its_directory_only) {

@@ -1,4 +1,4 @@
-#include "actors/seeder/file_digest.hpp"
+#include "actors/common/file_digest.hpp"
 
 #include "actors/common/identity.hpp"
 
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-namespace ttt::seeder {
+namespace ttt {
 
 caf::expected<std::string> file_digest(const std::string& path) {
   init_crypto();
@@ -42,4 +42,4 @@ caf::expected<std::string> file_digest(const std::string& path) {
   return std::string(reinterpret_cast<const char*>(out), sizeof(out));
 }
 
-} // namespace ttt::seeder
+} // namespace ttt
